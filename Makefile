@@ -1,0 +1,34 @@
+# `make test` works on a fresh clone: it creates .venv, installs omnisync with its dev extras
+# and runs the whole suite. CI runs exactly this through .ci/run.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test lint typecheck format demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check omnisync connectors tests bench
+	$(BIN)/ruff format --check omnisync connectors tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format omnisync connectors tests bench
+	$(BIN)/ruff check --fix omnisync connectors tests bench
+
+demo: $(STAMP)
+	$(BIN)/omnisync check -c config.example.yaml
+
+clean:
+	rm -rf $(VENV) .omnisync .pytest_cache .mypy_cache .ruff_cache

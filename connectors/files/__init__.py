@@ -1,0 +1,1 @@
+"""File connectors: CSV/TSV, JSON and JSON Lines exports."""

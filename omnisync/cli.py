@@ -1,0 +1,2 @@
+def main() -> None:
+    raise SystemExit("omnisync CLI not assembled yet")

@@ -1,0 +1,129 @@
+"""The connector contract and the registry that finds connectors.
+
+A connector is a class with four things::
+
+    class MyConnector(Connector):
+        Options = MyOptions                  # pydantic model of its `options:` block
+        def fields(self) -> frozenset[Field]: ...   # what its records carry
+        def check(self) -> None: ...         # cheap connectivity probe; raise ConnectorError
+        def read(self) -> Iterator[Record]: ...     # stream every record
+
+plus ``capabilities`` (what it reads and writes, whether it reads incrementally, how many
+records one write request may carry). Connectors are found through the ``omnisync.connectors``
+entry-point group; the built-in ones register there exactly like a third-party package would,
+and the core never imports a connector module by name.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from omnisync.errors import UnknownConnectorError
+from omnisync.models import Entity, Field, Record
+
+ENTRY_POINT_GROUP = "omnisync.connectors"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a connector can do. ``max_batch`` is the most records one write request may carry."""
+
+    reads: frozenset[Entity]
+    writes: frozenset[Entity] = frozenset()
+    incremental: bool = False
+    max_batch: int = 1
+
+    def describe(self) -> dict[str, str]:
+        order = list(Entity)
+        return {
+            "reads": ", ".join(e.value for e in order if e in self.reads) or "-",
+            "writes": ", ".join(e.value for e in order if e in self.writes) or "-",
+            "incremental": "yes" if self.incremental else "no",
+            "max batch": str(self.max_batch) if self.writes else "-",
+        }
+
+
+class ConnectorOptions(BaseModel):
+    """Base for every connector's options model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What the core hands a connector besides its options."""
+
+    #: The source's name in the config (``canonical`` or the channel's key), for messages.
+    name: str
+    #: Directory that relative paths in the options are resolved against (the config's folder).
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def resolve(self, path: str | Path) -> Path:
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+
+class Connector(ABC):
+    """Base class of every connector. Subclasses set ``Options`` and ``capabilities``."""
+
+    #: One-line description shown by ``omnisync connectors``.
+    description: ClassVar[str] = ""
+    #: The pydantic model that validates this connector's ``options:`` block.
+    Options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
+    #: What this kind of connector can do.
+    capabilities: ClassVar[Capabilities] = Capabilities(reads=frozenset(Entity))
+
+    def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
+        self.options = options
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.context.name
+
+    @abstractmethod
+    def fields(self) -> frozenset[Field]:
+        """The fields this source's records carry (given its options); only these are compared."""
+
+    def check(self) -> None:  # noqa: B027 - a no-op default is the right default for files
+        """Cheaply verify the source is reachable; raise :class:`~omnisync.errors.ConnectorError`."""
+
+    @abstractmethod
+    def read(self) -> Iterator[Record]:
+        """Stream every record. Raise :class:`~omnisync.errors.InputError` for malformed data
+        (all problems at once) and :class:`~omnisync.errors.ConnectorError` when unreachable."""
+
+    def describe(self) -> str:
+        """Where this connector reads from, for messages (``examples/shop.csv``); no secrets."""
+        return self.name
+
+
+def available_connectors() -> dict[str, EntryPoint]:
+    """Installed connectors by name."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_connector(name: str) -> type[Connector]:
+    """The connector class registered as ``name``; unknown names list the installed ones."""
+    installed = available_connectors()
+    entry = installed.get(name)
+    if entry is None:
+        known = ", ".join(sorted(installed)) or "none"
+        raise UnknownConnectorError(
+            f"unknown connector {name!r}",
+            hint=f"installed connectors: {known} (run `omnisync connectors`)",
+        )
+    cls = entry.load()
+    if not (isinstance(cls, type) and issubclass(cls, Connector)):
+        raise UnknownConnectorError(
+            f"entry point {name!r} ({entry.value}) is not an omnisync Connector class",
+            hint="fix or uninstall the package that provides it",
+        )
+    return cls

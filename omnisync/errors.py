@@ -1,0 +1,125 @@
+"""The one exception tree of omnisync, and the exit codes the CLI maps it to.
+
+Every error a user can cause or meet carries three things: *what* went wrong, *where*
+(file:line, dotted config key, channel, SKU) and *what to do*. The CLI catches
+:class:`OmnisyncError` once, prints ``what: where — hint`` and exits with ``exit_code``.
+
+::
+
+    OmnisyncError                    base; never raised itself
+    ├── UsageError                   exit 2  the command line is wrong
+    ├── ConfigError                  exit 2  the config file is invalid (lists every problem)
+    ├── InputError                   exit 2  a source's data is malformed (lists every problem)
+    ├── ConnectorError               exit 3  a channel could not be read or written
+    │   ├── AuthError                        credentials rejected: check token/scopes
+    │   ├── TransientError                   retry may help (timeouts, 429, 5xx, throttling)
+    │   └── UnknownConnectorError    exit 2  no installed connector has that name
+    └── StateError                   exit 2  the state store is unusable
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented exit codes (see README, "Exit codes")."""
+
+    OK = 0
+    MISMATCH = 1
+    USAGE = 2
+    CHANNEL = 3
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a file or config: ``where`` is e.g. ``erp.csv:12`` or a dotted key."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class OmnisyncError(Exception):
+    """Base of every error omnisync reports to a user."""
+
+    exit_code: ExitCode = ExitCode.USAGE
+
+    def __init__(self, message: str, *, where: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        return f"{text} — {self.hint}" if self.hint else text
+
+
+class UsageError(OmnisyncError):
+    """The command line asks for something impossible."""
+
+
+class _ProblemListError(OmnisyncError):
+    """An error made of several located problems, all reported at once."""
+
+    headline = "problems found"
+
+    def __init__(self, problems: Sequence[Problem], *, where: str = "", hint: str = "") -> None:
+        self.problems = list(problems)
+        count = len(self.problems)
+        super().__init__(
+            f"{count} {self.headline}" if count != 1 else self.headline.replace("problems", "problem"),
+            where=where,
+            hint=hint,
+        )
+
+    def __str__(self) -> str:
+        head = super().__str__()
+        return head + "".join(f"\n  {p}" for p in self.problems)
+
+
+class ConfigError(_ProblemListError):
+    """The configuration is invalid; ``problems`` lists every error with file:line and key."""
+
+    headline = "problems in the configuration"
+
+
+class InputError(_ProblemListError):
+    """A source's data cannot be used; ``problems`` locates each bad value."""
+
+    headline = "problems in the input data"
+
+
+class ConnectorError(OmnisyncError):
+    """A channel system could not be reached, read or written."""
+
+    exit_code = ExitCode.CHANNEL
+
+
+class AuthError(ConnectorError):
+    """The channel rejected our credentials."""
+
+
+class TransientError(ConnectorError):
+    """A failure that a retry may cure; ``retry_after`` is the server's hint in seconds."""
+
+    def __init__(
+        self, message: str, *, where: str = "", hint: str = "", retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, where=where, hint=hint)
+        self.retry_after = retry_after
+
+
+class UnknownConnectorError(OmnisyncError):
+    """A config names a connector that is not installed."""
+
+    exit_code = ExitCode.USAGE
+
+
+class StateError(OmnisyncError):
+    """The state store (run history) cannot be opened or is of an unknown schema."""

@@ -1,0 +1,206 @@
+"""The record model every connector yields and the findings every check produces.
+
+A :class:`Record` is one sellable unit (a variant) keyed by SKU, as a source shows it: its
+content, its price and its stock per location, plus the channel's own ids so that a later push
+can address it. Values are already normalised (see :mod:`omnisync.normalize`): money is
+:class:`~decimal.Decimal` with a currency, stock an ``int`` per location.
+
+A :class:`Finding` is one difference between what a channel should show and what it shows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class Entity(StrEnum):
+    """What a connector reads or writes."""
+
+    CONTENT = "content"
+    PRICE = "price"
+    STOCK = "stock"
+
+
+class Field(StrEnum):
+    """Every comparable field, each belonging to one :class:`Entity`."""
+
+    TITLE = "title"
+    DESCRIPTION = "description"
+    GTIN = "gtin"
+    BRAND = "brand"
+    ATTRIBUTES = "attributes"
+    PRICE = "price"
+    SALE_PRICE = "sale_price"
+    STOCK = "stock"
+    AVAILABILITY = "availability"
+
+    @property
+    def entity(self) -> Entity:
+        return FIELD_ENTITY[self]
+
+
+FIELD_ENTITY: dict[Field, Entity] = {
+    Field.TITLE: Entity.CONTENT,
+    Field.DESCRIPTION: Entity.CONTENT,
+    Field.GTIN: Entity.CONTENT,
+    Field.BRAND: Entity.CONTENT,
+    Field.ATTRIBUTES: Entity.CONTENT,
+    Field.PRICE: Entity.PRICE,
+    Field.SALE_PRICE: Entity.PRICE,
+    Field.STOCK: Entity.STOCK,
+    Field.AVAILABILITY: Entity.STOCK,
+}
+
+
+class Availability(StrEnum):
+    """Availability as feeds show it (Google Merchant Center's values)."""
+
+    IN_STOCK = "in_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    BACKORDER = "backorder"
+    PREORDER = "preorder"
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount in a currency (ISO 4217 code, upper case)."""
+
+    amount: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+@dataclass(slots=True)
+class Record:
+    """One sellable unit as a source shows it. ``None`` means "this source has no value"."""
+
+    sku: str
+    title: str | None = None
+    description: str | None = None
+    gtin: str | None = None
+    brand: str | None = None
+    attributes: dict[str, Any] | None = None
+    price: Money | None = None
+    sale_price: Money | None = None
+    sale_start: datetime | None = None
+    sale_end: datetime | None = None
+    #: VAT rate in percent for this record, where the source carries one (ERP exports do).
+    vat_rate: Decimal | None = None
+    #: Quantity per location; a source without locations uses the location ``"default"``.
+    stock: dict[str, int] | None = None
+    availability: Availability | None = None
+    #: The channel's own identifiers (product id, variant id, inventory item id, ...).
+    ids: dict[str, str] = field(default_factory=dict)
+    #: Where the record came from, for messages: ``file.csv:12``, ``GET /products?page=3``.
+    origin: str = ""
+
+
+class Kind(StrEnum):
+    """The kind of a finding."""
+
+    MISSING = "missing"  # in canonical, not in the channel
+    EXTRA = "extra"  # in the channel, not in canonical
+    CHANGED = "changed"  # in both, a field differs
+    DUPLICATE = "duplicate"  # the channel lists the SKU more than once
+
+
+@dataclass(slots=True)
+class Finding:
+    """One mismatch. Values are display strings in a stable textual form (``19.99 EUR``)."""
+
+    channel: str
+    kind: Kind
+    sku: str
+    field: str | None = None
+    location: str | None = None
+    canonical: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+    rule: str | None = None
+    detail: str | None = None
+    ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The field with its location (``stock@berlin``), or the kind for record findings."""
+        name = self.field or self.kind.value
+        return f"{name}@{self.location}" if self.location else name
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kind"] = self.kind.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        values = dict(data)
+        values["kind"] = Kind(values["kind"])
+        values["ids"] = dict(values.get("ids") or {})
+        return cls(**values)
+
+
+@dataclass(slots=True)
+class ChannelReport:
+    """The outcome of checking one channel."""
+
+    name: str
+    connector: str
+    canonical_count: int = 0
+    channel_count: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    #: Fields compared for this channel, in order.
+    fields: list[str] = field(default_factory=list)
+    #: Set when the channel could not be checked; ``findings`` is then empty.
+    error: str | None = None
+    error_code: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.findings
+
+    def count(self, kind: Kind) -> int:
+        if kind is Kind.CHANGED:
+            return len({f.sku for f in self.findings if f.kind is Kind.CHANGED})
+        return sum(1 for f in self.findings if f.kind is kind)
+
+    def field_counts(self) -> Counter[str]:
+        """Changed fields by name (``price``, ``stock``, ...), counting each SKU once per field."""
+        seen = {(f.sku, f.field) for f in self.findings if f.kind is Kind.CHANGED and f.field}
+        return Counter(name for _, name in seen)
+
+    @property
+    def matched(self) -> int:
+        """SKUs present on both sides without any difference."""
+        both = self.canonical_count - self.count(Kind.MISSING)
+        return max(0, both - self.count(Kind.CHANGED))
+
+
+@dataclass(slots=True)
+class CheckResult:
+    """Everything a check found, across channels; what reports render and the store keeps."""
+
+    started_at: datetime
+    #: The moment expectations were evaluated at (sale windows).
+    evaluated_at: datetime
+    config_path: str
+    config_fingerprint: str
+    channels: list[ChannelReport] = field(default_factory=list)
+    finished_at: datetime | None = None
+    run_id: str | None = None
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for c in self.channels for f in c.findings]
+
+    def counted(self, fail_on: frozenset[str] | None = None) -> list[Finding]:
+        """Findings that count towards failure: all, or those whose field or kind is in ``fail_on``."""
+        if not fail_on:
+            return self.findings
+        return [f for f in self.findings if (f.field or f.kind.value) in fail_on or f.kind.value in fail_on]
