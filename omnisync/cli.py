@@ -1,2 +1,316 @@
+"""The ``omnisync`` command line. Glue only: parse options, call one core function, render,
+return a documented exit code (see :class:`omnisync.errors.ExitCode` and the README)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.table import Table
+
+from omnisync import __version__
+from omnisync.check import CheckRequest, run_check
+from omnisync.config import Config, load_config
+from omnisync.connector import available_connectors
+from omnisync.console import (
+    ReadProgress,
+    print_error,
+    setup_logging,
+    stderr_console,
+    stdout_console,
+    write_atomic,
+)
+from omnisync.errors import ExitCode, OmnisyncError, UsageError
+from omnisync.models import CheckResult
+from omnisync.report import FORMATS, print_report, render
+from omnisync.secrets import mask
+from omnisync.store import Store
+
+log = logging.getLogger("omnisync")
+
+app = typer.Typer(
+    name="omnisync",
+    help="Keep every sales channel consistent with the canonical catalogue.\n\n"
+    "Exit codes: 0 consistent, 1 mismatches, 2 usage/config/input error, 3 a channel could not be read.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+_state: dict[str, Any] = {"verbosity": 0}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_CONFIG = "omnisync.yaml"
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="OMNISYNC_CONFIG",
+        help="Config file (YAML). Default: omnisync.yaml, or $OMNISYNC_CONFIG.",
+        show_default=False,
+    ),
+]
+FormatOption = Annotated[
+    str,
+    typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}."),
+]
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the report to FILE (atomically) instead of stdout; a summary still goes to the terminal.",
+    ),
+]
+LimitOption = Annotated[
+    int,
+    typer.Option("--limit", "-n", min=0, help="Detail rows per channel in table/markdown output (0 = all)."),
+]
+StateOption = Annotated[
+    str | None,
+    typer.Option("--state", help="Run history: SQLite path or database URL (overrides settings.state)."),
+]
+
+
+def _errors_to_exit(func: F) -> F:
+    """Translate omnisync errors into a message and their exit code; tracebacks only with --debug."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OmnisyncError as exc:
+            if _state["verbosity"] >= 2:
+                log.debug("traceback", exc_info=True)
+            print_error(stderr_console(), exc)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            stderr_console().print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"omnisync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the result.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what is being read and compared.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Keep every sales channel consistent with the canonical catalogue."""
+    verbosity = 2 if debug else 1 if verbose else -1 if quiet else 0
+    _state["verbosity"] = verbosity
+    setup_logging(verbosity, stderr_console())
+
+
+def _config(path: Path | None) -> Config:
+    return load_config(path or Path(DEFAULT_CONFIG))
+
+
+def _open_store(state: str | None, config: Config | None) -> Store:
+    if state:
+        return Store.open(state, base_dir=Path.cwd())
+    if config is not None:
+        return Store.open(config.model.settings.state, base_dir=config.base_dir)
+    return Store.open(".omnisync/state.db", base_dir=Path.cwd())
+
+
+def _emit(result: CheckResult, fmt: str, output: Path | None, limit: int) -> None:
+    """Render ``result`` to stdout or a file; with a file, people still see the summary table."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    shown_limit = limit or None
+    if output is not None:
+        if fmt == "table":
+            console = stdout_console()
+            with console.capture() as capture:
+                print_report(console, result, limit=shown_limit)
+            text = mask(capture.get())
+        else:
+            text = render(result, fmt, limit=shown_limit)
+        write_atomic(output, text)
+        if _state["verbosity"] >= 0:
+            print_report(stderr_console(), result, limit=min(shown_limit or 10, 10))
+            stderr_console().print(f"report written to {output}")
+        return
+    if fmt == "table":
+        print_report(stdout_console(), result, limit=shown_limit)
+    else:
+        typer.echo(render(result, fmt, limit=shown_limit), nl=False)
+
+
+def _exit_code(result: CheckResult, fail_on: frozenset[str] | None, threshold: int) -> ExitCode:
+    codes = {c.error_code for c in result.channels if c.error_code}
+    if codes:
+        return ExitCode.CHANNEL if ExitCode.CHANNEL in codes else ExitCode(min(codes))
+    return ExitCode.MISMATCH if len(result.counted(fail_on)) > threshold else ExitCode.OK
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--at {value!r} is not an ISO 8601 date/time", hint="e.g. --at 2026-12-24T18:00") from None
+
+
+def _parse_fail_on(value: str | None) -> frozenset[str] | None:
+    if not value:
+        return None
+    from omnisync.models import Field, Kind
+
+    allowed = {f.value for f in Field} | {k.value for k in Kind}
+    names = {v.strip() for v in value.split(",") if v.strip()}
+    unknown = sorted(names - allowed)
+    if unknown:
+        raise UsageError(
+            f"--fail-on: unknown field or kind {', '.join(unknown)}",
+            hint=f"choose from: {', '.join(sorted(allowed))}",
+        )
+    return frozenset(names)
+
+
+@app.command()
+@_errors_to_exit
+def check(
+    config: ConfigOption = Path(DEFAULT_CONFIG),
+    channel: Annotated[
+        list[str] | None, typer.Option("--channel", "-C", help="Check only this channel (repeatable).")
+    ] = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    limit: LimitOption = 20,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 only for mismatches in these fields or kinds, e.g. price,stock,missing.",
+        ),
+    ] = None,
+    threshold: Annotated[
+        int, typer.Option("--threshold", min=0, help="Mismatches tolerated before exiting 1.")
+    ] = 0,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Evaluate sale windows at this ISO 8601 time instead of now."),
+    ] = None,
+    state: StateOption = None,
+    no_history: Annotated[bool, typer.Option("--no-history", help="Do not record this run.")] = False,
+) -> None:
+    """Compare every channel with the canonical catalogue and report each mismatch."""
+    fail_fields = _parse_fail_on(fail_on)
+    when = _parse_at(at)
+    cfg = _config(config)
+    with ReadProgress(stderr_console(), enabled=_state["verbosity"] >= 0) as progress:
+        result = run_check(cfg, CheckRequest(at=when, channels=channel), progress)
+    code = _exit_code(result, fail_fields, threshold)
+    if not no_history:
+        with _open_store(state, cfg) as store:
+            store.record_check(result, int(code))
+    _emit(result, fmt, output, limit)
+    raise typer.Exit(int(code))
+
+
+@app.command()
+@_errors_to_exit
+def validate(config: ConfigOption = Path(DEFAULT_CONFIG)) -> None:
+    """Validate a config file (keys, types, connectors, options) without reading any channel."""
+    cfg = _config(config)
+    names = ", ".join(cfg.channels)
+    typer.echo(f"{config}: valid — canonical via {cfg.canonical.config.connector}, channels: {names}")
+
+
+@app.command()
+@_errors_to_exit
+def connectors() -> None:
+    """List installed connectors and their capabilities."""
+    table = Table(title="Installed connectors", title_justify="left")
+    for column in ("name", "description", "reads", "writes", "incremental", "max batch", "provided by"):
+        table.add_column(column)
+    for name, entry in sorted(available_connectors().items()):
+        try:
+            cls = entry.load()
+            caps = cls.capabilities.describe()
+            table.add_row(
+                name, cls.description, caps["reads"], caps["writes"], caps["incremental"], caps["max batch"],
+                entry.value.split(":")[0],
+            )
+        except Exception as exc:  # a broken third-party plugin must not hide the others
+            table.add_row(name, f"[red]cannot load: {exc}[/]", "", "", "", "", entry.value)
+    stdout_console().print(table)
+
+
+@app.command()
+@_errors_to_exit
+def runs(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", envvar="OMNISYNC_CONFIG", help="Config whose state store to read.")
+    ] = None,
+    state: StateOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+) -> None:
+    """List recent runs, newest first."""
+    cfg = _config(config) if config or (not state and Path(DEFAULT_CONFIG).exists()) else None
+    with _open_store(state, cfg) as store:
+        summaries = store.runs(limit)
+    if not summaries:
+        typer.echo("no runs recorded yet — run `omnisync check` first")
+        return
+    table = Table(title="Runs", title_justify="left")
+    for column in ("run", "started (UTC)", "status", "exit", "summary", "config"):
+        table.add_column(column)
+    for run in summaries:
+        table.add_row(
+            run.id,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            run.status,
+            "" if run.exit_code is None else str(run.exit_code),
+            run.summary,
+            mask(run.config_path),
+        )
+    stdout_console().print(table)
+
+
+@app.command()
+@_errors_to_exit
+def show(
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of it, or 'last'.")] = "last",
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", envvar="OMNISYNC_CONFIG", help="Config whose state store to read.")
+    ] = None,
+    state: StateOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    limit: LimitOption = 20,
+) -> None:
+    """Render a recorded run again, in any format."""
+    cfg = _config(config) if config or (not state and Path(DEFAULT_CONFIG).exists()) else None
+    with _open_store(state, cfg) as store:
+        result = store.load(run)
+    _emit(result, fmt, output, limit)
+
+
 def main() -> None:
-    raise SystemExit("omnisync CLI not assembled yet")
+    """Console-script entry point."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    app()

@@ -1,0 +1,143 @@
+"""``omnisync check``: pull every source, compute expectations, diff, and collect findings.
+
+The canonical side is read, validated (unique SKUs, not empty) and loaded once; each channel is
+then loaded, compared and dropped, so memory does not grow with the number of channels. A
+channel that cannot be read becomes an error on its own report; the other channels are still
+checked. A canonical source that cannot be read stops the check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from omnisync.config import Config
+from omnisync.connector import Connector
+from omnisync.diff import CANONICAL, DiffEngine, Side
+from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, UsageError
+from omnisync.models import ChannelReport, CheckResult
+
+log = logging.getLogger(__name__)
+
+
+class Progress(Protocol):
+    """Receives read progress; the CLI draws bars on a terminal and stays quiet otherwise."""
+
+    def start(self, source: str, description: str) -> None: ...
+
+    def advance(self, source: str, count: int) -> None: ...
+
+    def finish(self, source: str, count: int) -> None: ...
+
+
+class _NoProgress:
+    def start(self, source: str, description: str) -> None:
+        pass
+
+    def advance(self, source: str, count: int) -> None:
+        pass
+
+    def finish(self, source: str, count: int) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What to check: the moment to evaluate sale windows at, and optionally a subset of channels."""
+
+    at: datetime | None = None
+    channels: Sequence[str] | None = None
+
+
+def run_check(config: Config, request: CheckRequest | None = None, progress: Progress | None = None) -> CheckResult:
+    """Check every enabled channel (or ``request.channels``) of ``config`` against canonical."""
+    request = request or CheckRequest()
+    progress = progress or _NoProgress()
+    started = datetime.now(UTC)
+    evaluated = (request.at or started).astimezone(UTC)
+    names = _selected(config, request.channels)
+    result = CheckResult(
+        started_at=started,
+        evaluated_at=evaluated,
+        config_path=str(config.path),
+        config_fingerprint=config.fingerprint,
+    )
+    engine = DiffEngine(timezone=config.model.settings.timezone)
+    try:
+        source = config.canonical.connector(config.base_dir)
+        canonical = _load(engine, CANONICAL, source, progress)
+        engine.require_unique(canonical, f"canonical ({source.describe()})")
+        if canonical.count == 0:
+            raise InputError(
+                [Problem(source.describe(), "has no records")],
+                where="canonical",
+                hint="an empty canonical export would make every channel record look extra; check the export",
+            )
+        for name in names:
+            result.channels.append(_check_channel(engine, config, name, canonical, evaluated, progress))
+    finally:
+        engine.close()
+    result.finished_at = datetime.now(UTC)
+    return result
+
+
+def _selected(config: Config, wanted: Sequence[str] | None) -> list[str]:
+    if not wanted:
+        return [n for n, c in config.model.channels.items() if c.enabled]
+    unknown = [n for n in wanted if n not in config.channels]
+    if unknown:
+        raise UsageError(
+            f"unknown channel {', '.join(map(repr, unknown))}",
+            hint=f"channels in {config.path}: {', '.join(config.channels)}",
+        )
+    return list(dict.fromkeys(wanted))
+
+
+def _load(engine: DiffEngine, table: str, connector: Connector, progress: Progress) -> Side:
+    label = "canonical" if table == CANONICAL else connector.name
+    progress.start(label, connector.describe())
+    connector.check()
+    side = engine.load(
+        table,
+        connector.read(),
+        connector.fields(),
+        progress=lambda n: progress.advance(label, n),
+    )
+    progress.finish(label, side.count)
+    log.info("read %s records from %s (%s)", side.count, label, connector.describe())
+    return side
+
+
+def _check_channel(
+    engine: DiffEngine,
+    config: Config,
+    name: str,
+    canonical: Side,
+    evaluated: datetime,
+    progress: Progress,
+) -> ChannelReport:
+    source = config.channels[name]
+    report = ChannelReport(name=name, connector=source.config.connector, canonical_count=canonical.count)
+    table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
+    try:
+        connector = source.connector(config.base_dir)
+        side = _load(engine, table, connector, progress)
+        report.channel_count = side.count
+        findings, fields = engine.diff(
+            name, canonical, side, config.channel_config(name), config.model.canonical.prices, evaluated
+        )
+        report.findings = findings
+        report.fields = fields
+    except (InputError, ConnectorError) as exc:
+        report.error = str(exc)
+        report.error_code = int(exc.exit_code)
+        progress.finish(name, 0)
+        log.error("channel %s: %s", name, exc)
+    except OmnisyncError:
+        raise
+    finally:
+        engine.drop(table)
+    return report

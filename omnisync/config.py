@@ -1,0 +1,569 @@
+"""Loading and validating the YAML configuration.
+
+The whole file is validated up front and every problem is reported at once with its file,
+line and dotted key (``config.yaml:14: channels.shop.expect.price.vat: ...``). Unknown keys
+are errors, so a typo never silently turns a rule off. ``${VAR}`` (or ``${VAR:-default}``) is
+replaced by an environment variable and ``${file:path}`` by a file's content; both are
+registered as secrets and masked in every output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import zoneinfo
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from omnisync import secrets
+from omnisync.connector import Connector, ConnectorContext, ConnectorOptions, load_connector
+from omnisync.errors import ConfigError, Problem, UnknownConnectorError
+from omnisync.models import Field as RecordField
+
+# ---------------------------------------------------------------- schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Percent = Annotated[Decimal, Field(ge=-100, le=1000)]
+
+
+class Settings(_Strict):
+    """Global settings."""
+
+    #: IANA time zone that sale windows without an offset are read in.
+    timezone: str = "UTC"
+    #: Run history: a path (relative to the config file) or a database URL.
+    state: str = ".omnisync/state.db"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+        return value
+
+
+class PriceBasis(StrEnum):
+    NET = "net"
+    GROSS = "gross"
+
+
+class RoundingMode(StrEnum):
+    NONE = "none"  # keep every digit the arithmetic produced
+    CENTS = "cents"  # the currency's minor unit (0.01 EUR, 1 JPY)
+    STEP = "step"  # a multiple of `step`, e.g. 0.05
+    ENDING = "ending"  # a price ending in `ending`, e.g. .99 or .95
+
+
+class Direction(StrEnum):
+    NEAREST = "nearest"
+    UP = "up"
+    DOWN = "down"
+
+
+class Rounding(_Strict):
+    """How a computed price is rounded to what the channel shows."""
+
+    mode: RoundingMode = RoundingMode.CENTS
+    step: Decimal | None = Field(default=None, gt=0)
+    ending: Decimal | None = Field(default=None, ge=0, lt=1)
+    direction: Direction = Direction.NEAREST
+
+    @model_validator(mode="after")
+    def _needs(self) -> Rounding:
+        if self.mode is RoundingMode.STEP:
+            if self.step is None:
+                raise ValueError("mode 'step' needs `step` (e.g. 0.05)")
+            inverse = Decimal(1) / self.step
+            if inverse != inverse.to_integral_value():
+                raise ValueError(f"step {self.step} must divide 1 evenly (e.g. 0.01, 0.05, 0.1, 0.25, 1)")
+        if self.mode is RoundingMode.ENDING and self.ending is None:
+            raise ValueError("mode 'ending' needs `ending` (e.g. 0.99)")
+        return self
+
+
+class SaleMode(StrEnum):
+    SEPARATE = "separate"  # channel shows regular `price` plus `sale_price` while a sale runs
+    EFFECTIVE = "effective"  # channel's single `price` is what the customer pays now
+    IGNORE = "ignore"  # sales are not reflected in this channel
+
+
+class PriceRules(_Strict):
+    """How a channel's price derives from the canonical price."""
+
+    #: Whether the channel shows gross (VAT included) or net prices.
+    shows: PriceBasis = PriceBasis.GROSS
+    #: VAT in percent, used when a canonical record carries no VAT rate of its own.
+    vat: Percent = Decimal(0)
+    #: Surcharge in percent applied after VAT (negative for a discount).
+    markup: Percent = Decimal(0)
+    #: Currency the channel shows; defaults to the canonical currency.
+    currency: str | None = None
+    #: Fixed conversion rate: 1 canonical currency unit = `rate` channel currency units.
+    rate: Decimal | None = Field(default=None, gt=0)
+    rounding: Rounding = Rounding()
+    sale: SaleMode = SaleMode.SEPARATE
+
+    @field_validator("currency")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR)")
+        return value.upper() if value else value
+
+
+class AvailabilityRules(_Strict):
+    """How an availability-only feed's value derives from the expected stock."""
+
+    #: Expected stock at or above this shows `in_stock`.
+    in_stock_min: int = Field(default=1, ge=1)
+    #: What a channel shows below that: `out_of_stock`, or `backorder` where backorders are taken.
+    otherwise: Literal["out_of_stock", "backorder"] = "out_of_stock"
+
+
+class StockRules(_Strict):
+    """How a channel's stock derives from canonical stock."""
+
+    #: Units held back from the channel (per channel location).
+    buffer: int = Field(default=0, ge=0)
+    #: Share of the stock offered to this channel, in percent (rounded down).
+    allocation: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(100)
+    #: Cap: never list more than this many units ("max listed").
+    max: int | None = Field(default=None, ge=0)
+    #: Channel location -> canonical locations summed into it. Omitted: all canonical
+    #: locations are summed into one total compared with the channel's total.
+    locations: dict[str, list[str]] | None = None
+    availability: AvailabilityRules = AvailabilityRules()
+
+    @field_validator("locations")
+    @classmethod
+    def _non_empty(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("must map at least one channel location (or be omitted)")
+            for name, sources in value.items():
+                if not sources:
+                    raise ValueError(f"location {name!r} must list at least one canonical location")
+        return value
+
+
+class TextRule(_Strict):
+    """How a channel's text derives from canonical fields."""
+
+    #: Template over canonical fields, e.g. "{brand} {title}". Omitted: the field itself.
+    template: str | None = None
+    #: Longest text the channel accepts; longer expected text is cut at a word boundary.
+    max_length: int | None = Field(default=None, ge=1)
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            from omnisync.expect import template_fields  # local: expect imports this module
+
+            template_fields(value)  # raises ValueError naming the unknown placeholder
+        return value
+
+
+class Tolerance(_Strict):
+    """Differences up to these amounts are not mismatches."""
+
+    price: Decimal = Field(default=Decimal(0), ge=0)
+    stock: int = Field(default=0, ge=0)
+
+
+COMPARABLE = tuple(f.value for f in RecordField)
+
+
+class Expectations(_Strict):
+    """What a channel should show, derived from canonical."""
+
+    #: Fields compared at all. Omitted: every field both sides carry.
+    check: list[RecordField] | None = None
+    price: PriceRules = PriceRules()
+    stock: StockRules = StockRules()
+    title: TextRule = TextRule()
+    description: TextRule = TextRule()
+    tolerance: Tolerance = Tolerance()
+
+
+class SourceConfig(_Strict):
+    """A connector and its options."""
+
+    connector: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class CanonicalConfig(SourceConfig):
+    """The source of truth (ERP/PIM export)."""
+
+    #: Whether canonical prices are net or gross.
+    prices: PriceBasis = PriceBasis.NET
+
+
+class ChannelConfig(SourceConfig):
+    """A sales channel to keep consistent."""
+
+    #: Set false to keep a channel in the file but skip it.
+    enabled: bool = True
+    expect: Expectations = Expectations()
+
+
+class ConfigModel(_Strict):
+    """The whole file."""
+
+    version: Literal[1] = 1
+    settings: Settings = Settings()
+    canonical: CanonicalConfig
+    channels: dict[str, ChannelConfig] = Field(min_length=1)
+
+    @field_validator("channels")
+    @classmethod
+    def _names(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+                raise ValueError(f"channel name {name!r}: use letters, digits, '-', '_' or '.'")
+        return value
+
+
+# ---------------------------------------------------------------- loaded config
+
+
+@dataclass(frozen=True)
+class Source:
+    """A validated source: its config, connector class and parsed options."""
+
+    name: str
+    config: SourceConfig
+    connector_class: type[Connector]
+    options: ConnectorOptions
+
+    def connector(self, base_dir: Path) -> Connector:
+        return self.connector_class(self.options, ConnectorContext(name=self.name, base_dir=base_dir))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, fully validated configuration."""
+
+    path: Path
+    model: ConfigModel
+    canonical: Source
+    channels: dict[str, Source]
+    #: sha256 of the file's bytes: which exact config produced a run.
+    fingerprint: str
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def channel_config(self, name: str) -> ChannelConfig:
+        return self.model.channels[name]
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+_ENV = re.compile(r"\$\{(?P<body>[^}]*)\}")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that remembers the line of every key and value by its dotted path."""
+
+
+def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else 0
+        raise ConfigError(
+            [Problem(f"{name}:{line}", f"not valid YAML: {exc.problem}")],
+            hint="fix the YAML syntax (indentation, quotes, colons)",
+        ) from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is None:
+        return None, lines
+
+    def walk(n: yaml.Node, path: tuple[Any, ...]) -> Any:
+        lines.setdefault(path, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in n.value:
+                key = loader.construct_object(key_node, deep=True)
+                if key in out:
+                    raise ConfigError(
+                        [Problem(f"{name}:{key_node.start_mark.line + 1}", f"duplicate key {key!r}")],
+                        hint="each key may appear once per block",
+                    )
+                lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = walk(value_node, (*path, key))
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [walk(child, (*path, i)) for i, child in enumerate(n.value)]
+        return loader.construct_object(n, deep=True)
+
+    return walk(node, ()), lines
+
+
+def _interpolate(
+    value: Any, path: tuple[Any, ...], base_dir: Path, problems: list[tuple[tuple[Any, ...], str]]
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*path, k), base_dir, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*path, i), base_dir, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        body = match["body"].strip()
+        if body.startswith("file:"):
+            file_path = Path(body[5:].strip()).expanduser()
+            if not file_path.is_absolute():
+                file_path = base_dir / file_path
+            try:
+                secret = file_path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append((path, f"cannot read secret file {file_path}: {exc.strerror}"))
+                return ""
+            secrets.register(secret)
+            return secret
+        var, _, default = body.partition(":-")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            problems.append((path, f"${{{body}}} is not a valid variable reference (use ${{NAME}})"))
+            return ""
+        env = os.environ.get(var)
+        if env is None:
+            if ":-" in body:
+                return default
+            problems.append((path, f"environment variable {var} is not set"))
+            return ""
+        secrets.register(env)
+        return env
+
+    return _ENV.sub(replace, value)
+
+
+def _mask_literal_secrets(value: Any, key: str = "") -> None:
+    """Register secrets written literally under secret-looking keys (password, token, ...)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _mask_literal_secrets(v, str(k))
+    elif isinstance(value, list):
+        for v in value:
+            _mask_literal_secrets(v, key)
+    elif isinstance(value, str) and secrets.SECRET_KEY.search(key):
+        secrets.register(value)
+
+
+# ---------------------------------------------------------------- validation
+
+
+class _Locator:
+    def __init__(self, name: str, lines: dict[tuple[Any, ...], int]) -> None:
+        self.name = name
+        self.lines = lines
+
+    def __call__(self, path: tuple[Any, ...]) -> str:
+        probe = tuple(path)
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        line = self.lines.get(probe, 1)
+        return f"{self.name}:{line}"
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _pydantic_problems(
+    exc: ValidationError, prefix: tuple[Any, ...], locate: _Locator
+) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        path = (*prefix, *loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            message = f"unknown key {loc[-1]!r}"
+            allowed = _allowed_keys(exc, loc)
+            if allowed:
+                message += f" (allowed here: {', '.join(allowed)})"
+        elif kind == "missing":
+            message = "required key is missing"
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+        # Errors on a missing key point at the parent block's line.
+        where = locate(path)
+        problems.append(Problem(f"{where}: {_dotted(path)}", message))
+    return problems
+
+
+def _allowed_keys(exc: ValidationError, loc: tuple[Any, ...]) -> list[str]:
+    model = exc.title
+    cls = _MODELS.get(model)
+    if cls is None:
+        return []
+    # Walk the model tree along the location (skipping dict keys and list indexes).
+    for part in loc[:-1]:
+        info = cls.model_fields.get(str(part)) if isinstance(part, str) else None
+        if info is None:
+            continue
+        inner = _model_of(info.annotation)
+        if inner is not None:
+            cls = inner
+    return sorted(cls.model_fields)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+_MODELS: dict[str, type[BaseModel]] = {"ConfigModel": ConfigModel}
+
+
+def load_config(path: str | Path) -> Config:
+    """Read, interpolate and validate a config file; raise :class:`ConfigError` listing every problem."""
+    config_path = Path(path).expanduser()
+    shown = str(path)
+    try:
+        raw = config_path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            [Problem(shown, "config file not found")],
+            hint="pass -c PATH or copy config.example.yaml to get started",
+        ) from None
+    except OSError as exc:
+        raise ConfigError([Problem(shown, f"cannot read config file: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            [Problem(f"{shown}:{line}", "config file is not UTF-8")], hint="save it as UTF-8"
+        ) from None
+    data, lines = _load_with_lines(text, shown)
+    locate = _Locator(shown, lines)
+    base_dir = config_path.resolve().parent
+    if not isinstance(data, dict):
+        raise ConfigError(
+            [Problem(f"{shown}:1", "expected a mapping with `canonical:` and `channels:`")],
+            hint="start from config.example.yaml",
+        )
+    _mask_literal_secrets(data)
+    env_problems: list[tuple[tuple[Any, ...], str]] = []
+    data = _interpolate(data, (), base_dir, env_problems)
+    problems = [Problem(f"{locate(p)}: {_dotted(p)}", m) for p, m in env_problems]
+
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, (), locate))
+        raise ConfigError(problems, hint="fix the keys above (see config.example.yaml)") from None
+
+    canonical = _source("canonical", ("canonical",), model.canonical, locate, problems)
+    channels: dict[str, Source] = {}
+    for name, channel in model.channels.items():
+        source = _source(name, ("channels", name), channel, locate, problems)
+        if source is not None:
+            channels[name] = source
+            problems.extend(_cross_check(name, channel, model, source, locate))
+    if problems:
+        raise ConfigError(problems, hint="fix the keys above (see config.example.yaml)")
+    assert canonical is not None
+    return Config(
+        path=config_path,
+        model=model,
+        canonical=canonical,
+        channels=channels,
+        fingerprint=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def _source(
+    name: str,
+    path: tuple[Any, ...],
+    config: SourceConfig,
+    locate: _Locator,
+    problems: list[Problem],
+) -> Source | None:
+    try:
+        cls = load_connector(config.connector)
+    except UnknownConnectorError as exc:
+        key = (*path, "connector")
+        problems.append(Problem(f"{locate(key)}: {_dotted(key)}", f"{exc.message}; {exc.hint}"))
+        return None
+    try:
+        options = cls.Options.model_validate(config.options)
+    except ValidationError as exc:
+        _MODELS[exc.title] = cls.Options
+        problems.extend(_pydantic_problems(exc, (*path, "options"), locate))
+        return None
+    return Source(name=name, config=config, connector_class=cls, options=options)
+
+
+def _cross_check(
+    name: str, channel: ChannelConfig, model: ConfigModel, source: Source, locate: _Locator
+) -> list[Problem]:
+    """Rules that span keys: a currency change needs a rate, and so on."""
+    problems = []
+    price = channel.expect.price
+    path = ("channels", name, "expect", "price")
+    if price.rate is not None and price.currency is None:
+        key = (*path, "rate")
+        problems.append(
+            Problem(f"{locate(key)}: {_dotted(key)}", "a conversion `rate` needs a target `currency`")
+        )
+    checked = channel.expect.check
+    if checked is not None:
+        with_source = source.connector(Path.cwd())
+        available = with_source.fields()
+        for i, wanted in enumerate(checked):
+            if wanted not in available:
+                key = ("channels", name, "expect", "check", i)
+                problems.append(
+                    Problem(
+                        f"{locate(key)}: {_dotted(key)}",
+                        f"field {wanted.value!r} is not provided by this channel's mapping "
+                        f"(it provides: {', '.join(sorted(f.value for f in available))})",
+                    )
+                )
+    locations = channel.expect.stock.locations
+    if locations:
+        for loc_name, sources_ in locations.items():
+            if len(set(sources_)) != len(sources_):
+                key = ("channels", name, "expect", "stock", "locations", loc_name)
+                problems.append(Problem(f"{locate(key)}: {_dotted(key)}", "lists a location twice"))
+    del model
+    return problems

@@ -1,0 +1,134 @@
+"""Terminal plumbing: logging set-up, progress bars, error rendering, atomic output files.
+
+On a terminal people get colour, progress bars and rich tables; elsewhere (cron, CI, pipes)
+output is plain, timestamped and free of control characters. Secrets are masked in both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import TracebackType
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from omnisync.errors import OmnisyncError, _ProblemListError
+from omnisync.secrets import MaskingFilter, mask
+
+
+def is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+
+
+def stdout_console() -> Console:
+    return Console(soft_wrap=False, highlight=False)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def setup_logging(verbosity: int, console: Console) -> None:
+    """verbosity: -1 quiet (errors only), 0 warnings, 1 info (--verbose), 2 debug (--debug)."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(console=console, show_path=False, rich_tracebacks=verbosity >= 2)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        )
+    handler.addFilter(MaskingFilter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    # Keep third-party chatter out of cron mail unless debugging.
+    for noisy in ("httpx", "httpcore", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+
+def print_error(console: Console, exc: OmnisyncError) -> None:
+    """``error: where: what`` then each located problem, then ``→ hint``."""
+    head = f"{exc.where}: {exc.message}" if exc.where else exc.message
+    console.print(f"[bold red]error:[/] {mask(head)}", markup=True, highlight=False, soft_wrap=True)
+    if isinstance(exc, _ProblemListError):
+        for problem in exc.problems:
+            console.print(f"  {mask(str(problem))}", markup=False, highlight=False, soft_wrap=True)
+    if exc.hint:
+        console.print(f"[yellow]→[/] {mask(exc.hint)}", markup=True, highlight=False, soft_wrap=True)
+
+
+class ReadProgress:
+    """Progress bars per source on a terminal; nothing otherwise."""
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        self.enabled = enabled and console.is_terminal
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[source]}[/] {task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("records"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> ReadProgress:
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def start(self, source: str, description: str) -> None:
+        if self.enabled:
+            self.tasks[source] = self.progress.add_task(mask(description), total=None, source=source)
+
+    def advance(self, source: str, count: int) -> None:
+        if self.enabled and source in self.tasks:
+            self.progress.update(self.tasks[source], completed=count)
+
+    def finish(self, source: str, count: int) -> None:
+        if self.enabled and source in self.tasks:
+            self.progress.update(self.tasks[source], completed=count, total=count)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    path = path.expanduser()
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

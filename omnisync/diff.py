@@ -1,0 +1,619 @@
+"""The catalogue diff: keyed by SKU, vectorised in DuckDB, exact in DECIMAL.
+
+Records stream in from any connector and are appended to columnar tables in batches (Arrow),
+never held as Python objects for a whole catalogue. Expectations (:mod:`omnisync.expect`) are
+evaluated as SQL over the canonical table, joined to the channel's table on SKU, and only the
+rows that differ come back to Python to become :class:`~omnisync.models.Finding` objects.
+The canonical side is loaded once and compared with every channel.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pyarrow as pa
+
+from omnisync import expect
+from omnisync.config import ChannelConfig, PriceBasis, SaleMode
+from omnisync.errors import InputError, Problem
+from omnisync.models import Field, Finding, Kind, Record
+from omnisync.normalize import minor_units
+
+BATCH_SIZE = 20_000
+CANONICAL = "canonical"
+
+_DEC = pa.decimal128(18, 6)
+ITEM_SCHEMA = pa.schema(
+    [
+        ("ord", pa.int64()),
+        ("sku", pa.string()),
+        ("title", pa.string()),
+        ("description", pa.string()),
+        ("gtin", pa.string()),
+        ("brand", pa.string()),
+        ("attributes", pa.string()),
+        ("price", _DEC),
+        ("currency", pa.string()),
+        ("sale_price", _DEC),
+        ("sale_currency", pa.string()),
+        ("sale_start", pa.timestamp("us")),
+        ("sale_end", pa.timestamp("us")),
+        ("vat_rate", pa.decimal128(9, 4)),
+        ("availability", pa.string()),
+        ("ids", pa.string()),
+        ("origin", pa.string()),
+    ]
+)
+STOCK_SCHEMA = pa.schema([("sku", pa.string()), ("location", pa.string()), ("qty", pa.int64())])
+
+#: Finding order within one SKU.
+FIELD_ORDER = {f.value: i for i, f in enumerate(Field)}
+
+
+def _utc_naive(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _decimals(values: list[Decimal | None], scale: int, type_: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=type_)
+    except (pa.ArrowInvalid, InvalidOperation):
+        # More decimal places than the engine keeps: round half-even at 10^-scale (sub-cent).
+        q = Decimal(1).scaleb(-scale)
+        return pa.array([None if v is None else v.quantize(q) for v in values], type=type_)
+
+
+class _Batch:
+    """Column lists for one Arrow batch of records."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[Any]] = {name: [] for name in ITEM_SCHEMA.names}
+        self.stock: dict[str, list[Any]] = {name: [] for name in STOCK_SCHEMA.names}
+
+    def __len__(self) -> int:
+        return len(self.items["sku"])
+
+    def add(self, ord_: int, r: Record, zone: ZoneInfo) -> None:
+        items = self.items
+        items["ord"].append(ord_)
+        items["sku"].append(r.sku)
+        items["title"].append(r.title)
+        items["description"].append(r.description)
+        items["gtin"].append(r.gtin)
+        items["brand"].append(r.brand)
+        items["attributes"].append(_json(r.attributes))
+        items["price"].append(r.price.amount if r.price else None)
+        items["currency"].append(r.price.currency if r.price else None)
+        items["sale_price"].append(r.sale_price.amount if r.sale_price else None)
+        items["sale_currency"].append(r.sale_price.currency if r.sale_price else None)
+        items["sale_start"].append(_utc_naive(r.sale_start, zone))
+        items["sale_end"].append(_utc_naive(r.sale_end, zone))
+        items["vat_rate"].append(r.vat_rate)
+        items["availability"].append(r.availability.value if r.availability else None)
+        items["ids"].append(_json(r.ids))
+        items["origin"].append(r.origin)
+        if r.stock:
+            for location, qty in r.stock.items():
+                self.stock["sku"].append(r.sku)
+                self.stock["location"].append(location)
+                self.stock["qty"].append(qty)
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        arrays = []
+        for name in ITEM_SCHEMA.names:
+            type_ = ITEM_SCHEMA.field(name).type
+            values = self.items[name]
+            if name in ("price", "sale_price"):
+                arrays.append(_decimals(values, 6, type_))
+            elif name == "vat_rate":
+                arrays.append(_decimals(values, 4, type_))
+            else:
+                arrays.append(pa.array(values, type=type_))
+        items = pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)
+        stock = pa.Table.from_pydict(self.stock, schema=STOCK_SCHEMA)
+        return items, stock
+
+
+def money(amount: Decimal | None, currency: str | None) -> str | None:
+    """``11.99 EUR``: at least the currency's minor unit of places, no trailing zeros beyond."""
+    if amount is None:
+        return None
+    places = minor_units(currency) if currency else 2
+    value = amount.normalize()
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent > -places:
+        value = amount.quantize(Decimal(1).scaleb(-places))
+    text = f"{value:f}"
+    return f"{text} {currency}" if currency else text
+
+
+def _stamp(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M}" if value else "…"
+
+
+@dataclass(frozen=True)
+class Side:
+    """A loaded source: its table prefix, how many records, which fields it carries."""
+
+    table: str
+    count: int
+    fields: frozenset[Field]
+
+
+class DiffEngine:
+    """One in-memory DuckDB database holding the canonical side and one channel at a time."""
+
+    def __init__(self, timezone: str = "UTC", threads: int | None = None) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.con = duckdb.connect(":memory:")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute("SET preserve_insertion_order = false")
+
+    def close(self) -> None:
+        self.con.close()
+
+    # ------------------------------------------------------------ loading
+
+    def load(
+        self,
+        table: str,
+        records: Iterable[Record],
+        fields: frozenset[Field],
+        progress: Callable[[int], None] | None = None,
+    ) -> Side:
+        """Append ``records`` to ``{table}_items`` / ``{table}_stock`` in Arrow batches."""
+        self.drop(table)
+        con = self.con
+        con.register("_empty_items", ITEM_SCHEMA.empty_table())
+        con.register("_empty_stock", STOCK_SCHEMA.empty_table())
+        con.execute(f"CREATE TABLE {table}_items AS SELECT * FROM _empty_items")
+        con.execute(f"CREATE TABLE {table}_stock AS SELECT * FROM _empty_stock")
+        con.unregister("_empty_items")
+        con.unregister("_empty_stock")
+        count = 0
+        batch = _Batch()
+        for record in records:
+            batch.add(count, record, self.zone)
+            count += 1
+            if len(batch) >= BATCH_SIZE:
+                self._append(table, batch)
+                batch = _Batch()
+                if progress:
+                    progress(count)
+        if len(batch):
+            self._append(table, batch)
+        if progress:
+            progress(count)
+        return Side(table, count, fields)
+
+    def _append(self, table: str, batch: _Batch) -> None:
+        items, stock = batch.tables()
+        self.con.register("_batch_items", items)
+        self.con.register("_batch_stock", stock)
+        self.con.execute(f"INSERT INTO {table}_items SELECT * FROM _batch_items")
+        self.con.execute(f"INSERT INTO {table}_stock SELECT * FROM _batch_stock")
+        self.con.unregister("_batch_items")
+        self.con.unregister("_batch_stock")
+
+    def drop(self, table: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {table}_items")
+        self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
+
+    def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
+        """SKUs listed more than once: (sku, count, origins in file order)."""
+        rows = self.con.execute(
+            f"SELECT sku, count(*), list(origin ORDER BY ord) FROM {table}_items "
+            "GROUP BY sku HAVING count(*) > 1 ORDER BY min(ord)"
+        ).fetchall()
+        return [(sku, n, list(origins)) for sku, n, origins in rows]
+
+    def require_unique(self, side: Side, what: str) -> None:
+        """Raise InputError listing every duplicated SKU (used for the canonical source)."""
+        dups = self.duplicates(side.table)
+        if dups:
+            problems = [
+                Problem(", ".join(o for o in origins[:5] if o) or sku, f"SKU {sku!r} appears {n} times")
+                for sku, n, origins in dups[:50]
+            ]
+            if len(dups) > 50:
+                problems.append(Problem("", f"... and {len(dups) - 50} more duplicated SKUs"))
+            raise InputError(
+                problems,
+                where=what,
+                hint="the canonical source must list each SKU once; fix the export",
+            )
+
+    def distinct(self, table: str, column: str) -> list[Any]:
+        rows = self.con.execute(
+            f"SELECT DISTINCT {column} FROM {table}_items WHERE {column} IS NOT NULL"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ diff
+
+    def diff(
+        self,
+        name: str,
+        canonical: Side,
+        channel: Side,
+        config: ChannelConfig,
+        canonical_basis: PriceBasis,
+        evaluated_at: datetime,
+    ) -> tuple[list[Finding], list[str]]:
+        """Compare one loaded channel with the canonical side; return findings and compared fields."""
+        return _ChannelDiff(self, name, canonical, channel, config, canonical_basis, evaluated_at).run()
+
+
+def compared_fields(canonical: frozenset[Field], channel: frozenset[Field], config: ChannelConfig) -> list[Field]:
+    """Fields compared for a channel: both sides carry them (availability derives from stock)."""
+    derivable = set(canonical)
+    if Field.STOCK in canonical:
+        derivable.add(Field.AVAILABILITY)
+    if Field.PRICE in canonical:
+        derivable.add(Field.SALE_PRICE)
+    fields = [f for f in Field if f in channel and f in derivable]
+    if config.expect.price.sale is not SaleMode.SEPARATE:
+        fields = [f for f in fields if f is not Field.SALE_PRICE]
+    if config.expect.check is not None:
+        wanted = set(config.expect.check)
+        fields = [f for f in fields if f in wanted]
+    return fields
+
+
+def _norm_text(expr: str) -> str:
+    return f"nullif(trim(regexp_replace(nfc_normalize({expr}), '\\s+', ' ', 'g')), '')"
+
+
+def _norm_gtin(expr: str) -> str:
+    return f"lpad({expr}, 14, '0')"
+
+
+class _ChannelDiff:
+    def __init__(
+        self,
+        engine: DiffEngine,
+        name: str,
+        canonical: Side,
+        channel: Side,
+        config: ChannelConfig,
+        canonical_basis: PriceBasis,
+        evaluated_at: datetime,
+    ) -> None:
+        self.engine = engine
+        self.con = engine.con
+        self.name = name
+        self.canonical = canonical
+        self.channel = channel
+        self.config = config
+        self.basis = canonical_basis
+        self.now = evaluated_at.astimezone(UTC).replace(tzinfo=None)
+        self.fields = compared_fields(canonical.fields, channel.fields, config)
+        self.findings: list[Finding] = []
+
+    def run(self) -> tuple[list[Finding], list[str]]:
+        con = self.con
+        c, a = self.canonical.table, self.channel.table
+        con.execute("DROP TABLE IF EXISTS _dups")
+        con.execute(
+            f"CREATE TEMP TABLE _dups AS SELECT sku, count(*) AS n, list(origin ORDER BY ord) AS origins "
+            f"FROM {a}_items GROUP BY sku HAVING count(*) > 1"
+        )
+        con.execute("DROP VIEW IF EXISTS _chan")
+        con.execute(f"CREATE TEMP VIEW _chan AS SELECT * FROM {a}_items WHERE sku NOT IN (SELECT sku FROM _dups)")
+        for sku, n, origins in con.execute("SELECT sku, n, origins FROM _dups").fetchall():
+            self.findings.append(
+                Finding(
+                    channel=self.name,
+                    kind=Kind.DUPLICATE,
+                    sku=sku,
+                    detail=f"listed {n} times ({', '.join(o for o in origins[:5] if o)}); not compared",
+                )
+            )
+        self._items(c)
+        if Field.STOCK in self.fields:
+            self._stock(c, a)
+        self.findings.sort(key=lambda f: (f.sku, f.kind != Kind.DUPLICATE, FIELD_ORDER.get(f.field or "", -1), f.location or ""))
+        return self.findings, [f.value for f in self.fields]
+
+    # ---------------------------------------------------------------- items
+
+    def _stock_total_sql(self, c: str) -> str:
+        """Per-SKU canonical total over the locations this channel draws from."""
+        locations = self.config.expect.stock.locations
+        where = ""
+        if locations:
+            sources = sorted({s for group in locations.values() for s in group})
+            where = " WHERE location IN (" + ", ".join(expect.sql_str(s) for s in sources) + ")"
+        return f"SELECT sku, sum(qty) AS qty FROM {c}_stock{where} GROUP BY sku"
+
+    def _items(self, c: str) -> None:
+        con = self.con
+        rules = self.config.expect
+        tol_price = expect.sql_dec(rules.tolerance.price, "DECIMAL(18,6)")
+        vat_rates = self.engine.distinct(c, "vat_rate")
+        currencies = self.engine.distinct(c, "currency")
+        price = expect.compile_price(rules.price, self.basis, vat_rates, currencies, self.now)
+        con.execute("DROP TABLE IF EXISTS _factors")
+        con.execute(f"CREATE TEMP TABLE _factors (vat DECIMAL(9,4), factor {expect.FACTOR_TYPE})")
+        con.executemany("INSERT INTO _factors VALUES (?, ?)", [(v, f) for v, f in price.factor_rows])
+        default_vat = expect.sql_dec(rules.price.vat, "DECIMAL(9,4)")
+
+        select = [
+            "coalesce(c.sku, a.sku) AS sku",
+            "c.sku IS NOT NULL AS in_c",
+            "a.sku IS NOT NULL AS in_a",
+            "c.title AS c_title",
+            "a.title AS a_title",
+            "a.ids AS a_ids",
+            "coalesce(c.vat_rate, " + default_vat + ") AS vat",
+        ]
+        flags: list[str] = []
+        fields = set(self.fields)
+
+        def add(field: Field, columns: list[str], flag: str) -> None:
+            select.extend(columns)
+            select.append(f"({flag}) AS d_{field.value}")
+            flags.append(f"d_{field.value}")
+
+        for field in (Field.TITLE, Field.DESCRIPTION):
+            if field in fields:
+                rule = rules.title if field is Field.TITLE else rules.description
+                exp = expect.text_sql(field.value, rule)
+                add(
+                    field,
+                    [f"c.{field.value} AS c_{field.value}", f"{exp} AS e_{field.value}", f"a.{field.value} AS x_{field.value}"],
+                    f"{_norm_text(exp)} IS DISTINCT FROM {_norm_text('a.' + field.value)}",
+                )
+        if Field.BRAND in fields:
+            add(
+                Field.BRAND,
+                ["c.brand AS c_brand", "c.brand AS e_brand", "a.brand AS x_brand"],
+                f"{_norm_text('c.brand')} IS DISTINCT FROM {_norm_text('a.brand')}",
+            )
+        if Field.GTIN in fields:
+            add(
+                Field.GTIN,
+                ["c.gtin AS c_gtin", "c.gtin AS e_gtin", "a.gtin AS x_gtin"],
+                f"{_norm_gtin('c.gtin')} IS DISTINCT FROM {_norm_gtin('a.gtin')}",
+            )
+        if Field.ATTRIBUTES in fields:
+            add(
+                Field.ATTRIBUTES,
+                ["c.attributes AS c_attributes", "c.attributes AS e_attributes", "a.attributes AS x_attributes"],
+                "c.attributes IS DISTINCT FROM a.attributes",
+            )
+        price_expr = price.effective if rules.price.sale is SaleMode.EFFECTIVE else price.regular
+        if Field.PRICE in fields:
+            add(
+                Field.PRICE,
+                [
+                    "c.price AS c_price",
+                    "c.currency AS c_currency",
+                    f"{price_expr} AS e_price",
+                    f"{price.currency} AS e_currency",
+                    "a.price AS x_price",
+                    "a.currency AS x_currency",
+                    f"{price.sale_active} AS sale_active",
+                    "c.sale_price AS c_sale_price",
+                ],
+                self._money_flag(price_expr, price.currency, "a.price", "a.currency", tol_price),
+            )
+        if Field.SALE_PRICE in fields:
+            add(
+                Field.SALE_PRICE,
+                [
+                    "c.sale_price AS c_sale",
+                    "c.sale_start AS c_sale_start",
+                    "c.sale_end AS c_sale_end",
+                    f"{price.sale} AS e_sale",
+                    f"{price.currency} AS e_sale_currency",
+                    "a.sale_price AS x_sale",
+                    "a.sale_currency AS x_sale_currency",
+                ],
+                self._money_flag(price.sale, price.currency, "a.sale_price", "a.sale_currency", tol_price),
+            )
+        join_stock = ""
+        if Field.AVAILABILITY in fields:
+            stock_rules = rules.stock
+            expected_qty = expect.stock_sql("coalesce(t.qty, 0)", stock_rules)
+            exp = expect.availability_sql(expected_qty, stock_rules)
+            add(
+                Field.AVAILABILITY,
+                ["coalesce(t.qty, 0) AS c_availability", f"{exp} AS e_availability", "a.availability AS x_availability"],
+                f"{exp} IS DISTINCT FROM a.availability",
+            )
+            join_stock = f" LEFT JOIN ({self._stock_total_sql(c)}) t ON t.sku = c.sku"
+
+        any_flag = " OR ".join(flags) if flags else "false"
+        sql = (
+            f"WITH j AS (SELECT {', '.join(select)} "
+            f"FROM (SELECT * FROM {c}_items WHERE sku NOT IN (SELECT sku FROM _dups)) c{join_stock} "
+            f"LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat}) "
+            f"FULL OUTER JOIN _chan a ON a.sku = c.sku) "
+            f"SELECT * FROM j WHERE NOT in_c OR NOT in_a OR {any_flag}"
+        )
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description]
+        rule_price = price.describe
+        while True:
+            chunk = cursor.fetchmany(10_000)
+            if not chunk:
+                break
+            for values in chunk:
+                row = dict(zip(names, values, strict=True))
+                self._row_findings(row, rule_price)
+
+    @staticmethod
+    def _money_flag(expected: str, currency: str, actual: str, actual_currency: str, tol: str) -> str:
+        return (
+            f"NOT ({expected} IS NULL AND {actual} IS NULL) AND ({expected} IS NULL OR {actual} IS NULL "
+            f"OR abs({actual} - {expected}) > {tol} "
+            f"OR ({actual_currency} IS NOT NULL AND {actual_currency} <> {currency}))"
+        )
+
+    def _row_findings(self, row: dict[str, Any], rule_price: str) -> None:
+        sku = row["sku"]
+        ids = json.loads(row["a_ids"]) if row["a_ids"] else {}
+        if not row["in_a"]:
+            self.findings.append(
+                Finding(self.name, Kind.MISSING, sku, canonical=row["c_title"], detail="in canonical, not in channel")
+            )
+            return
+        if not row["in_c"]:
+            self.findings.append(
+                Finding(self.name, Kind.EXTRA, sku, actual=row["a_title"], detail="in channel, not in canonical", ids=ids)
+            )
+            return
+        rules = self.config.expect
+        for field in self.fields:
+            if field is Field.STOCK or not row.get(f"d_{field.value}"):
+                continue
+            f = Finding(self.name, Kind.CHANGED, sku, field=field.value, ids=ids)
+            if field is Field.PRICE:
+                f.canonical = money(row["c_price"], row["c_currency"])
+                f.expected = money(row["e_price"], row["e_currency"])
+                f.actual = money(row["x_price"], row["x_currency"] or row["e_currency"])
+                vat = row["vat"]
+                f.rule = rule_price.format(vat=expect.percent(vat) if vat is not None else "0%")
+                if rules.price.sale is SaleMode.EFFECTIVE and row["sale_active"]:
+                    f.rule += f"; sale {money(row['c_sale_price'], row['c_currency'])} active"
+                if row["x_price"] is not None and row["e_price"] is not None:
+                    delta = row["x_price"] - row["e_price"]
+                    f.detail = f"differs by {'+' if delta > 0 else ''}{money(delta, None)}"
+            elif field is Field.SALE_PRICE:
+                f.canonical = money(row["c_sale"], row["c_currency"])
+                f.expected = money(row["e_sale"], row["e_sale_currency"])
+                f.actual = money(row["x_sale"], row["x_sale_currency"] or row["e_sale_currency"])
+                vat = row["vat"]
+                window = f"{_stamp(row['c_sale_start'])} → {_stamp(row['c_sale_end'])} UTC"
+                if row["c_sale"] is None:
+                    f.rule = "no sale in canonical"
+                elif row["e_sale"] is None:
+                    f.rule = f"sale window {window} not active"
+                else:
+                    f.rule = rule_price.format(vat=expect.percent(vat) if vat is not None else "0%")
+                    f.rule += f"; sale window {window}"
+            elif field is Field.AVAILABILITY:
+                f.canonical = f"{row['c_availability']} units"
+                f.expected = row["e_availability"]
+                f.actual = row["x_availability"]
+                f.rule = expect.describe_stock(rules.stock) + "; " + expect.describe_availability(rules.stock)
+            elif field is Field.ATTRIBUTES:
+                f.canonical, f.expected, f.actual = row["c_attributes"], row["e_attributes"], row["x_attributes"]
+                f.detail = explain_nested(row["c_attributes"], row["x_attributes"])
+            else:
+                f.canonical = row[f"c_{field.value}"]
+                f.expected = row[f"e_{field.value}"]
+                f.actual = row[f"x_{field.value}"]
+                if field in (Field.TITLE, Field.DESCRIPTION):
+                    rule = rules.title if field is Field.TITLE else rules.description
+                    f.rule = expect.describe_text(field.value, rule)
+            self.findings.append(f)
+
+    # ---------------------------------------------------------------- stock
+
+    def _stock(self, c: str, a: str) -> None:
+        rules = self.config.expect.stock
+        tol = self.config.expect.tolerance.stock
+        locations = rules.locations
+        con = self.con
+        con.execute("DROP TABLE IF EXISTS _locmap")
+        con.execute("CREATE TEMP TABLE _locmap (loc VARCHAR, src VARCHAR)")
+        if locations:
+            con.executemany(
+                "INSERT INTO _locmap VALUES (?, ?)",
+                [(loc, src) for loc, sources in locations.items() for src in sources],
+            )
+            chan_loc = "s.location"
+            chan_where = " WHERE s.location IN (SELECT loc FROM _locmap)"
+            locs = "SELECT DISTINCT loc FROM _locmap"
+            can_join = f"FROM {c}_stock s JOIN _locmap m ON m.src = s.location"
+        else:
+            chan_loc = "NULL::VARCHAR"
+            chan_where = ""
+            locs = "SELECT NULL::VARCHAR AS loc"
+            can_join = f"FROM {c}_stock s CROSS JOIN (SELECT NULL::VARCHAR AS loc) m"
+        expected = expect.stock_sql("coalesce(cs.qty, 0)", rules)
+        sql = f"""
+            WITH both_ AS (SELECT c.sku, a.ids FROM {c}_items c JOIN _chan a ON a.sku = c.sku),
+            cs AS (SELECT s.sku, m.loc, sum(s.qty) AS qty {can_join} GROUP BY ALL),
+            xs AS (SELECT s.sku, {chan_loc} AS loc, sum(s.qty) AS qty FROM {a}_stock s{chan_where} GROUP BY ALL),
+            e AS (
+                SELECT b.sku, b.ids, l.loc, coalesce(cs.qty, 0) AS canonical, {expected} AS expected
+                FROM both_ b CROSS JOIN ({locs}) l
+                LEFT JOIN cs ON cs.sku = b.sku AND cs.loc IS NOT DISTINCT FROM l.loc
+            )
+            SELECT e.sku, e.ids, e.loc, e.canonical, e.expected, xs.qty
+            FROM e LEFT JOIN xs ON xs.sku = e.sku AND xs.loc IS NOT DISTINCT FROM e.loc
+            WHERE abs(coalesce(xs.qty, 0) - e.expected) > {int(tol)}
+        """
+        described = expect.describe_stock(rules)
+        cursor = con.execute(sql)
+        while True:
+            chunk = cursor.fetchmany(10_000)
+            if not chunk:
+                break
+            for sku, ids, loc, canonical, expected_qty, actual in chunk:
+                self.findings.append(
+                    Finding(
+                        self.name,
+                        Kind.CHANGED,
+                        sku,
+                        field=Field.STOCK.value,
+                        location=loc,
+                        canonical=str(canonical),
+                        expected=str(expected_qty),
+                        actual=None if actual is None else str(actual),
+                        rule=described,
+                        ids=json.loads(ids) if ids else {},
+                        detail=None if actual is not None else "no stock level in channel",
+                    )
+                )
+
+
+def explain_nested(canonical: str | None, actual: str | None) -> str:
+    """A short human explanation of how two nested values (JSON objects) differ."""
+    from deepdiff import DeepDiff
+
+    left = json.loads(canonical) if canonical else {}
+    right = json.loads(actual) if actual else {}
+    diff = DeepDiff(left, right, ignore_order=True, verbose_level=2)
+    parts = []
+    for key, label in (
+        ("values_changed", "changed"),
+        ("dictionary_item_added", "only in channel"),
+        ("dictionary_item_removed", "missing in channel"),
+        ("type_changes", "type changed"),
+        ("iterable_item_added", "only in channel"),
+        ("iterable_item_removed", "missing in channel"),
+    ):
+        entries = diff.get(key)
+        if not entries:
+            continue
+        items = entries.items() if isinstance(entries, dict) else ((e, None) for e in entries)
+        for path, change in items:
+            name = str(path).removeprefix("root")
+            if isinstance(change, dict) and "old_value" in change:
+                parts.append(f"{name}: {change['old_value']!r} → {change['new_value']!r}")
+            else:
+                parts.append(f"{name} {label}")
+    return "; ".join(parts) or "differs"
+

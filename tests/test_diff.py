@@ -1,0 +1,299 @@
+"""The diff engine and expectation rules, driven with plain records and plain tables of examples."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from omnisync.config import ChannelConfig, PriceBasis
+from omnisync.diff import DiffEngine, money
+from omnisync.models import Availability, Field, Finding, Kind, Money, Record
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+ALL = frozenset(Field)
+
+
+def eur(amount: str) -> Money:
+    return Money(D(amount), "EUR")
+
+
+def run(
+    canonical: list[Record],
+    channel: list[Record],
+    expect: dict[str, Any] | None = None,
+    *,
+    basis: PriceBasis = PriceBasis.NET,
+    canonical_fields: frozenset[Field] = ALL,
+    channel_fields: frozenset[Field] = ALL,
+    at: datetime = NOW,
+    timezone: str = "Europe/Berlin",
+) -> list[Finding]:
+    config = ChannelConfig.model_validate({"connector": "csv", "expect": expect or {}})
+    engine = DiffEngine(timezone=timezone)
+    try:
+        c = engine.load("canonical", canonical, canonical_fields)
+        a = engine.load("chan", channel, channel_fields)
+        findings, _ = engine.diff("shop", c, a, config, basis, at)
+        return findings
+    finally:
+        engine.close()
+
+
+def changed(findings: list[Finding], field: str) -> list[Finding]:
+    return [f for f in findings if f.kind is Kind.CHANGED and f.field == field]
+
+
+PRICE_ONLY = frozenset({Field.PRICE})
+
+
+@pytest.mark.parametrize(
+    ("net", "vat", "rules", "shown"),
+    [
+        ("10.00", None, {"vat": 19}, "11.90"),  # net→gross, cents
+        ("10.00", "7", {"vat": 19}, "10.70"),  # the record's own VAT rate wins over the default
+        ("41.93", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99}}, "49.99"),  # 49.8967 → .99
+        ("41.00", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99}}, "48.99"),  # 48.79 → nearest
+        ("41.00", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99, "direction": "up"}}, "48.99"),
+        ("42.10", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.95, "direction": "down"}}, "49.95"),
+        ("10.00", None, {"vat": 19, "rounding": {"mode": "step", "step": 0.05}}, "11.90"),
+        ("10.02", None, {"vat": 19, "rounding": {"mode": "step", "step": 0.05}}, "11.90"),  # 11.9238
+        ("10.03", None, {"vat": 19, "rounding": {"mode": "step", "step": 0.05}}, "11.95"),  # 11.9357
+        ("10.00", None, {"vat": 19, "markup": 10}, "13.09"),
+        ("10.00", None, {"vat": 19, "currency": "CHF", "rate": "0.95"}, "11.31"),  # 11.305 → half up
+        ("10.00", None, {"vat": 0}, "10.00"),
+        ("10.004", None, {"vat": 0, "rounding": {"mode": "none"}}, "10.004"),
+        ("10.01", None, {"vat": 0, "rounding": {"mode": "cents", "direction": "up"}}, "10.01"),
+        ("10.001", None, {"vat": 0, "rounding": {"mode": "cents", "direction": "up"}}, "10.01"),
+    ],
+)
+def test_price_expectation(net: str, vat: str | None, rules: dict[str, Any], shown: str) -> None:
+    currency = rules.get("currency", "EUR")
+    canonical = [Record("A", price=eur(net), vat_rate=D(vat) if vat else None)]
+    # The channel shows a deliberately wrong price so the finding reveals the expectation.
+    findings = run(canonical, [Record("A", price=Money(D("999"), currency))], {"price": rules}, channel_fields=PRICE_ONLY)
+    (finding,) = changed(findings, "price")
+    assert finding.expected == f"{shown} {currency}"
+    assert finding.canonical == money(D(net), "EUR")
+    # And a channel showing exactly that price has no finding.
+    ok = run(canonical, [Record("A", price=Money(D(shown), currency))], {"price": rules}, channel_fields=PRICE_ONLY)
+    assert ok == []
+
+
+def test_gross_to_net_uses_exact_decimal_factor() -> None:
+    canonical = [Record("A", price=eur("11.90"))]
+    findings = run(
+        canonical,
+        [Record("A", price=eur("11.00"))],
+        {"price": {"vat": 19, "shows": "net"}},
+        basis=PriceBasis.GROSS,
+        channel_fields=PRICE_ONLY,
+    )
+    (finding,) = changed(findings, "price")
+    assert finding.expected == "10.00 EUR"
+    assert "gross→net 19% VAT" in (finding.rule or "")
+
+
+@pytest.mark.parametrize(
+    ("textual", "equal"),
+    [("19.90", True), ("19.9", True), ("19.91", False)],
+)
+def test_equal_values_in_other_forms_are_equal(textual: str, equal: bool) -> None:
+    findings = run([Record("A", price=eur("19.90"))], [Record("A", price=eur(textual))], channel_fields=PRICE_ONLY)
+    assert (findings == []) is equal
+
+
+def test_price_tolerance() -> None:
+    canonical = [Record("A", price=eur("10.00")), Record("B", price=eur("10.00"))]
+    channel = [Record("A", price=eur("10.01")), Record("B", price=eur("10.02"))]
+    findings = run(canonical, channel, {"tolerance": {"price": "0.01"}}, channel_fields=PRICE_ONLY)
+    assert [f.sku for f in findings] == ["B"]
+    assert findings[0].detail == "differs by +0.02"
+
+
+def test_currency_difference_is_a_price_mismatch() -> None:
+    findings = run([Record("A", price=eur("10"))], [Record("A", price=Money(D("10"), "USD"))], channel_fields=PRICE_ONLY)
+    (finding,) = findings
+    assert (finding.expected, finding.actual) == ("10.00 EUR", "10.00 USD")
+
+
+SALE = {
+    "price": eur("10.00"),
+    "sale_price": eur("8.00"),
+    "sale_start": datetime(2026, 11, 20, 0, 0),  # Berlin local time
+    "sale_end": datetime(2026, 11, 24, 0, 0),
+}
+
+
+@pytest.mark.parametrize(
+    ("at", "active"),
+    [
+        (datetime(2026, 11, 23, 12, 0, tzinfo=UTC), True),
+        (datetime(2026, 11, 19, 22, 59, tzinfo=UTC), False),  # 23:59 Berlin on the 19th: not yet
+        (datetime(2026, 11, 19, 23, 0, tzinfo=UTC), True),  # midnight Berlin: starts
+        (datetime(2026, 11, 23, 23, 0, tzinfo=UTC), False),  # midnight Berlin on the 24th: over
+    ],
+)
+def test_sale_window_in_configured_time_zone(at: datetime, active: bool) -> None:
+    canonical = [Record("A", **SALE)]
+    effective = {"price": {"sale": "effective"}}
+    shows_regular = run(canonical, [Record("A", price=eur("10.00"))], effective, at=at, basis=PriceBasis.GROSS, channel_fields=PRICE_ONLY)
+    shows_sale = run(canonical, [Record("A", price=eur("8.00"))], effective, at=at, basis=PriceBasis.GROSS, channel_fields=PRICE_ONLY)
+    assert (shows_regular == []) is not active
+    assert (shows_sale == []) is active
+
+
+def test_separate_sale_price_field() -> None:
+    canonical = [Record("A", **SALE), Record("B", price=eur("5.00"))]
+    channel = [
+        Record("A", price=eur("10.00"), sale_price=None),  # sale not shown
+        Record("B", price=eur("5.00"), sale_price=eur("4.00")),  # a sale canonical does not have
+    ]
+    fields = frozenset({Field.PRICE, Field.SALE_PRICE})
+    findings = run(canonical, channel, basis=PriceBasis.GROSS, channel_fields=fields)
+    by_sku = {f.sku: f for f in changed(findings, "sale_price")}
+    assert by_sku["A"].expected == "8.00 EUR" and by_sku["A"].actual is None
+    assert by_sku["B"].expected is None and by_sku["B"].actual == "4.00 EUR"
+    assert by_sku["B"].rule == "no sale in canonical"
+
+
+STOCK_ONLY = frozenset({Field.STOCK})
+
+
+@pytest.mark.parametrize(
+    ("stock", "rules", "expected"),
+    [
+        ({"lager": 10, "laden": 5}, {}, 15),  # no mapping: totals
+        ({"lager": 10}, {"buffer": 2}, 8),
+        ({"lager": 1}, {"buffer": 2}, 0),  # floor 0
+        ({"lager": -4}, {}, 0),  # oversold ERP stock is shown as 0
+        ({"lager": 10}, {"allocation": 50}, 5),
+        ({"lager": 9}, {"allocation": 50}, 4),  # rounded down
+        ({"lager": 500}, {"max": 100}, 100),
+        ({"lager": 10}, {"buffer": 1, "allocation": 50, "max": 3}, 3),
+    ],
+)
+def test_stock_expectation(stock: dict[str, int], rules: dict[str, Any], expected: int) -> None:
+    findings = run([Record("A", stock=stock)], [Record("A", stock={"default": 9999})], {"stock": rules}, channel_fields=STOCK_ONLY)
+    (finding,) = findings
+    assert finding.expected == str(expected)
+    assert run([Record("A", stock=stock)], [Record("A", stock={"default": expected})], {"stock": rules}, channel_fields=STOCK_ONLY) == []
+
+
+def test_stock_per_location_mapping_and_tolerance() -> None:
+    canonical = [Record("A", stock={"lager": 10, "berlin": 3, "hamburg": 4})]
+    channel = [Record("A", stock={"web": 10, "stores": 6})]
+    rules = {"stock": {"locations": {"web": ["lager"], "stores": ["berlin", "hamburg"]}}}
+    findings = run(canonical, channel, rules, channel_fields=STOCK_ONLY)
+    assert [(f.location, f.expected, f.actual) for f in findings] == [("stores", "7", "6")]
+    tolerant = run(canonical, channel, {**rules, "tolerance": {"stock": 1}}, channel_fields=STOCK_ONLY)
+    assert tolerant == []
+
+
+def test_missing_stock_level_in_channel() -> None:
+    rules = {"stock": {"locations": {"web": ["lager"], "berlin": ["berlin"]}}}
+    findings = run([Record("A", stock={"lager": 2, "berlin": 1})], [Record("A", stock={"web": 2})], rules, channel_fields=STOCK_ONLY)
+    (finding,) = findings
+    assert (finding.location, finding.actual, finding.detail) == ("berlin", None, "no stock level in channel")
+
+
+@pytest.mark.parametrize(
+    ("qty", "rules", "shown"),
+    [
+        (5, {}, "in_stock"),
+        (0, {}, "out_of_stock"),
+        (3, {"buffer": 3}, "out_of_stock"),
+        (3, {"availability": {"in_stock_min": 5}}, "out_of_stock"),
+        (0, {"availability": {"otherwise": "backorder"}}, "backorder"),
+    ],
+)
+def test_availability_from_expected_stock(qty: int, rules: dict[str, Any], shown: str) -> None:
+    fields = frozenset({Field.AVAILABILITY})
+    wrong = Availability.PREORDER
+    (finding,) = run([Record("A", stock={"lager": qty})], [Record("A", availability=wrong)], {"stock": rules}, channel_fields=fields)
+    assert finding.expected == shown
+    assert run([Record("A", stock={"lager": qty})], [Record("A", availability=Availability(shown))], {"stock": rules}, channel_fields=fields) == []
+
+
+TEXT = frozenset({Field.TITLE, Field.DESCRIPTION, Field.BRAND, Field.GTIN})
+
+
+@pytest.mark.parametrize(
+    ("canonical", "rules", "shown"),
+    [
+        (Record("A", title="Kaffeemühle  Bella "), {}, "Kaffeemühle Bella"),  # whitespace is not a difference
+        (Record("A", title="Mühle", brand="Bellarom"), {"title": {"template": "{brand} {title}"}}, "Bellarom Mühle"),
+        (Record("A", title="Mühle"), {"title": {"template": "{brand} {title}"}}, "Mühle"),  # no brand: no stray space
+        (
+            Record("A", title="Espressokocher aus Aluminium für sechs Tassen"),
+            {"title": {"max_length": 20}},
+            "Espressokocher aus",
+        ),
+        (Record("A", title="Donaudampfschifffahrt"), {"title": {"max_length": 10}}, "Donaudampf"),
+    ],
+)
+def test_title_expectation(canonical: Record, rules: dict[str, Any], shown: str) -> None:
+    fields = frozenset({Field.TITLE})
+    (finding,) = run([canonical], [Record("A", title="something else")], rules, channel_fields=fields)
+    assert " ".join((finding.expected or "").split()) == shown
+    assert run([canonical], [Record("A", title=shown)], rules, channel_fields=fields) == []
+
+
+def test_gtin_leading_zeros_are_equal() -> None:
+    fields = frozenset({Field.GTIN})
+    assert run([Record("A", gtin="4006381333931")], [Record("A", gtin="04006381333931")], channel_fields=fields) == []
+    (finding,) = run([Record("A", gtin="4006381333931")], [Record("A", gtin="4006381333948")], channel_fields=fields)
+    assert finding.field == "gtin"
+
+
+def test_attributes_difference_is_explained() -> None:
+    fields = frozenset({Field.ATTRIBUTES})
+    canonical = [Record("A", attributes={"farbe": "rot", "größe": "M"})]
+    channel = [Record("A", attributes={"farbe": "blau", "größe": "M", "material": "Baumwolle"})]
+    (finding,) = run(canonical, channel, channel_fields=fields)
+    assert "'rot' → 'blau'" in (finding.detail or "")
+    assert "material" in (finding.detail or "")
+
+
+def test_missing_extra_duplicate_and_unchanged() -> None:
+    canonical = [Record("A", title="a"), Record("B", title="b"), Record("C", title="c")]
+    channel = [
+        Record("A", title="a", origin="shop.csv:2"),
+        Record("C", title="c", origin="shop.csv:3"),
+        Record("C", title="c2", origin="shop.csv:4"),
+        Record("Z", title="z", ids={"product_id": "77"}, origin="shop.csv:5"),
+    ]
+    findings = run(canonical, channel, channel_fields=frozenset({Field.TITLE}))
+    summary = [(f.sku, f.kind) for f in findings]
+    assert summary == [("B", Kind.MISSING), ("C", Kind.DUPLICATE), ("Z", Kind.EXTRA)]
+    dup = findings[1]
+    assert "shop.csv:3" in (dup.detail or "") and "shop.csv:4" in (dup.detail or "")
+    assert findings[2].ids == {"product_id": "77"}
+
+
+def test_only_fields_both_sides_carry_are_compared() -> None:
+    canonical = [Record("A", title="a", price=eur("1"))]
+    channel = [Record("A", title="different")]  # channel has no price column
+    findings = run(canonical, channel, channel_fields=frozenset({Field.TITLE}))
+    assert [f.field for f in findings] == ["title"]
+    none = run(canonical, channel, {"check": ["price"]}, channel_fields=frozenset({Field.TITLE, Field.PRICE}))
+    assert [f.field for f in none] == ["price"]  # check: narrows to price, where the channel shows none
+
+
+def test_many_records_stream_in_batches() -> None:
+    n = 45_000  # more than two engine batches
+    canonical = [Record(f"S{i:06d}", price=eur("1.00"), stock={"l": i % 7}) for i in range(n)]
+    channel = [Record(f"S{i:06d}", price=eur("1.00" if i % 1000 else "2.00"), stock={"l": i % 7}) for i in range(n)]
+    findings = run(canonical, channel, basis=PriceBasis.GROSS, channel_fields=frozenset({Field.PRICE, Field.STOCK}))
+    assert len(findings) == n // 1000
+    assert all(f.field == "price" and f.actual == "2.00 EUR" for f in findings)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [(D("11.990000"), "EUR", "11.99 EUR"), (D("5"), "EUR", "5.00 EUR"), (D("12.5"), "JPY", "12.5 JPY"), (D("0.125"), "EUR", "0.125 EUR")],
+)
+def test_money_display(amount: D, currency: str, text: str) -> None:
+    assert money(amount, currency) == text
