@@ -30,7 +30,7 @@ from omnisync.errors import ExitCode, OmnisyncError, UsageError
 from omnisync.models import CheckResult
 from omnisync.report import FORMATS, print_report, render
 from omnisync.secrets import mask
-from omnisync.store import Store
+from omnisync.store import RunSummary, Store
 
 log = logging.getLogger("omnisync")
 
@@ -285,10 +285,22 @@ def runs(
             f"{run.started_at:%Y-%m-%d %H:%M:%S}",
             run.status,
             "" if run.exit_code is None else str(run.exit_code),
-            run.summary,
+            _run_summary(run),
             mask(run.config_path),
         )
     stdout_console().print(table)
+
+
+def _run_summary(run: RunSummary) -> str:
+    parts = []
+    for ch in run.channels:
+        if ch.error:
+            parts.append(f"{ch.name}: error")
+        elif ch.findings:
+            parts.append(f"{ch.name}: {ch.findings} finding{'s' if ch.findings != 1 else ''}")
+        else:
+            parts.append(f"{ch.name}: ok")
+    return ", ".join(parts)
 
 
 @app.command()

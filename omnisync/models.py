@@ -10,6 +10,7 @@ A :class:`Finding` is one difference between what a channel should show and what
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -125,7 +126,8 @@ class Finding:
     actual: str | None = None
     rule: str | None = None
     detail: str | None = None
-    ids: dict[str, str] = field(default_factory=dict)
+    # Spelled out: the attribute ``field`` above shadows ``dataclasses.field`` in this body.
+    ids: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def label(self) -> str:

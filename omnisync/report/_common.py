@@ -1,0 +1,164 @@
+"""What every renderer shares: masking, channel status, capping and one-line finding text."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Literal
+
+from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.secrets import mask
+
+Status = Literal["ok", "mismatch", "error"]
+
+#: Appended to a capped list of findings; the flags are the CLI's.
+MORE_HINT = "use `--limit 0` or `--format csv` for all"
+#: Stands for a line break in places that must stay on one line (table cells, JUnit lines).
+NEWLINE_MARK = "↵"
+
+
+def _m(text: str | None) -> str | None:
+    return None if text is None else mask(text)
+
+
+def _mask_finding(finding: Finding) -> Finding:
+    return replace(
+        finding,
+        channel=mask(finding.channel),
+        sku=mask(finding.sku),
+        field=_m(finding.field),
+        location=_m(finding.location),
+        canonical=_m(finding.canonical),
+        expected=_m(finding.expected),
+        actual=_m(finding.actual),
+        rule=_m(finding.rule),
+        detail=_m(finding.detail),
+        ids={mask(k): mask(v) for k, v in finding.ids.items()},
+    )
+
+
+def mask_result(result: CheckResult) -> CheckResult:
+    """A copy of ``result`` with every string masked.
+
+    Masking happens on the values, before any format escapes them: a secret containing
+    ``"`` or ``&`` would no longer match once written as ``\\"`` or ``&amp;``.
+    """
+    channels = [
+        replace(
+            channel,
+            name=mask(channel.name),
+            connector=mask(channel.connector),
+            findings=[_mask_finding(f) for f in channel.findings],
+            fields=[mask(name) for name in channel.fields],
+            error=_m(channel.error),
+        )
+        for channel in result.channels
+    ]
+    return replace(
+        result,
+        config_path=mask(result.config_path),
+        config_fingerprint=mask(result.config_fingerprint),
+        run_id=_m(result.run_id),
+        channels=channels,
+    )
+
+
+def status(channel: ChannelReport) -> Status:
+    """``error`` if the channel could not be read, ``mismatch`` if it has findings, else ``ok``."""
+    if channel.error is not None:
+        return "error"
+    return "mismatch" if channel.findings else "ok"
+
+
+def overall_status(result: CheckResult) -> Status:
+    """The worst status over all channels (``error`` > ``mismatch`` > ``ok``)."""
+    statuses = {status(c) for c in result.channels}
+    if "error" in statuses:
+        return "error"
+    return "mismatch" if "mismatch" in statuses else "ok"
+
+
+def changed_fields(channel: ChannelReport) -> dict[str, int]:
+    """Changed SKUs per field, in the channel's field order (then any others, sorted)."""
+    counts = channel.field_counts()
+    order = [name for name in channel.fields if name in counts]
+    order += sorted(name for name in counts if name not in channel.fields)
+    return {name: counts[name] for name in order}
+
+
+def cap(findings: list[Finding], limit: int | None) -> tuple[list[Finding], int]:
+    """The first ``limit`` findings and how many were left out; ``None`` or 0 means all."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be 0 (no limit) or more, not {limit}")
+    if not limit or len(findings) <= limit:
+        return findings, 0
+    return findings[:limit], len(findings) - limit
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``1 SKU``, ``3 SKUs``."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count} {word}"
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks shown as ``↵`` so that it fits one line or table cell."""
+    return (
+        text.replace("\r\n", NEWLINE_MARK).replace("\r", NEWLINE_MARK).replace("\n", NEWLINE_MARK)
+    )
+
+
+def field_label(finding: Finding) -> str:
+    """``price``, ``stock@berlin``; empty for record findings (missing, extra, duplicate)."""
+    return finding.label if finding.field else ""
+
+
+def channel_summary(channel: ChannelReport) -> str:
+    """``3 changed (price 2, stock 1), 1 missing, 1 extra, 1 duplicate``."""
+    parts = []
+    changed = channel.count(Kind.CHANGED)
+    if changed:
+        fields = ", ".join(f"{name} {n}" for name, n in changed_fields(channel).items())
+        parts.append(f"{changed} changed ({fields})" if fields else f"{changed} changed")
+    for kind in (Kind.MISSING, Kind.EXTRA, Kind.DUPLICATE):
+        count = channel.count(kind)
+        if count:
+            parts.append(f"{count} {kind.value}")
+    return ", ".join(parts)
+
+
+def finding_line(finding: Finding) -> str:
+    """One finding on one line, for logs and JUnit failure text::
+
+    SKU-1 price: expected 11.99 EUR, actual 12.49 EUR (canonical 10.00 EUR; rule: net→gross 19% VAT)
+    """
+
+    def value(text: str | None) -> str:
+        return "(none)" if text is None else one_line(text)
+
+    line = f"{one_line(finding.sku)} {one_line(finding.label)}"
+    notes = []
+    if finding.kind is Kind.CHANGED:
+        line += f": expected {value(finding.expected)}, actual {value(finding.actual)}"
+    else:
+        # A record finding may still carry what one side shows (e.g. the extra SKU's title).
+        notes += [
+            f"{name} {value(text)}"
+            for name, text in (("expected", finding.expected), ("actual", finding.actual))
+            if text is not None
+        ]
+    if finding.canonical is not None:
+        notes.append(f"canonical {value(finding.canonical)}")
+    if finding.rule:
+        notes.append(f"rule: {one_line(finding.rule)}")
+    if finding.detail:
+        notes.append(one_line(finding.detail))
+    if notes:
+        line += f" ({'; '.join(notes)})"
+    return line
+
+
+def duration_seconds(result: CheckResult) -> float | None:
+    """Wall time of the run, if it finished."""
+    if result.finished_at is None:
+        return None
+    return max(0.0, (result.finished_at - result.started_at).total_seconds())

@@ -1,0 +1,53 @@
+"""The CSV report: one row per finding, every finding, for spreadsheets and scripts.
+
+Columns: ``channel,kind,sku,field,location,canonical,expected,actual,rule,detail``. A channel
+that could not be read gives one row of kind ``error`` with the message in ``detail``. Empty
+cells mean "no value". Values are never shortened; quoting follows RFC 4180 (fields with
+commas, quotes or line breaks are quoted), rows end in ``\\n``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from omnisync.models import CheckResult
+
+COLUMNS = (
+    "channel",
+    "kind",
+    "sku",
+    "field",
+    "location",
+    "canonical",
+    "expected",
+    "actual",
+    "rule",
+    "detail",
+)
+
+
+def render_csv(result: CheckResult) -> str:
+    """All findings of ``result`` as CSV with a header row."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for channel in result.channels:
+        if channel.error is not None:
+            writer.writerow([channel.name, "error", "", "", "", "", "", "", "", channel.error])
+        for f in channel.findings:
+            writer.writerow(
+                [
+                    channel.name,
+                    f.kind.value,
+                    f.sku,
+                    f.field or "",
+                    f.location or "",
+                    f.canonical or "",
+                    f.expected or "",
+                    f.actual or "",
+                    f.rule or "",
+                    f.detail or "",
+                ]
+            )
+    return out.getvalue()

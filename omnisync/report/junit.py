@@ -1,0 +1,104 @@
+"""The JUnit XML report, for CI systems that show test results (Jenkins, GitLab, GitHub actions).
+
+Each channel is a ``<testsuite name="omnisync.<channel>">``; each check on it is a
+``<testcase>``: ``read`` (an ``<error>`` when the channel could not be read), ``missing``,
+``extra``, ``duplicate`` and one per compared field (``price``, ``stock``, ...). A failing check
+has a ``<failure type="mismatch">`` whose text lists every finding, one per line. A channel that
+could not be read has only its ``read`` case: nothing else about it is known.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.report._common import duration_seconds, finding_line, plural
+
+#: Characters XML 1.0 cannot carry at all, even escaped; a stray vertical tab in an ERP
+#: description must not make the whole report unparseable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+_RECORD_CHECKS: dict[Kind, str] = {
+    Kind.MISSING: "missing from the channel",
+    Kind.EXTRA: "on the channel but not in the canonical catalogue",
+    Kind.DUPLICATE: "listed more than once",
+}
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _case(suite: ET.Element, channel: str, name: str) -> ET.Element:
+    return ET.SubElement(suite, "testcase", classname=f"omnisync.{_xml(channel)}", name=_xml(name))
+
+
+def _fail(case: ET.Element, message: str, findings: list[Finding]) -> None:
+    failure = ET.SubElement(case, "failure", message=_xml(message), type="mismatch")
+    failure.text = _xml("\n".join(finding_line(f) for f in findings))
+
+
+def _suite(parent: ET.Element, channel: ChannelReport, result: CheckResult) -> tuple[int, int, int]:
+    suite = ET.SubElement(parent, "testsuite", name=f"omnisync.{_xml(channel.name)}")
+    properties = ET.SubElement(suite, "properties")
+    for key, value in (
+        ("connector", channel.connector),
+        ("run_id", result.run_id),
+        ("config", result.config_path),
+    ):
+        if value is not None:
+            ET.SubElement(properties, "property", name=key, value=_xml(value))
+
+    tests = failures = errors = 0
+    read = _case(suite, channel.name, "read")
+    tests += 1
+    if channel.error is not None:
+        first_line = channel.error.strip().splitlines()[0] if channel.error.strip() else "error"
+        error = ET.SubElement(read, "error", message=_xml(first_line), type="read")
+        error.text = _xml(channel.error)
+        errors += 1
+    else:
+        for kind, what in _RECORD_CHECKS.items():
+            case = _case(suite, channel.name, kind.value)
+            tests += 1
+            found = [f for f in channel.findings if f.kind is kind]
+            if found:
+                skus = len({f.sku for f in found})
+                _fail(case, f"{plural(skus, 'SKU')} {what}", found)
+                failures += 1
+        changed = [f for f in channel.findings if f.kind is Kind.CHANGED]
+        # Fields that changed without being listed as compared still get a case: no finding
+        # may vanish from the report.
+        names = list(channel.fields)
+        names += [n for n in dict.fromkeys(f.field or "record" for f in changed) if n not in names]
+        for name in names:
+            case = _case(suite, channel.name, name)
+            tests += 1
+            found = [f for f in changed if (f.field or "record") == name]
+            if found:
+                skus = len({f.sku for f in found})
+                verb = "differs" if skus == 1 else "differ"
+                _fail(case, f"{plural(skus, 'SKU')} {verb} in {name}", found)
+                failures += 1
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
+    suite.set("skipped", "0")
+    return tests, failures, errors
+
+
+def render_junit(result: CheckResult) -> str:
+    """``result`` as JUnit XML with an XML declaration, ending in a newline."""
+    root = ET.Element("testsuites", name="omnisync check")
+    totals = [0, 0, 0]
+    for channel in result.channels:
+        counts = _suite(root, channel, result)
+        totals = [a + b for a, b in zip(totals, counts, strict=True)]
+    root.set("tests", str(totals[0]))
+    root.set("failures", str(totals[1]))
+    root.set("errors", str(totals[2]))
+    root.set("time", f"{duration_seconds(result) or 0.0:.3f}")
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

@@ -1,0 +1,848 @@
+"""The run history: every check (and, later, every push journal) recorded in a database.
+
+The store is a SQLite file by default (``settings.state``, relative to the config file) or any
+SQLAlchemy URL, so that several cron hosts can share one PostgreSQL database. Tables are
+prefixed ``omnisync_`` so the store can live inside a database that holds other things.
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE``: a cron run writing a large result and a person typing ``omnisync runs``
+then wait for each other instead of failing with "database is locked".
+
+The schema carries a version in ``omnisync_meta``. A fresh store is created at
+:data:`SCHEMA_VERSION`; an older one is brought forward by :data:`MIGRATIONS`, all inside one
+transaction; a newer one is refused, because an old omnisync must not write to a schema it
+does not understand.
+
+Everything that goes in passes through :func:`omnisync.secrets.mask`, and every timestamp is
+stored and returned as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as _random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Index,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    make_url,
+    text,
+    update,
+)
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from omnisync import secrets
+from omnisync.errors import StateError
+from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "ChannelRun",
+    "ChannelSummary",
+    "FindingRow",
+    "Meta",
+    "Migration",
+    "Run",
+    "RunSummary",
+    "Store",
+    "new_run_id",
+]
+
+#: The schema this omnisync writes. Bump it together with a new entry in :data:`MIGRATIONS`.
+SCHEMA_VERSION = 1
+
+#: How long a SQLite connection waits for another process's write lock before giving up.
+BUSY_TIMEOUT_MS = 30_000
+
+#: Findings per ``executemany`` batch: large enough to be fast, small enough to bound memory.
+FINDING_CHUNK = 5_000
+
+HINT = "set settings.state in the config or --state to a writable SQLite path or database URL"
+
+# Run.kind values. Push runs (and their journal) arrive with a later schema version.
+KIND_CHECK = "check"
+
+# Run.status values for checks: what the run found, independent of `--fail-on`
+# (exit_code records how the command ended).
+STATUS_OK = "ok"
+STATUS_MISMATCH = "mismatch"
+STATUS_ERROR = "error"  # at least one channel could not be read
+
+_SCHEMA_KEY = "schema_version"
+# Marks a connection whose transaction will write; SQLite then takes the write lock up front.
+_WRITE = "omnisync_write"
+# Serialises schema creation/migration between hosts sharing one PostgreSQL database.
+_PG_SETUP_LOCK = 0x6F6D6E69  # "omni"
+
+
+# ---------------------------------------------------------------- schema
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always returned timezone-aware.
+
+    SQLite (and MySQL) keep no offset, so values are converted to naive UTC on the way in and
+    get ``tzinfo=UTC`` back on the way out. PostgreSQL keeps ``timestamptz`` natively.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            # A naive time is ambiguous (local? UTC?); refuse it rather than guess.
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        value = value.astimezone(UTC)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Meta(SQLModel, table=True):
+    """Key/value facts about the store itself, starting with ``schema_version``."""
+
+    __tablename__ = "omnisync_meta"
+
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_type=Text)
+
+
+class Run(SQLModel, table=True):
+    """One recorded command run."""
+
+    __tablename__ = "omnisync_run"
+
+    id: str = Field(primary_key=True)
+    kind: str = Field(default=KIND_CHECK, index=True)
+    started_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    evaluated_at: datetime = Field(sa_type=UTCDateTime)
+    config_path: str = Field(sa_type=Text)
+    config_fingerprint: str
+    exit_code: int | None = None
+    status: str
+    #: Run-wide counts (``findings``, ``missing``, ``channels``, ...) as a JSON object.
+    totals_json: str = Field(sa_type=Text)
+
+
+class ChannelRun(SQLModel, table=True):
+    """One channel's outcome within a run; the counts let ``runs`` list history cheaply."""
+
+    __tablename__ = "omnisync_channel_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="omnisync_run.id", ondelete="CASCADE", index=True)
+    #: The channel's place in the run, so reports render channels in their original order.
+    position: int
+    name: str
+    connector: str
+    canonical_count: int = 0
+    channel_count: int = 0
+    #: Compared fields as a JSON list, in order.
+    fields_json: str = Field(sa_type=Text)
+    error: str | None = Field(default=None, sa_type=Text)
+    error_code: int | None = None
+    finding_count: int = 0
+    missing_count: int = 0
+    extra_count: int = 0
+    #: SKUs with at least one changed field (as :meth:`ChannelReport.count` counts them).
+    changed_count: int = 0
+    duplicate_count: int = 0
+
+
+class FindingRow(SQLModel, table=True):
+    """One finding. Written in bulk; ``position`` keeps the original order within the run."""
+
+    __tablename__ = "omnisync_finding"
+    __table_args__ = (
+        # Serves "all findings of run X in order" (and any lookup by run_id alone).
+        Index("ix_omnisync_finding_run_position", "run_id", "position", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="omnisync_run.id", ondelete="CASCADE")
+    #: Order of the finding across the whole run.
+    position: int
+    #: Position of the channel report the finding belongs to (see ChannelRun.position).
+    channel_position: int
+    channel: str
+    kind: str
+    sku: str = Field(index=True)
+    field: str | None = None
+    location: str | None = None
+    canonical: str | None = Field(default=None, sa_type=Text)
+    expected: str | None = Field(default=None, sa_type=Text)
+    actual: str | None = Field(default=None, sa_type=Text)
+    rule: str | None = None
+    detail: str | None = Field(default=None, sa_type=Text)
+    #: The channel's ids as a JSON object; NULL when there are none.
+    ids_json: str | None = Field(default=None, sa_type=Text)
+
+
+# Only our tables: SQLModel.metadata is shared with anything else that defines models.
+_TABLES = [SQLModel.metadata.tables[m.__tablename__] for m in (Meta, Run, ChannelRun, FindingRow)]
+_FINDING_TABLE = SQLModel.metadata.tables[FindingRow.__tablename__]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Moves a store from schema ``version`` to ``version + 1``.
+
+    ``apply`` runs inside the setup transaction, after earlier steps; it must not commit.
+    """
+
+    version: int
+    apply: Callable[[Connection], None]
+
+
+#: Ordered schema upgrades. Version 1 is the first released schema, so there are none yet.
+MIGRATIONS: list[Migration] = []
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSummary:
+    """One channel's counts in a recorded run."""
+
+    name: str
+    connector: str
+    canonical_count: int
+    channel_count: int
+    findings: int
+    missing: int
+    extra: int
+    changed: int
+    duplicate: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A line of ``omnisync runs``: what ran when, how it ended, and what it found."""
+
+    id: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    exit_code: int | None
+    config_path: str
+    #: Run-wide counts: ``channels``, ``failed_channels``, ``findings``, ``missing``, ``extra``,
+    #: ``changed``, ``duplicate``.
+    totals: dict[str, int]
+    channels: list[ChannelSummary]
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """A run id that sorts by time and reads like one: ``20241129-071500-3fa2``.
+
+    Aware times are converted to UTC first so that ids from hosts in different time zones
+    still sort correctly.
+    """
+    now = datetime.now(UTC) if now is None else now
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC)
+    return f"{now:%Y%m%d-%H%M%S}-{_random.token_hex(2)}"
+
+
+# ---------------------------------------------------------------- the store
+
+
+class Store:
+    """The run history. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, engine: Engine, where: str) -> None:
+        self._engine = engine
+        #: The target as shown to users: resolved path, or URL with the password masked.
+        self.where = where
+
+    # -- opening
+
+    @classmethod
+    def open(cls, target: str, *, base_dir: Path) -> Store:
+        """Open (creating or migrating as needed) the store at ``target``.
+
+        ``target`` is a filesystem path, resolved against ``base_dir`` when relative (missing
+        folders are created), or a SQLAlchemy URL (anything containing ``://``). Raises
+        :class:`StateError` when the target cannot be used or holds a newer schema.
+        """
+        url, where = _resolve_target(target, base_dir)
+        engine = _create_engine(url, where)
+        store = cls(engine, where)
+        try:
+            store._setup()
+        except BaseException:
+            engine.dispose()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Release all connections (SQLite checkpoints its WAL when the last one closes)."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.where!r})"
+
+    def _setup(self) -> None:
+        with self._errors("open the state store"):
+            # Read first: the usual case (schema current) then never waits for a writer, and
+            # `omnisync runs` works for someone who may only read the store.
+            with self._connection() as conn:
+                found = self._check_version(conn)
+            if found == SCHEMA_VERSION:
+                return
+            with self._connection(write=True) as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several hosts may open a fresh or old store at the same moment.
+                    conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SETUP_LOCK}
+                    )
+                # Again under the lock: another process may have created or migrated it.
+                found = self._check_version(conn)
+                if found is None:
+                    SQLModel.metadata.create_all(conn, tables=_TABLES)
+                    conn.execute(insert(Meta), {"key": _SCHEMA_KEY, "value": str(SCHEMA_VERSION)})
+                elif found < SCHEMA_VERSION:
+                    _migrate(conn, found, self.where)
+
+    def _check_version(self, conn: Connection) -> int | None:
+        found = _read_version(conn, self.where)
+        if found is not None and found > SCHEMA_VERSION:
+            raise StateError(
+                f"state store schema version {found} is newer than this omnisync supports "
+                f"({SCHEMA_VERSION}); upgrade omnisync",
+                where=self.where,
+                hint="or point settings.state / --state at another store",
+            )
+        return found
+
+    # -- writing
+
+    def record_check(self, result: CheckResult, exit_code: int) -> str:
+        """Store ``result`` in one transaction and return its run id.
+
+        A missing ``result.run_id`` is assigned (from ``started_at``) once the run is stored.
+        """
+        for moment in (result.started_at, result.evaluated_at, result.finished_at):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError("CheckResult timestamps must be timezone-aware")
+        with self._errors("record the run"), self._session(write=True) as session:
+            run_id = result.run_id or self._unused_run_id(session, result.started_at)
+            if result.run_id and session.get(Run, run_id) is not None:
+                raise StateError(
+                    f"run {run_id} is already recorded",
+                    where=self.where,
+                    hint="leave CheckResult.run_id unset to get a new id",
+                )
+            # Flushed one after the other: without relationship() the ORM does not order the
+            # inserts by foreign key, and SQLite checks foreign keys at once.
+            session.add(_run_row(run_id, result, exit_code))
+            session.flush()
+            session.add_all(_channel_rows(run_id, result.channels))
+            session.flush()
+            for chunk in _chunks(_finding_dicts(run_id, result.channels), FINDING_CHUNK):
+                session.execute(insert(_FINDING_TABLE), chunk)
+        result.run_id = run_id
+        return run_id
+
+    def _unused_run_id(self, session: Session, started_at: datetime) -> str:
+        # Two runs in the same second share the time part; retry the random part on collision.
+        while True:
+            candidate = new_run_id(started_at)
+            if session.get(Run, candidate) is None:
+                return candidate
+
+    # -- reading
+
+    def runs(self, limit: int | None = 20) -> list[RunSummary]:
+        """Recorded runs, newest first; at most ``limit`` of them (``None``: all)."""
+        with self._errors("read the run history"), self._session() as session:
+            query = select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc())
+            if limit is not None:
+                query = query.limit(max(limit, 0))
+            runs = list(session.exec(query))
+            channels: dict[str, list[ChannelSummary]] = {run.id: [] for run in runs}
+            if runs:
+                rows = session.exec(
+                    select(ChannelRun)
+                    .where(col(ChannelRun.run_id).in_(list(channels)))
+                    .order_by(col(ChannelRun.run_id), col(ChannelRun.position))
+                )
+                for row in rows:
+                    channels[row.run_id].append(_channel_summary(row))
+            return [
+                RunSummary(
+                    id=run.id,
+                    kind=run.kind,
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                    status=run.status,
+                    exit_code=run.exit_code,
+                    config_path=run.config_path,
+                    totals=json.loads(run.totals_json),
+                    channels=channels[run.id],
+                )
+                for run in runs
+            ]
+
+    def load(self, run_ref: str) -> CheckResult:
+        """Rebuild the :class:`CheckResult` of a recorded check, for rendering it again.
+
+        ``run_ref`` is a run id, a unique prefix of one, or ``last``/``latest``.
+        """
+        with self._errors("read the run"), self._session() as session:
+            run = self._resolve(session, run_ref)
+            if run.kind != KIND_CHECK:
+                raise StateError(
+                    f"run {run.id} is a {run.kind} run, not a check",
+                    where=self.where,
+                    hint="run `omnisync runs` to see run ids",
+                )
+            channel_rows = session.scalars(
+                select(ChannelRun)
+                .where(col(ChannelRun.run_id) == run.id)
+                .order_by(col(ChannelRun.position))
+            )
+            channels = [_channel_report(row) for row in channel_rows]
+            table = _FINDING_TABLE
+            columns = [table.c[name] for name in _FINDING_COLUMNS]
+            rows = session.execute(
+                select(table.c.channel_position, *columns)
+                .where(table.c.run_id == run.id)
+                .order_by(table.c.position)
+            )
+            for row in rows:
+                channels[row[0]].findings.append(_finding(row[1:]))
+            return CheckResult(
+                started_at=run.started_at,
+                evaluated_at=run.evaluated_at,
+                config_path=run.config_path,
+                config_fingerprint=run.config_fingerprint,
+                channels=channels,
+                finished_at=run.finished_at,
+                run_id=run.id,
+            )
+
+    def _resolve(self, session: Session, run_ref: str) -> Run:
+        ref = run_ref.strip()
+        if ref.lower() in ("last", "latest"):
+            latest = session.scalars(
+                select(Run)
+                .where(col(Run.kind) == KIND_CHECK)
+                .order_by(col(Run.started_at).desc(), col(Run.id).desc())
+                .limit(1)
+            ).first()
+            if latest is None:
+                raise StateError(
+                    "no runs recorded yet",
+                    where=self.where,
+                    hint="run `omnisync check` first",
+                )
+            return latest
+        exact = session.get(Run, ref) if ref else None
+        if exact is not None:
+            return exact
+        matches: list[str] = []
+        if ref:
+            matches = list(
+                session.scalars(
+                    select(Run.id)
+                    .where(col(Run.id).startswith(ref, autoescape=True))
+                    .order_by(col(Run.id))
+                    .limit(11)
+                )
+            )
+        if not matches:
+            raise StateError(
+                f"no run with id {ref!r}",
+                where=self.where,
+                hint="run `omnisync runs` to see run ids",
+            )
+        if len(matches) > 1:
+            shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
+            raise StateError(
+                f"run id prefix {ref!r} matches several runs: {shown}",
+                where=self.where,
+                hint="give more characters of the run id",
+            )
+        found = session.get(Run, matches[0])
+        assert found is not None
+        return found
+
+    # -- plumbing
+
+    @contextmanager
+    def _connection(self, *, write: bool = False) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            if write:
+                conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            if write:
+                # Must be the first use of the session: it opens the connection and BEGINs.
+                session.connection(execution_options={_WRITE: True})
+            yield session
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn database failures into a :class:`StateError` that says what to do."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise _state_error(action, exc, self.where, self._engine.url) from exc
+
+
+# ---------------------------------------------------------------- opening
+
+
+def _resolve_target(target: str, base_dir: Path) -> tuple[URL, str]:
+    """The URL to connect to, and how to name the target in messages."""
+    if not target.strip():
+        raise StateError("the state store location is empty", hint=HINT)
+    if "://" in target:
+        try:
+            url = make_url(target)
+        except (ArgumentError, ValueError) as exc:
+            raise StateError(
+                f"not a valid database URL ({exc})", where=secrets.mask(target), hint=HINT
+            ) from None
+        database = url.database or ""
+        if url.get_backend_name() != "sqlite":
+            return url, secrets.mask(url.render_as_string(hide_password=True))
+        if _is_memory(url) or database.startswith("file:"):
+            return url, secrets.mask(target)
+        path = Path(database).expanduser()
+        if not path.is_absolute():
+            # Like a plain path: relative to the config file, not to the current directory.
+            path = base_dir / path
+        where = secrets.mask(str(path))
+        _prepare_file(path, where)
+        return url.set(database=str(path)), where
+    path = Path(target).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    where = secrets.mask(str(path))
+    _prepare_file(path, where)
+    return URL.create("sqlite+pysqlite", database=str(path)), where
+
+
+def _is_memory(url: URL) -> bool:
+    return (url.database or "") in ("", ":memory:")
+
+
+def _prepare_file(path: Path, where: str) -> None:
+    if path.is_dir():
+        raise StateError(
+            "the state store location is a directory, not a file", where=where, hint=HINT
+        )
+    existing = next(p for p in path.parents if p.exists())
+    if not existing.is_dir():
+        raise StateError(
+            f"cannot create the state store: {existing} is a file, not a folder",
+            where=where,
+            hint=HINT,
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(
+            f"cannot create the folder {path.parent}: {exc.strerror or exc}",
+            where=where,
+            hint=HINT,
+        ) from None
+
+
+def _create_engine(url: URL, where: str) -> Engine:
+    try:
+        if url.get_backend_name() == "sqlite":
+            # An in-memory database lives and dies with its connection: keep exactly one.
+            pool: dict[str, Any] = {"poolclass": StaticPool} if _is_memory(url) else {}
+            engine = create_engine(url, **pool)
+            _tune_sqlite(engine)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise StateError(
+            f"unknown database type {url.drivername!r}",
+            where=where,
+            hint="use a file path, sqlite:///path or postgresql://user@host/db",
+        ) from None
+    except ImportError as exc:
+        module = exc.name or str(exc)
+        raise StateError(
+            f"the database driver {module!r} is not installed",
+            where=where,
+            hint=f"install it (pip install {module}) or use a SQLite path",
+        ) from None
+    except ArgumentError as exc:
+        raise StateError(f"not a usable database URL ({exc})", where=where, hint=HINT) from None
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take over BEGIN from the sqlite3 module (which never begins for SELECT or DDL), so
+        # that setup and every record are real transactions; see _on_begin.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            # The timeout first: switching to WAL itself may have to wait for a lock.
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Readers never block the writer and vice versa.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY if
+        # another process wrote in between; IMMEDIATE waits for the lock (busy_timeout).
+        write = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _read_version(conn: Connection, where: str) -> int | None:
+    if not inspect(conn).has_table(Meta.__tablename__):
+        return None
+    query = select(Meta.value).where(col(Meta.key) == _SCHEMA_KEY)
+    value = conn.execute(query).scalar_one_or_none()
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise StateError(
+            f"the state store has an unreadable schema version {value!r}",
+            where=where,
+            hint=HINT,
+        ) from None
+
+
+def _migrate(conn: Connection, found: int, where: str) -> None:
+    steps = {m.version: m for m in MIGRATIONS}
+    for version in range(found, SCHEMA_VERSION):
+        step = steps.get(version)
+        if step is None:
+            raise StateError(
+                f"no migration from state store schema version {version}",
+                where=where,
+                hint="upgrade omnisync, or point settings.state / --state at a new store",
+            )
+        step.apply(conn)
+    conn.execute(update(Meta).where(col(Meta.key) == _SCHEMA_KEY).values(value=str(SCHEMA_VERSION)))
+
+
+def _state_error(action: str, exc: SQLAlchemyError, where: str, url: URL) -> StateError:
+    reason = str(exc.orig) if isinstance(exc, DBAPIError) else str(exc).splitlines()[0]
+    if url.password:
+        reason = reason.replace(str(url.password), secrets.MASK)
+    # One line: driver messages (psycopg's) may span several.
+    reason = " ".join(secrets.mask(reason).split())
+    lowered = reason.lower()
+    if "locked" in lowered or "busy" in lowered:
+        hint = "another omnisync run is writing to it; try again when it has finished"
+    elif "unable to open" in lowered:
+        hint = "check that the folder exists and is writable; " + HINT
+    elif "not a database" in lowered:
+        hint = "the file is not an omnisync state store; " + HINT
+    else:
+        hint = HINT
+    return StateError(f"cannot {action}: {reason}", where=where, hint=hint)
+
+
+# ---------------------------------------------------------------- rows <-> models
+
+
+def _mask(value: str | None) -> str | None:
+    return secrets.mask(value) if value else value
+
+
+def _totals(channels: Sequence[ChannelReport]) -> dict[str, int]:
+    totals = {
+        "channels": len(channels),
+        "failed_channels": sum(1 for c in channels if c.error is not None),
+        "findings": sum(len(c.findings) for c in channels),
+    }
+    for kind in Kind:
+        totals[kind.value] = sum(c.count(kind) for c in channels)
+    return totals
+
+
+def _status(channels: Sequence[ChannelReport]) -> str:
+    if any(c.error is not None for c in channels):
+        return STATUS_ERROR
+    if any(c.findings for c in channels):
+        return STATUS_MISMATCH
+    return STATUS_OK
+
+
+def _run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:
+    return Run(
+        id=run_id,
+        kind=KIND_CHECK,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        evaluated_at=result.evaluated_at,
+        config_path=secrets.mask(result.config_path),
+        config_fingerprint=result.config_fingerprint,
+        exit_code=exit_code,
+        status=_status(result.channels),
+        totals_json=json.dumps(_totals(result.channels)),
+    )
+
+
+def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[ChannelRun]:
+    return [
+        ChannelRun(
+            run_id=run_id,
+            position=position,
+            name=secrets.mask(report.name),
+            connector=report.connector,
+            canonical_count=report.canonical_count,
+            channel_count=report.channel_count,
+            fields_json=json.dumps(list(report.fields)),
+            error=_mask(report.error),
+            error_code=report.error_code,
+            finding_count=len(report.findings),
+            missing_count=report.count(Kind.MISSING),
+            extra_count=report.count(Kind.EXTRA),
+            changed_count=report.count(Kind.CHANGED),
+            duplicate_count=report.count(Kind.DUPLICATE),
+        )
+        for position, report in enumerate(channels)
+    ]
+
+
+def _finding_dicts(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[dict[str, Any]]:
+    position = 0
+    for channel_position, report in enumerate(channels):
+        for f in report.findings:
+            ids = {secrets.mask(k): secrets.mask(v) for k, v in f.ids.items()} if f.ids else None
+            yield {
+                "run_id": run_id,
+                "position": position,
+                "channel_position": channel_position,
+                "channel": secrets.mask(f.channel),
+                "kind": Kind(f.kind).value,
+                "sku": secrets.mask(f.sku),
+                "field": f.field,
+                "location": _mask(f.location),
+                "canonical": _mask(f.canonical),
+                "expected": _mask(f.expected),
+                "actual": _mask(f.actual),
+                "rule": _mask(f.rule),
+                "detail": _mask(f.detail),
+                "ids_json": json.dumps(ids) if ids else None,
+            }
+            position += 1
+
+
+def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+# Finding attributes in FindingRow column order (ids_json last), for the bulk read in load().
+_FINDING_COLUMNS = (
+    "channel",
+    "kind",
+    "sku",
+    "field",
+    "location",
+    "canonical",
+    "expected",
+    "actual",
+    "rule",
+    "detail",
+    "ids_json",
+)
+
+
+def _finding(row: Sequence[Any]) -> Finding:
+    channel, kind, sku, field, location, canonical, expected, actual, rule, detail, ids = row
+    return Finding(
+        channel=channel,
+        kind=Kind(kind),
+        sku=sku,
+        field=field,
+        location=location,
+        canonical=canonical,
+        expected=expected,
+        actual=actual,
+        rule=rule,
+        detail=detail,
+        ids=json.loads(ids) if ids else {},
+    )
+
+
+def _channel_report(row: ChannelRun) -> ChannelReport:
+    return ChannelReport(
+        name=row.name,
+        connector=row.connector,
+        canonical_count=row.canonical_count,
+        channel_count=row.channel_count,
+        fields=json.loads(row.fields_json),
+        error=row.error,
+        error_code=row.error_code,
+    )
+
+
+def _channel_summary(row: ChannelRun) -> ChannelSummary:
+    return ChannelSummary(
+        name=row.name,
+        connector=row.connector,
+        canonical_count=row.canonical_count,
+        channel_count=row.channel_count,
+        findings=row.finding_count,
+        missing=row.missing_count,
+        extra=row.extra_count,
+        changed=row.changed_count,
+        duplicate=row.duplicate_count,
+        error=row.error,
+    )
