@@ -1,0 +1,253 @@
+"""The command line end to end: the shipped example, every bad input, exit codes, formats, history.
+
+Most tests go through Typer's runner; the exit-code contract is also checked through a real
+subprocess, as cron and CI see it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from omnisync.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+AT = "2026-11-23T12:00:00+01:00"
+
+#: Every mismatch planted in examples/ — the check must find exactly these.
+PLANTED = {
+    ("webshop", "changed", "KA-1002", "sale_price"),  # running sale not shown
+    ("webshop", "changed", "KA-1003", "price"),  # 79.00 instead of 79.99
+    ("webshop", "changed", "KA-1004", "stock"),  # buffer not applied
+    ("webshop", "changed", "KA-1005", "title"),  # typo
+    ("webshop", "missing", "KA-1014", None),  # new product not listed yet
+    ("webshop", "extra", "KA-0999", None),  # discontinued product still listed
+    ("pos", "duplicate", "KA-1006", None),
+    ("pos", "changed", "KA-1002", "price"),  # shelf price ignores the running sale
+    ("pos", "changed", "KA-1008", "price"),  # old shelf price
+    ("pos", "changed", "KA-1011", "stock"),  # Hamburg count off
+    ("google", "changed", "KA-1001", "title"),  # brand missing from the title
+    ("google", "changed", "KA-1009", "availability"),  # sold out, feed says in stock
+    ("google", "changed", "KA-1010", "gtin"),
+    ("google", "changed", "KA-1012", "price"),
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the example config and data, with its state file inside tmp_path."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copy(ROOT / "config.example.yaml", tmp_path / "omnisync.yaml")
+    return tmp_path
+
+
+def invoke(project: Path, *args: str) -> tuple[int, str, str]:
+    runner = CliRunner()
+    result = runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "160"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def check(project: Path, *args: str) -> tuple[int, str, str]:
+    return invoke(project, "check", "-c", str(project / "omnisync.yaml"), "--at", AT, *args)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_example_finds_exactly_the_planted_mismatches(project: Path) -> None:
+    code, out, _ = check(project, "--format", "json")
+    assert code == 1
+    report = json.loads(out)
+    found = {
+        (f["channel"], f["kind"], f["sku"], f["field"]) for c in report["channels"] for f in c["findings"]
+    }
+    assert found == PLANTED
+    webshop = next(c for c in report["channels"] if c["name"] == "webshop")
+    price = next(f for f in webshop["findings"] if f["sku"] == "KA-1003")
+    assert (price["canonical"], price["expected"], price["actual"]) == ("67.22 EUR", "79.99 EUR", "79.00 EUR")
+    assert price["rule"] == "net→gross 19% VAT, round to .99"
+    stock = next(f for f in webshop["findings"] if f["sku"] == "KA-1004")
+    assert (stock["expected"], stock["actual"]) == ("4", "6")
+
+
+def test_example_table_output_for_people(project: Path) -> None:
+    code, out, _ = check(project)
+    assert code == 1
+    for text in ("webshop", "pos", "google", "KA-1003", "79.99 EUR", "KA-0999"):
+        assert text in out
+
+
+def test_junit_report_parses_and_names_failing_skus(project: Path) -> None:
+    target = project / "reports" / "junit.xml"
+    code, _, err = check(project, "--format", "junit", "--output", str(target))
+    assert code == 1
+    root = ET.parse(target).getroot()
+    assert root.tag == "testsuites"
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"omnisync.webshop", "omnisync.pos", "omnisync.google"}
+    price = next(tc for tc in suites["omnisync.webshop"].findall("testcase") if tc.get("name") == "price")
+    failure = price.find("failure")
+    assert failure is not None and "KA-1003" in (failure.text or "")
+    assert "written to" in err
+
+
+def test_markdown_and_csv_formats(project: Path) -> None:
+    code, out, _ = check(project, "--format", "markdown", "--limit", "2")
+    assert code == 1 and "| Channel |" in out and "more" in out
+    code, out, _ = check(project, "--format", "csv")
+    assert out.splitlines()[0] == "channel,kind,sku,field,location,canonical,expected,actual,rule,detail"
+    assert len(out.splitlines()) == len(PLANTED) + 1
+
+
+def test_fail_on_and_threshold(project: Path) -> None:
+    assert check(project, "-C", "google", "--fail-on", "stock", "-f", "json")[0] == 0
+    assert check(project, "-C", "google", "--fail-on", "gtin", "-f", "json")[0] == 1
+    assert check(project, "-C", "google", "--threshold", "4", "-f", "json")[0] == 0
+    assert check(project, "-C", "google", "--threshold", "3", "-f", "json")[0] == 1
+    code, _, err = check(project, "--fail-on", "prize")
+    assert code == 2 and "unknown field or kind prize" in err
+
+
+def test_consistent_channel_exits_zero(project: Path) -> None:
+    # The print catalogue is consistent (and disabled by default; -C runs it anyway).
+    code, out, _ = check(project, "-C", "catalogue-print", "-f", "json")
+    assert code == 0
+    assert json.loads(out)["channels"][0]["findings"] == []
+
+
+def test_runs_and_show_render_a_recorded_run_again(project: Path) -> None:
+    code, first, _ = check(project, "--format", "json")
+    config = str(project / "omnisync.yaml")
+    code, out, _ = invoke(project, "runs", "-c", config)
+    assert code == 0
+    run_id = json.loads(first)["run_id"]
+    assert run_id in out
+    code, again, _ = invoke(project, "show", run_id[:12], "-c", config, "--format", "json")
+    assert code == 0
+    assert json.loads(again)["channels"] == json.loads(first)["channels"]
+    code, _, err = invoke(project, "show", "nosuchrun", "-c", config)
+    assert code == 2 and "omnisync runs" in err
+
+
+def test_validate_and_connectors(project: Path) -> None:
+    code, out, _ = invoke(project, "validate", "-c", str(project / "omnisync.yaml"))
+    assert code == 0 and "valid" in out
+    code, out, _ = invoke(project, "connectors")
+    assert code == 0
+    for name in ("csv", "tsv", "json", "jsonl"):
+        assert name in out
+    assert "content, price, stock" in out
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_config_typo_is_exit_2_with_location(project: Path) -> None:
+    edit(project / "omnisync.yaml", "        buffer: 2               # units", "        bufer: 2               # units")
+    code, _, err = check(project)
+    assert code == 2
+    assert "channels.webshop.expect.stock.bufer: unknown key 'bufer'" in err
+    assert "omnisync.yaml:" in err
+
+
+def test_unknown_connector_lists_installed(project: Path) -> None:
+    edit(project / "omnisync.yaml", "connector: tsv", "connector: tvs")
+    code, _, err = check(project)
+    assert code == 2 and "unknown connector 'tvs'" in err and "csv" in err
+
+
+def test_missing_env_var(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POS_EXPORT", raising=False)
+    edit(project / "omnisync.yaml", "path: examples/pos_export.csv", "path: ${POS_EXPORT}")
+    code, _, err = check(project)
+    assert code == 2 and "environment variable POS_EXPORT is not set" in err
+
+
+def test_missing_channel_file_is_exit_3_and_others_still_checked(project: Path) -> None:
+    (project / "examples" / "pos_export.csv").unlink()
+    code, out, _ = check(project, "--format", "json")
+    assert code == 3
+    channels = {c["name"]: c for c in json.loads(out)["channels"]}
+    assert "pos_export.csv" in channels["pos"]["error"]
+    assert channels["webshop"]["findings"]  # still checked
+
+
+def test_unparsable_canonical_price_names_file_line_column_sku(project: Path) -> None:
+    erp = project / "examples" / "erp_export.csv"
+    erp.write_bytes(erp.read_bytes().replace(b";67,22;", b";67,2x;"))
+    code, _, err = check(project)
+    assert code == 2
+    assert "erp_export.csv:5" in err and "VK netto" in err and "KA-1003" in err
+
+
+def test_duplicate_canonical_sku(project: Path) -> None:
+    erp = project / "examples" / "erp_export.csv"
+    erp.write_bytes(erp.read_bytes().replace(b"KA-1007;", b"KA-1006;"))
+    code, _, err = check(project)
+    assert code == 2 and "'KA-1006' appears 2 times" in err
+
+
+def test_empty_canonical_file(project: Path) -> None:
+    (project / "examples" / "erp_export.csv").write_bytes(b"")
+    code, _, err = check(project)
+    assert code == 2 and "empty" in err
+
+
+def test_header_only_canonical_has_no_records(project: Path) -> None:
+    erp = project / "examples" / "erp_export.csv"
+    erp.write_bytes(erp.read_bytes().split(b"\r\n")[0] + b"\r\n")
+    code, _, err = check(project)
+    assert code == 2 and "has no records" in err
+
+
+def test_missing_required_column(project: Path) -> None:
+    erp = project / "examples" / "erp_export.csv"
+    erp.write_bytes(erp.read_bytes().replace(b"VK netto", b"VK_netto", 1))
+    code, _, err = check(project)
+    assert code == 2 and "VK netto" in err
+
+
+def test_wrong_encoding_suggests_the_right_one(project: Path) -> None:
+    edit(project / "omnisync.yaml", "    encoding: cp1252", "    encoding: utf-8")
+    code, _, err = check(project)
+    assert code == 2 and "encoding" in err
+
+
+# ------------------------------------------------------------------ real processes
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "omnisync", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_exit_codes_in_a_real_process(project: Path) -> None:
+    ok = run_cli("check", "-c", "omnisync.yaml", "--at", AT, "-C", "catalogue-print", cwd=project)
+    assert ok.returncode == 0, ok.stderr
+    mismatch = run_cli("check", "-c", "omnisync.yaml", "--at", AT, cwd=project)
+    assert mismatch.returncode == 1, mismatch.stderr
+    assert "KA-1003" in mismatch.stdout and "\x1b[" not in mismatch.stdout  # plain when piped
+    (project / "examples" / "google_feed.tsv").unlink()
+    unreadable = run_cli("check", "-c", "omnisync.yaml", "-C", "google", cwd=project)
+    assert unreadable.returncode == 3
+    bad = run_cli("check", "-c", "missing.yaml", cwd=project)
+    assert bad.returncode == 2
+    assert "config file not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_debug_shows_traceback_only_when_asked(project: Path) -> None:
+    plain = run_cli("validate", "-c", "nope.yaml", cwd=project)
+    assert "Traceback" not in plain.stderr
+    debug = run_cli("--debug", "validate", "-c", "nope.yaml", cwd=project)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
