@@ -52,7 +52,9 @@ class CheckRequest:
     channels: Sequence[str] | None = None
 
 
-def run_check(config: Config, request: CheckRequest | None = None, progress: Progress | None = None) -> CheckResult:
+def run_check(
+    config: Config, request: CheckRequest | None = None, progress: Progress | None = None
+) -> CheckResult:
     """Check every enabled channel (or ``request.channels``) of ``config`` against canonical."""
     request = request or CheckRequest()
     progress = progress or _NoProgress()
@@ -77,7 +79,9 @@ def run_check(config: Config, request: CheckRequest | None = None, progress: Pro
                 hint="an empty canonical export would make every channel record look extra; check the export",
             )
         for name in names:
-            result.channels.append(_check_channel(engine, config, name, canonical, evaluated, progress))
+            result.channels.append(
+                _check_channel(engine, config, name, canonical, evaluated, progress)
+            )
     finally:
         engine.close()
     result.finished_at = datetime.now(UTC)
@@ -120,14 +124,21 @@ def _check_channel(
     progress: Progress,
 ) -> ChannelReport:
     source = config.channels[name]
-    report = ChannelReport(name=name, connector=source.config.connector, canonical_count=canonical.count)
+    report = ChannelReport(
+        name=name, connector=source.config.connector, canonical_count=canonical.count
+    )
     table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
     try:
         connector = source.connector(config.base_dir)
         side = _load(engine, table, connector, progress)
         report.channel_count = side.count
         findings, fields = engine.diff(
-            name, canonical, side, config.channel_config(name), config.model.canonical.prices, evaluated
+            name,
+            canonical,
+            side,
+            config.channel_config(name),
+            config.model.canonical.prices,
+            evaluated,
         )
         report.findings = findings
         report.fields = fields

@@ -74,11 +74,15 @@ OutputOption = Annotated[
 ]
 LimitOption = Annotated[
     int,
-    typer.Option("--limit", "-n", min=0, help="Detail rows per channel in table/markdown output (0 = all)."),
+    typer.Option(
+        "--limit", "-n", min=0, help="Detail rows per channel in table/markdown output (0 = all)."
+    ),
 ]
 StateOption = Annotated[
     str | None,
-    typer.Option("--state", help="Run history: SQLite path or database URL (overrides settings.state)."),
+    typer.Option(
+        "--state", help="Run history: SQLite path or database URL (overrides settings.state)."
+    ),
 ]
 
 
@@ -97,6 +101,17 @@ def _errors_to_exit(func: F) -> F:
         except KeyboardInterrupt:
             stderr_console().print("interrupted")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if _state["verbosity"] >= 2:
+                raise
+            stderr_console().print(
+                f"[bold red]internal error:[/] {mask(f'{type(exc).__name__}: {exc}')}\n"
+                "[yellow]→[/] this is a bug; rerun with --debug for the traceback and report it",
+                highlight=False,
+            )
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -109,8 +124,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the result.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what is being read and compared.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only errors and the result.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log what is being read and compared.")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
@@ -171,7 +190,9 @@ def _parse_at(value: str | None) -> datetime | None:
     try:
         return datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"--at {value!r} is not an ISO 8601 date/time", hint="e.g. --at 2026-12-24T18:00") from None
+        raise UsageError(
+            f"--at {value!r} is not an ISO 8601 date/time", hint="e.g. --at 2026-12-24T18:00"
+        ) from None
 
 
 def _parse_fail_on(value: str | None) -> frozenset[str] | None:
@@ -195,7 +216,8 @@ def _parse_fail_on(value: str | None) -> frozenset[str] | None:
 def check(
     config: ConfigOption = Path(DEFAULT_CONFIG),
     channel: Annotated[
-        list[str] | None, typer.Option("--channel", "-C", help="Check only this channel (repeatable).")
+        list[str] | None,
+        typer.Option("--channel", "-C", help="Check only this channel (repeatable)."),
     ] = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
@@ -215,7 +237,9 @@ def check(
         typer.Option("--at", help="Evaluate sale windows at this ISO 8601 time instead of now."),
     ] = None,
     state: StateOption = None,
-    no_history: Annotated[bool, typer.Option("--no-history", help="Do not record this run.")] = False,
+    no_history: Annotated[
+        bool, typer.Option("--no-history", help="Do not record this run.")
+    ] = False,
 ) -> None:
     """Compare every channel with the canonical catalogue and report each mismatch."""
     fail_fields = _parse_fail_on(fail_on)
@@ -237,7 +261,9 @@ def validate(config: ConfigOption = Path(DEFAULT_CONFIG)) -> None:
     """Validate a config file (keys, types, connectors, options) without reading any channel."""
     cfg = _config(config)
     names = ", ".join(cfg.channels)
-    typer.echo(f"{config}: valid — canonical via {cfg.canonical.config.connector}, channels: {names}")
+    typer.echo(
+        f"{config}: valid — canonical via {cfg.canonical.config.connector}, channels: {names}"
+    )
 
 
 @app.command()
@@ -245,14 +271,27 @@ def validate(config: ConfigOption = Path(DEFAULT_CONFIG)) -> None:
 def connectors() -> None:
     """List installed connectors and their capabilities."""
     table = Table(title="Installed connectors", title_justify="left")
-    for column in ("name", "description", "reads", "writes", "incremental", "max batch", "provided by"):
+    for column in (
+        "name",
+        "description",
+        "reads",
+        "writes",
+        "incremental",
+        "max batch",
+        "provided by",
+    ):
         table.add_column(column)
     for name, entry in sorted(available_connectors().items()):
         try:
             cls = entry.load()
             caps = cls.capabilities.describe()
             table.add_row(
-                name, cls.description, caps["reads"], caps["writes"], caps["incremental"], caps["max batch"],
+                name,
+                cls.description,
+                caps["reads"],
+                caps["writes"],
+                caps["incremental"],
+                caps["max batch"],
                 entry.value.split(":")[0],
             )
         except Exception as exc:  # a broken third-party plugin must not hide the others
@@ -264,7 +303,10 @@ def connectors() -> None:
 @_errors_to_exit
 def runs(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", envvar="OMNISYNC_CONFIG", help="Config whose state store to read.")
+        Path | None,
+        typer.Option(
+            "--config", "-c", envvar="OMNISYNC_CONFIG", help="Config whose state store to read."
+        ),
     ] = None,
     state: StateOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
@@ -308,7 +350,10 @@ def _run_summary(run: RunSummary) -> str:
 def show(
     run: Annotated[str, typer.Argument(help="Run id, a unique prefix of it, or 'last'.")] = "last",
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", envvar="OMNISYNC_CONFIG", help="Config whose state store to read.")
+        Path | None,
+        typer.Option(
+            "--config", "-c", envvar="OMNISYNC_CONFIG", help="Config whose state store to read."
+        ),
     ] = None,
     state: StateOption = None,
     fmt: FormatOption = "table",

@@ -58,7 +58,9 @@ class Settings(_Strict):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
+            ) from None
         return value
 
 
@@ -95,7 +97,9 @@ class Rounding(_Strict):
                 raise ValueError("mode 'step' needs `step` (e.g. 0.05)")
             inverse = Decimal(1) / self.step
             if inverse != inverse.to_integral_value():
-                raise ValueError(f"step {self.step} must divide 1 evenly (e.g. 0.01, 0.05, 0.1, 0.25, 1)")
+                raise ValueError(
+                    f"step {self.step} must divide 1 evenly (e.g. 0.01, 0.05, 0.1, 0.25, 1)"
+                )
         if self.mode is RoundingMode.ENDING and self.ending is None:
             raise ValueError("mode 'ending' needs `ending` (e.g. 0.99)")
         return self
@@ -103,6 +107,7 @@ class Rounding(_Strict):
 
 class SaleMode(StrEnum):
     SEPARATE = "separate"  # channel shows regular `price` plus `sale_price` while a sale runs
+    SCHEDULED = "scheduled"  # channel holds regular `price`, `sale_price` and the sale window
     EFFECTIVE = "effective"  # channel's single `price` is what the customer pays now
     IGNORE = "ignore"  # sales are not reflected in this channel
 
@@ -204,6 +209,10 @@ class Expectations(_Strict):
     title: TextRule = TextRule()
     description: TextRule = TextRule()
     tolerance: Tolerance = Tolerance()
+    #: `full`: every canonical SKU belongs in this channel (absent ones are `missing`);
+    #: `listed`: the channel carries a selection (a print catalogue, a marketplace), so only
+    #: the SKUs it lists are compared and none is reported missing.
+    assortment: Literal["full", "listed"] = "full"
 
 
 class SourceConfig(_Strict):
@@ -258,7 +267,9 @@ class Source:
     options: ConnectorOptions
 
     def connector(self, base_dir: Path) -> Connector:
-        return self.connector_class(self.options, ConnectorContext(name=self.name, base_dir=base_dir))
+        return self.connector_class(
+            self.options, ConnectorContext(name=self.name, base_dir=base_dir)
+        )
 
 
 @dataclass(frozen=True)
@@ -314,7 +325,11 @@ def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], i
                 key = loader.construct_object(key_node, deep=True)
                 if key in out:
                     raise ConfigError(
-                        [Problem(f"{name}:{key_node.start_mark.line + 1}", f"duplicate key {key!r}")],
+                        [
+                            Problem(
+                                f"{name}:{key_node.start_mark.line + 1}", f"duplicate key {key!r}"
+                            )
+                        ],
                         hint="each key may appear once per block",
                     )
                 lines[(*path, key)] = key_node.start_mark.line + 1
@@ -352,7 +367,9 @@ def _interpolate(
             return secret
         var, _, default = body.partition(":-")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
-            problems.append((path, f"${{{body}}} is not a valid variable reference (use ${{NAME}})"))
+            problems.append(
+                (path, f"${{{body}}} is not a valid variable reference (use ${{NAME}})")
+            )
             return ""
         env = os.environ.get(var)
         if env is None:
@@ -402,12 +419,17 @@ def _dotted(path: tuple[Any, ...]) -> str:
 
 
 def _pydantic_problems(
-    exc: ValidationError, prefix: tuple[Any, ...], locate: _Locator
+    exc: ValidationError,
+    prefix: tuple[Any, ...],
+    locate: _Locator,
+    skip: set[tuple[Any, ...]] = frozenset(),  # type: ignore[assignment]
 ) -> list[Problem]:
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         path = (*prefix, *loc)
+        if path in skip:
+            continue
         kind = err["type"]
         if kind == "extra_forbidden":
             message = f"unknown key {loc[-1]!r}"
@@ -486,22 +508,47 @@ def load_config(path: str | Path) -> Config:
     data = _interpolate(data, (), base_dir, env_problems)
     problems = [Problem(f"{locate(p)}: {_dotted(p)}", m) for p, m in env_problems]
 
-    try:
-        model = ConfigModel.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(_pydantic_problems(exc, (), locate))
-        raise ConfigError(problems, hint="fix the keys above (see config.example.yaml)") from None
+    # A value whose ${VAR} is missing fails its own validation too; say it once.
+    unset = {p for p, _ in env_problems}
 
-    canonical = _source("canonical", ("canonical",), model.canonical, locate, problems)
-    channels: dict[str, Source] = {}
-    for name, channel in model.channels.items():
-        source = _source(name, ("channels", name), channel, locate, problems)
+    try:
+        model: ConfigModel | None = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        model = None
+        problems.extend(p for p in _pydantic_problems(exc, (), locate, skip=unset))
+
+    # Connectors and their options are validated even when other keys are wrong, so one
+    # run of `omnisync validate` lists everything.
+    raw_sources: list[tuple[str, tuple[Any, ...], Any]] = [
+        ("canonical", ("canonical",), data.get("canonical"))
+    ]
+    raw_channels = data.get("channels")
+    if isinstance(raw_channels, dict):
+        raw_sources += [(str(n), ("channels", n), c) for n, c in raw_channels.items()]
+    sources: dict[str, Source] = {}
+    for name, block_path, block in raw_sources:
+        if not isinstance(block, dict) or not isinstance(block.get("connector"), str):
+            continue  # reported by the schema validation above
+        options = block.get("options") or {}
+        if not isinstance(options, dict):
+            continue
+        source = _source(name, block_path, block["connector"], options, locate, problems, unset)
         if source is not None:
-            channels[name] = source
-            problems.extend(_cross_check(name, channel, model, source, locate))
-    if problems:
+            sources[".".join(map(str, block_path))] = source
+    if model is not None:
+        for name, channel in model.channels.items():
+            source = sources.get(f"channels.{name}")
+            if source is not None:
+                problems.extend(_cross_check(name, channel, source, locate, base_dir))
+    if problems or model is None:
         raise ConfigError(problems, hint="fix the keys above (see config.example.yaml)")
-    assert canonical is not None
+    # Sources carry the validated model of their block (with `expect`, `prices`, ...).
+    found = sources["canonical"]
+    canonical = Source("canonical", model.canonical, found.connector_class, found.options)
+    channels = {}
+    for name, block in model.channels.items():
+        found = sources[f"channels.{name}"]
+        channels[name] = Source(name, block, found.connector_class, found.options)
     return Config(
         path=config_path,
         model=model,
@@ -514,40 +561,46 @@ def load_config(path: str | Path) -> Config:
 def _source(
     name: str,
     path: tuple[Any, ...],
-    config: SourceConfig,
+    connector: str,
+    raw_options: dict[str, Any],
     locate: _Locator,
     problems: list[Problem],
+    skip: set[tuple[Any, ...]],
 ) -> Source | None:
     try:
-        cls = load_connector(config.connector)
+        cls = load_connector(connector)
     except UnknownConnectorError as exc:
         key = (*path, "connector")
         problems.append(Problem(f"{locate(key)}: {_dotted(key)}", f"{exc.message}; {exc.hint}"))
         return None
     try:
-        options = cls.Options.model_validate(config.options)
+        options = cls.Options.model_validate(raw_options)
     except ValidationError as exc:
         _MODELS[exc.title] = cls.Options
-        problems.extend(_pydantic_problems(exc, (*path, "options"), locate))
+        problems.extend(_pydantic_problems(exc, (*path, "options"), locate, skip=skip))
         return None
+    config = SourceConfig(connector=connector, options=raw_options)
     return Source(name=name, config=config, connector_class=cls, options=options)
 
 
 def _cross_check(
-    name: str, channel: ChannelConfig, model: ConfigModel, source: Source, locate: _Locator
+    name: str, channel: ChannelConfig, source: Source, locate: _Locator, base_dir: Path
 ) -> list[Problem]:
     """Rules that span keys: a currency change needs a rate, and so on."""
     problems = []
     price = channel.expect.price
-    path = ("channels", name, "expect", "price")
+    path: tuple[Any, ...] = ("channels", name, "expect", "price")
+    key: tuple[Any, ...]
     if price.rate is not None and price.currency is None:
         key = (*path, "rate")
         problems.append(
-            Problem(f"{locate(key)}: {_dotted(key)}", "a conversion `rate` needs a target `currency`")
+            Problem(
+                f"{locate(key)}: {_dotted(key)}", "a conversion `rate` needs a target `currency`"
+            )
         )
     checked = channel.expect.check
     if checked is not None:
-        with_source = source.connector(Path.cwd())
+        with_source = source.connector(base_dir)
         available = with_source.fields()
         for i, wanted in enumerate(checked):
             if wanted not in available:
@@ -565,5 +618,4 @@ def _cross_check(
             if len(set(sources_)) != len(sources_):
                 key = ("channels", name, "expect", "stock", "locations", loc_name)
                 problems.append(Problem(f"{locate(key)}: {_dotted(key)}", "lists a location twice"))
-    del model
     return problems

@@ -120,7 +120,13 @@ def load_connector(name: str) -> type[Connector]:
             f"unknown connector {name!r}",
             hint=f"installed connectors: {known} (run `omnisync connectors`)",
         )
-    cls = entry.load()
+    try:
+        cls = entry.load()
+    except Exception as exc:  # a broken plugin must say so, not crash the run
+        raise UnknownConnectorError(
+            f"connector {name!r} is installed but cannot be loaded ({type(exc).__name__}: {exc})",
+            hint=f"reinstall or fix the package providing {entry.value}",
+        ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Connector)):
         raise UnknownConnectorError(
             f"entry point {name!r} ({entry.value}) is not an omnisync Connector class",

@@ -34,20 +34,31 @@ def is_terminal(stream: object) -> bool:
     return bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
 
 
+#: Width for reports when the output is not a terminal (cron mail, CI logs, files), unless
+#: $COLUMNS says otherwise: rich's default of 80 would squeeze the detail tables.
+PLAIN_WIDTH = 120
+
+
+def _width(stream: object) -> int | None:
+    if is_terminal(stream) or os.environ.get("COLUMNS"):
+        return None
+    return PLAIN_WIDTH
+
+
 def stdout_console() -> Console:
-    return Console(soft_wrap=False, highlight=False)
+    return Console(soft_wrap=False, highlight=False, width=_width(sys.stdout))
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 def setup_logging(verbosity: int, console: Console) -> None:
     """verbosity: -1 quiet (errors only), 0 warnings, 1 info (--verbose), 2 debug (--debug)."""
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     handler: logging.Handler
     if console.is_terminal:
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=verbosity >= 2)
@@ -55,7 +66,9 @@ def setup_logging(verbosity: int, console: Console) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+            logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z"
+            )
         )
     handler.addFilter(MaskingFilter())
     root.addHandler(handler)
@@ -73,7 +86,9 @@ def print_error(console: Console, exc: OmnisyncError) -> None:
         for problem in exc.problems:
             console.print(f"  {mask(str(problem))}", markup=False, highlight=False, soft_wrap=True)
     if exc.hint:
-        console.print(f"[yellow]→[/] {mask(exc.hint)}", markup=True, highlight=False, soft_wrap=True)
+        console.print(
+            f"[yellow]→[/] {mask(exc.hint)}", markup=True, highlight=False, soft_wrap=True
+        )
 
 
 class ReadProgress:
@@ -99,14 +114,19 @@ class ReadProgress:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self.enabled:
             self.progress.stop()
 
     def start(self, source: str, description: str) -> None:
         if self.enabled:
-            self.tasks[source] = self.progress.add_task(mask(description), total=None, source=source)
+            self.tasks[source] = self.progress.add_task(
+                mask(description), total=None, source=source
+            )
 
     def advance(self, source: str, count: int) -> None:
         if self.enabled and source in self.tasks:

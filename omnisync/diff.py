@@ -230,7 +230,9 @@ class DiffEngine:
         dups = self.duplicates(side.table)
         if dups:
             problems = [
-                Problem(", ".join(o for o in origins[:5] if o) or sku, f"SKU {sku!r} appears {n} times")
+                Problem(
+                    ", ".join(o for o in origins[:5] if o) or sku, f"SKU {sku!r} appears {n} times"
+                )
                 for sku, n, origins in dups[:50]
             ]
             if len(dups) > 50:
@@ -259,10 +261,14 @@ class DiffEngine:
         evaluated_at: datetime,
     ) -> tuple[list[Finding], list[str]]:
         """Compare one loaded channel with the canonical side; return findings and compared fields."""
-        return _ChannelDiff(self, name, canonical, channel, config, canonical_basis, evaluated_at).run()
+        return _ChannelDiff(
+            self, name, canonical, channel, config, canonical_basis, evaluated_at
+        ).run()
 
 
-def compared_fields(canonical: frozenset[Field], channel: frozenset[Field], config: ChannelConfig) -> list[Field]:
+def compared_fields(
+    canonical: frozenset[Field], channel: frozenset[Field], config: ChannelConfig
+) -> list[Field]:
     """Fields compared for a channel: both sides carry them (availability derives from stock)."""
     derivable = set(canonical)
     if Field.STOCK in canonical:
@@ -270,7 +276,7 @@ def compared_fields(canonical: frozenset[Field], channel: frozenset[Field], conf
     if Field.PRICE in canonical:
         derivable.add(Field.SALE_PRICE)
     fields = [f for f in Field if f in channel and f in derivable]
-    if config.expect.price.sale is not SaleMode.SEPARATE:
+    if config.expect.price.sale not in (SaleMode.SEPARATE, SaleMode.SCHEDULED):
         fields = [f for f in fields if f is not Field.SALE_PRICE]
     if config.expect.check is not None:
         wanted = set(config.expect.check)
@@ -317,7 +323,9 @@ class _ChannelDiff:
             f"FROM {a}_items GROUP BY sku HAVING count(*) > 1"
         )
         con.execute("DROP VIEW IF EXISTS _chan")
-        con.execute(f"CREATE TEMP VIEW _chan AS SELECT * FROM {a}_items WHERE sku NOT IN (SELECT sku FROM _dups)")
+        con.execute(
+            f"CREATE TEMP VIEW _chan AS SELECT * FROM {a}_items WHERE sku NOT IN (SELECT sku FROM _dups)"
+        )
         for sku, n, origins in con.execute("SELECT sku, n, origins FROM _dups").fetchall():
             self.findings.append(
                 Finding(
@@ -330,7 +338,14 @@ class _ChannelDiff:
         self._items(c)
         if Field.STOCK in self.fields:
             self._stock(c, a)
-        self.findings.sort(key=lambda f: (f.sku, f.kind != Kind.DUPLICATE, FIELD_ORDER.get(f.field or "", -1), f.location or ""))
+        self.findings.sort(
+            key=lambda f: (
+                f.sku,
+                f.kind != Kind.DUPLICATE,
+                FIELD_ORDER.get(f.field or "", -1),
+                f.location or "",
+            )
+        )
         return self.findings, [f.value for f in self.fields]
 
     # ---------------------------------------------------------------- items
@@ -353,7 +368,9 @@ class _ChannelDiff:
         price = expect.compile_price(rules.price, self.basis, vat_rates, currencies, self.now)
         con.execute("DROP TABLE IF EXISTS _factors")
         con.execute(f"CREATE TEMP TABLE _factors (vat DECIMAL(9,4), factor {expect.FACTOR_TYPE})")
-        con.executemany("INSERT INTO _factors VALUES (?, ?)", [(v, f) for v, f in price.factor_rows])
+        con.executemany(
+            "INSERT INTO _factors VALUES (?, ?)", [(v, f) for v, f in price.factor_rows]
+        )
         default_vat = expect.sql_dec(rules.price.vat, "DECIMAL(9,4)")
 
         select = [
@@ -379,7 +396,11 @@ class _ChannelDiff:
                 exp = expect.text_sql(field.value, rule)
                 add(
                     field,
-                    [f"c.{field.value} AS c_{field.value}", f"{exp} AS e_{field.value}", f"a.{field.value} AS x_{field.value}"],
+                    [
+                        f"c.{field.value} AS c_{field.value}",
+                        f"{exp} AS e_{field.value}",
+                        f"a.{field.value} AS x_{field.value}",
+                    ],
                     f"{_norm_text(exp)} IS DISTINCT FROM {_norm_text('a.' + field.value)}",
                 )
         if Field.BRAND in fields:
@@ -397,7 +418,11 @@ class _ChannelDiff:
         if Field.ATTRIBUTES in fields:
             add(
                 Field.ATTRIBUTES,
-                ["c.attributes AS c_attributes", "c.attributes AS e_attributes", "a.attributes AS x_attributes"],
+                [
+                    "c.attributes AS c_attributes",
+                    "c.attributes AS e_attributes",
+                    "a.attributes AS x_attributes",
+                ],
                 "c.attributes IS DISTINCT FROM a.attributes",
             )
         price_expr = price.effective if rules.price.sale is SaleMode.EFFECTIVE else price.regular
@@ -417,18 +442,32 @@ class _ChannelDiff:
                 self._money_flag(price_expr, price.currency, "a.price", "a.currency", tol_price),
             )
         if Field.SALE_PRICE in fields:
+            scheduled = rules.price.sale is SaleMode.SCHEDULED
+            expected_sale = price.scheduled if scheduled else price.sale
+            sale_flag = self._money_flag(
+                expected_sale, price.currency, "a.sale_price", "a.sale_currency", tol_price
+            )
+            if scheduled:
+                # Windows compare to the minute: a date-only end and 23:59 mean the same day.
+                sale_flag = (
+                    f"({sale_flag}) OR (c.sale_price IS NOT NULL AND ("
+                    "date_trunc('minute', c.sale_start) IS DISTINCT FROM date_trunc('minute', a.sale_start) OR "
+                    "date_trunc('minute', c.sale_end) IS DISTINCT FROM date_trunc('minute', a.sale_end)))"
+                )
             add(
                 Field.SALE_PRICE,
                 [
                     "c.sale_price AS c_sale",
                     "c.sale_start AS c_sale_start",
                     "c.sale_end AS c_sale_end",
-                    f"{price.sale} AS e_sale",
+                    f"{expected_sale} AS e_sale",
                     f"{price.currency} AS e_sale_currency",
                     "a.sale_price AS x_sale",
                     "a.sale_currency AS x_sale_currency",
+                    "a.sale_start AS x_sale_start",
+                    "a.sale_end AS x_sale_end",
                 ],
-                self._money_flag(price.sale, price.currency, "a.sale_price", "a.sale_currency", tol_price),
+                sale_flag,
             )
         join_stock = ""
         if Field.AVAILABILITY in fields:
@@ -437,7 +476,11 @@ class _ChannelDiff:
             exp = expect.availability_sql(expected_qty, stock_rules)
             add(
                 Field.AVAILABILITY,
-                ["coalesce(t.qty, 0) AS c_availability", f"{exp} AS e_availability", "a.availability AS x_availability"],
+                [
+                    "coalesce(t.qty, 0) AS c_availability",
+                    f"{exp} AS e_availability",
+                    "a.availability AS x_availability",
+                ],
                 f"{exp} IS DISTINCT FROM a.availability",
             )
             join_stock = f" LEFT JOIN ({self._stock_total_sql(c)}) t ON t.sku = c.sku"
@@ -462,7 +505,9 @@ class _ChannelDiff:
                 self._row_findings(row, rule_price)
 
     @staticmethod
-    def _money_flag(expected: str, currency: str, actual: str, actual_currency: str, tol: str) -> str:
+    def _money_flag(
+        expected: str, currency: str, actual: str, actual_currency: str, tol: str
+    ) -> str:
         return (
             f"NOT ({expected} IS NULL AND {actual} IS NULL) AND ({expected} IS NULL OR {actual} IS NULL "
             f"OR abs({actual} - {expected}) > {tol} "
@@ -473,13 +518,28 @@ class _ChannelDiff:
         sku = row["sku"]
         ids = json.loads(row["a_ids"]) if row["a_ids"] else {}
         if not row["in_a"]:
+            if self.config.expect.assortment == "listed":
+                return
             self.findings.append(
-                Finding(self.name, Kind.MISSING, sku, canonical=row["c_title"], detail="in canonical, not in channel")
+                Finding(
+                    self.name,
+                    Kind.MISSING,
+                    sku,
+                    canonical=row["c_title"],
+                    detail="in canonical, not in channel",
+                )
             )
             return
         if not row["in_c"]:
             self.findings.append(
-                Finding(self.name, Kind.EXTRA, sku, actual=row["a_title"], detail="in channel, not in canonical", ids=ids)
+                Finding(
+                    self.name,
+                    Kind.EXTRA,
+                    sku,
+                    actual=row["a_title"],
+                    detail="in channel, not in canonical",
+                    ids=ids,
+                )
             )
             return
         rules = self.config.expect
@@ -504,9 +564,14 @@ class _ChannelDiff:
                 f.actual = money(row["x_sale"], row["x_sale_currency"] or row["e_sale_currency"])
                 vat = row["vat"]
                 window = f"{_stamp(row['c_sale_start'])} → {_stamp(row['c_sale_end'])} UTC"
+                if rules.price.sale is SaleMode.SCHEDULED:
+                    if f.expected is not None:
+                        f.expected += f" ({window})"
+                    if f.actual is not None or row["x_sale_start"] or row["x_sale_end"]:
+                        f.actual = f"{f.actual or '—'} ({_stamp(row['x_sale_start'])} → {_stamp(row['x_sale_end'])} UTC)"
                 if row["c_sale"] is None:
                     f.rule = "no sale in canonical"
-                elif row["e_sale"] is None:
+                elif row["e_sale"] is None and rules.price.sale is not SaleMode.SCHEDULED:
                     f.rule = f"sale window {window} not active"
                 else:
                     f.rule = rule_price.format(vat=expect.percent(vat) if vat is not None else "0%")
@@ -515,9 +580,17 @@ class _ChannelDiff:
                 f.canonical = f"{row['c_availability']} units"
                 f.expected = row["e_availability"]
                 f.actual = row["x_availability"]
-                f.rule = expect.describe_stock(rules.stock) + "; " + expect.describe_availability(rules.stock)
+                f.rule = (
+                    expect.describe_stock(rules.stock)
+                    + "; "
+                    + expect.describe_availability(rules.stock)
+                )
             elif field is Field.ATTRIBUTES:
-                f.canonical, f.expected, f.actual = row["c_attributes"], row["e_attributes"], row["x_attributes"]
+                f.canonical, f.expected, f.actual = (
+                    row["c_attributes"],
+                    row["e_attributes"],
+                    row["x_attributes"],
+                )
                 f.detail = explain_nested(row["c_attributes"], row["x_attributes"])
             else:
                 f.canonical = row[f"c_{field.value}"]
@@ -616,4 +689,3 @@ def explain_nested(canonical: str | None, actual: str | None) -> str:
             else:
                 parts.append(f"{name} {label}")
     return "; ".join(parts) or "differs"
-

@@ -31,6 +31,8 @@ class ExitCode(IntEnum):
     MISMATCH = 1
     USAGE = 2
     CHANNEL = 3
+    #: An unexpected internal error: a bug in omnisync or a plugin (rerun with --debug).
+    INTERNAL = 70
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ class _ProblemListError(OmnisyncError):
         self.problems = list(problems)
         count = len(self.problems)
         super().__init__(
-            f"{count} {self.headline}" if count != 1 else self.headline.replace("problems", "problem"),
+            f"{count} {self.headline}"
+            if count != 1
+            else self.headline.replace("problems", "problem"),
             where=where,
             hint=hint,
         )

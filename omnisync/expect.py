@@ -84,6 +84,8 @@ class PriceExpectation:
     regular: str
     #: SQL: the expected sale price while a sale is active, else NULL.
     sale: str
+    #: SQL: the expected sale price whether or not its window is active (scheduled sales).
+    scheduled: str
     #: SQL: the expected price the customer pays now.
     effective: str
     #: SQL: the expected currency.
@@ -96,9 +98,7 @@ class PriceExpectation:
     sale_active: str
 
 
-def price_factor(
-    rules: PriceRules, canonical_basis: PriceBasis, vat: Decimal
-) -> Decimal:
+def price_factor(rules: PriceRules, canonical_basis: PriceBasis, vat: Decimal) -> Decimal:
     """The exact multiplier from a canonical price to the channel's price before rounding."""
     factor = Decimal(1)
     vat_factor = 1 + vat / 100
@@ -112,10 +112,14 @@ def price_factor(
     return factor.quantize(Decimal(1).scaleb(-FACTOR_PLACES), rounding=ROUND_HALF_UP)
 
 
-def rounding_sql(expr: str, rounding: Rounding, currency_sql: str, currencies: Iterable[str]) -> str:
+def rounding_sql(
+    expr: str, rounding: Rounding, currency_sql: str, currencies: Iterable[str]
+) -> str:
     """SQL rounding ``expr`` (a DECIMAL) by ``rounding``; ``cents`` honours each currency's minor unit."""
     mode = rounding.mode
-    fn = {Direction.NEAREST: "round", Direction.UP: "ceil", Direction.DOWN: "floor"}[rounding.direction]
+    fn = {Direction.NEAREST: "round", Direction.UP: "ceil", Direction.DOWN: "floor"}[
+        rounding.direction
+    ]
     if mode is RoundingMode.NONE:
         return f"CAST({expr} AS {AMOUNT_TYPE})"
     if mode is RoundingMode.CENTS:
@@ -135,7 +139,9 @@ def rounding_sql(expr: str, rounding: Rounding, currency_sql: str, currencies: I
         return f"CAST({fn}(({expr}) * {k}) * {sql_dec(rounding.step)} AS {AMOUNT_TYPE})"
     assert rounding.ending is not None
     ending = sql_dec(rounding.ending)
-    return f"CAST(greatest({fn}(({expr}) - {ending}) + {ending}, {ending}) AS {AMOUNT_TYPE})"
+    # greatest() skips NULLs in DuckDB, so a missing price must stay missing explicitly.
+    rounded = f"greatest({fn}(({expr}) - {ending}) + {ending}, {ending})"
+    return f"CAST(CASE WHEN ({expr}) IS NOT NULL THEN {rounded} END AS {AMOUNT_TYPE})"
 
 
 def describe_rounding(rounding: Rounding) -> str:
@@ -191,6 +197,7 @@ def compile_price(
     return PriceExpectation(
         regular=regular,
         sale=sale,
+        scheduled=sale_raw,
         effective=effective,
         currency=currency,
         factor_rows=factor_rows,

@@ -205,4 +205,8 @@ class CheckResult:
         """Findings that count towards failure: all, or those whose field or kind is in ``fail_on``."""
         if not fail_on:
             return self.findings
-        return [f for f in self.findings if (f.field or f.kind.value) in fail_on or f.kind.value in fail_on]
+        return [
+            f
+            for f in self.findings
+            if (f.field or f.kind.value) in fail_on or f.kind.value in fail_on
+        ]

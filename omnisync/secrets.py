@@ -17,7 +17,9 @@ _pattern: re.Pattern[str] | None = None
 #: Option names whose values are secrets even when written literally in the config.
 SECRET_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|auth|credential)", re.IGNORECASE)
 #: ``scheme://user:password@host`` — the password part of URLs.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<tail>@)", re.I)
+_URL_PASSWORD = re.compile(
+    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<tail>@)", re.I
+)
 
 
 def register(value: str) -> None:

@@ -69,12 +69,18 @@ def test_example_finds_exactly_the_planted_mismatches(project: Path) -> None:
     assert code == 1
     report = json.loads(out)
     found = {
-        (f["channel"], f["kind"], f["sku"], f["field"]) for c in report["channels"] for f in c["findings"]
+        (f["channel"], f["kind"], f["sku"], f["field"])
+        for c in report["channels"]
+        for f in c["findings"]
     }
     assert found == PLANTED
     webshop = next(c for c in report["channels"] if c["name"] == "webshop")
     price = next(f for f in webshop["findings"] if f["sku"] == "KA-1003")
-    assert (price["canonical"], price["expected"], price["actual"]) == ("67.22 EUR", "79.99 EUR", "79.00 EUR")
+    assert (price["canonical"], price["expected"], price["actual"]) == (
+        "67.22 EUR",
+        "79.99 EUR",
+        "79.00 EUR",
+    )
     assert price["rule"] == "net→gross 19% VAT, round to .99"
     stock = next(f for f in webshop["findings"] if f["sku"] == "KA-1004")
     assert (stock["expected"], stock["actual"]) == ("4", "6")
@@ -95,17 +101,25 @@ def test_junit_report_parses_and_names_failing_skus(project: Path) -> None:
     assert root.tag == "testsuites"
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"omnisync.webshop", "omnisync.pos", "omnisync.google"}
-    price = next(tc for tc in suites["omnisync.webshop"].findall("testcase") if tc.get("name") == "price")
+    price = next(
+        tc for tc in suites["omnisync.webshop"].findall("testcase") if tc.get("name") == "price"
+    )
     failure = price.find("failure")
-    assert failure is not None and "KA-1003" in (failure.text or "")
+    assert failure is not None
+    assert "KA-1003" in (failure.text or "")
     assert "written to" in err
 
 
 def test_markdown_and_csv_formats(project: Path) -> None:
     code, out, _ = check(project, "--format", "markdown", "--limit", "2")
-    assert code == 1 and "| Channel |" in out and "more" in out
+    assert code == 1
+    assert "| Channel |" in out
+    assert "more" in out
     code, out, _ = check(project, "--format", "csv")
-    assert out.splitlines()[0] == "channel,kind,sku,field,location,canonical,expected,actual,rule,detail"
+    assert (
+        out.splitlines()[0]
+        == "channel,kind,sku,field,location,canonical,expected,actual,rule,detail"
+    )
     assert len(out.splitlines()) == len(PLANTED) + 1
 
 
@@ -115,7 +129,8 @@ def test_fail_on_and_threshold(project: Path) -> None:
     assert check(project, "-C", "google", "--threshold", "4", "-f", "json")[0] == 0
     assert check(project, "-C", "google", "--threshold", "3", "-f", "json")[0] == 1
     code, _, err = check(project, "--fail-on", "prize")
-    assert code == 2 and "unknown field or kind prize" in err
+    assert code == 2
+    assert "unknown field or kind prize" in err
 
 
 def test_consistent_channel_exits_zero(project: Path) -> None:
@@ -136,12 +151,14 @@ def test_runs_and_show_render_a_recorded_run_again(project: Path) -> None:
     assert code == 0
     assert json.loads(again)["channels"] == json.loads(first)["channels"]
     code, _, err = invoke(project, "show", "nosuchrun", "-c", config)
-    assert code == 2 and "omnisync runs" in err
+    assert code == 2
+    assert "omnisync runs" in err
 
 
 def test_validate_and_connectors(project: Path) -> None:
     code, out, _ = invoke(project, "validate", "-c", str(project / "omnisync.yaml"))
-    assert code == 0 and "valid" in out
+    assert code == 0
+    assert "valid" in out
     code, out, _ = invoke(project, "connectors")
     assert code == 0
     for name in ("csv", "tsv", "json", "jsonl"):
@@ -153,7 +170,11 @@ def test_validate_and_connectors(project: Path) -> None:
 
 
 def test_config_typo_is_exit_2_with_location(project: Path) -> None:
-    edit(project / "omnisync.yaml", "        buffer: 2               # units", "        bufer: 2               # units")
+    edit(
+        project / "omnisync.yaml",
+        "        buffer: 2               # units",
+        "        bufer: 2               # units",
+    )
     code, _, err = check(project)
     assert code == 2
     assert "channels.webshop.expect.stock.bufer: unknown key 'bufer'" in err
@@ -163,14 +184,17 @@ def test_config_typo_is_exit_2_with_location(project: Path) -> None:
 def test_unknown_connector_lists_installed(project: Path) -> None:
     edit(project / "omnisync.yaml", "connector: tsv", "connector: tvs")
     code, _, err = check(project)
-    assert code == 2 and "unknown connector 'tvs'" in err and "csv" in err
+    assert code == 2
+    assert "unknown connector 'tvs'" in err
+    assert "csv" in err
 
 
 def test_missing_env_var(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POS_EXPORT", raising=False)
     edit(project / "omnisync.yaml", "path: examples/pos_export.csv", "path: ${POS_EXPORT}")
     code, _, err = check(project)
-    assert code == 2 and "environment variable POS_EXPORT is not set" in err
+    assert code == 2
+    assert "environment variable POS_EXPORT is not set" in err
 
 
 def test_missing_channel_file_is_exit_3_and_others_still_checked(project: Path) -> None:
@@ -187,40 +211,47 @@ def test_unparsable_canonical_price_names_file_line_column_sku(project: Path) ->
     erp.write_bytes(erp.read_bytes().replace(b";67,22;", b";67,2x;"))
     code, _, err = check(project)
     assert code == 2
-    assert "erp_export.csv:5" in err and "VK netto" in err and "KA-1003" in err
+    assert "erp_export.csv:5" in err
+    assert "VK netto" in err
+    assert "KA-1003" in err
 
 
 def test_duplicate_canonical_sku(project: Path) -> None:
     erp = project / "examples" / "erp_export.csv"
     erp.write_bytes(erp.read_bytes().replace(b"KA-1007;", b"KA-1006;"))
     code, _, err = check(project)
-    assert code == 2 and "'KA-1006' appears 2 times" in err
+    assert code == 2
+    assert "'KA-1006' appears 2 times" in err
 
 
 def test_empty_canonical_file(project: Path) -> None:
     (project / "examples" / "erp_export.csv").write_bytes(b"")
     code, _, err = check(project)
-    assert code == 2 and "empty" in err
+    assert code == 2
+    assert "empty" in err
 
 
 def test_header_only_canonical_has_no_records(project: Path) -> None:
     erp = project / "examples" / "erp_export.csv"
     erp.write_bytes(erp.read_bytes().split(b"\r\n")[0] + b"\r\n")
     code, _, err = check(project)
-    assert code == 2 and "has no records" in err
+    assert code == 2
+    assert "has no records" in err
 
 
 def test_missing_required_column(project: Path) -> None:
     erp = project / "examples" / "erp_export.csv"
     erp.write_bytes(erp.read_bytes().replace(b"VK netto", b"VK_netto", 1))
     code, _, err = check(project)
-    assert code == 2 and "VK netto" in err
+    assert code == 2
+    assert "VK netto" in err
 
 
 def test_wrong_encoding_suggests_the_right_one(project: Path) -> None:
     edit(project / "omnisync.yaml", "    encoding: cp1252", "    encoding: utf-8")
     code, _, err = check(project)
-    assert code == 2 and "encoding" in err
+    assert code == 2
+    assert "encoding" in err
 
 
 # ------------------------------------------------------------------ real processes
@@ -228,7 +259,11 @@ def test_wrong_encoding_suggests_the_right_one(project: Path) -> None:
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "omnisync", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "omnisync", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -237,17 +272,20 @@ def test_exit_codes_in_a_real_process(project: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     mismatch = run_cli("check", "-c", "omnisync.yaml", "--at", AT, cwd=project)
     assert mismatch.returncode == 1, mismatch.stderr
-    assert "KA-1003" in mismatch.stdout and "\x1b[" not in mismatch.stdout  # plain when piped
+    assert "KA-1003" in mismatch.stdout
+    assert "\x1b[" not in mismatch.stdout
     (project / "examples" / "google_feed.tsv").unlink()
     unreadable = run_cli("check", "-c", "omnisync.yaml", "-C", "google", cwd=project)
     assert unreadable.returncode == 3
     bad = run_cli("check", "-c", "missing.yaml", cwd=project)
     assert bad.returncode == 2
-    assert "config file not found" in bad.stderr and "Traceback" not in bad.stderr
+    assert "config file not found" in bad.stderr
+    assert "Traceback" not in bad.stderr
 
 
 def test_debug_shows_traceback_only_when_asked(project: Path) -> None:
     plain = run_cli("validate", "-c", "nope.yaml", cwd=project)
     assert "Traceback" not in plain.stderr
     debug = run_cli("--debug", "validate", "-c", "nope.yaml", cwd=project)
-    assert debug.returncode == 2 and "Traceback" in debug.stderr
+    assert debug.returncode == 2
+    assert "Traceback" in debug.stderr

@@ -58,12 +58,17 @@ def test_minimal_config_loads(tmp_path: Path) -> None:
 
 def test_typo_is_an_error_with_line_key_and_allowed_keys(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path, BASE.replace("        vat: 19", "        vatt: 19"))
-    assert problem.startswith(f"{tmp_path / 'omnisync.yaml'}:16: channels.shop.expect.price.vatt: unknown key 'vatt'")
+    assert problem.startswith(
+        f"{tmp_path / 'omnisync.yaml'}:15: channels.shop.expect.price.vatt: unknown key 'vatt'"
+    )
     assert "vat" in problem.split("allowed here:")[1]
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
-    text = BASE.replace("        vat: 19", "        vat: lots\n        rounding: {mode: step}") + "  other:\n    connector: nosuch\n"
+    text = (
+        BASE.replace("        vat: 19", "        vat: lots\n        rounding: {mode: step}")
+        + "  other:\n    connector: nosuch\n"
+    )
     found = problems(tmp_path, text)
     joined = "\n".join(found)
     assert "channels.shop.expect.price.vat" in joined
@@ -74,17 +79,27 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_connector_options_are_validated_with_their_path(tmp_path: Path) -> None:
-    (problem,) = problems(tmp_path, BASE.replace("      path: shop.csv", "      pathh: shop.csv\n      path: shop.csv"))
+    (problem,) = problems(
+        tmp_path,
+        BASE.replace("      path: shop.csv", "      pathh: shop.csv\n      path: shop.csv"),
+    )
     assert ":11: channels.shop.options.pathh: unknown key" in problem
 
 
-def test_missing_env_var_names_variable_and_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_env_var_names_variable_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OMNISYNC_TEST_PATH", raising=False)
     (problem,) = problems(tmp_path, BASE.replace("path: shop.csv", "path: ${OMNISYNC_TEST_PATH}"))
-    assert ":11: channels.shop.options.path: environment variable OMNISYNC_TEST_PATH is not set" in problem
+    assert (
+        ":11: channels.shop.options.path: environment variable OMNISYNC_TEST_PATH is not set"
+        in problem
+    )
 
 
-def test_env_and_file_secrets_are_substituted_and_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_and_file_secrets_are_substituted_and_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secrets.forget_all()
     monkeypatch.setenv("OMNISYNC_TEST_FILE", "shop-from-env.csv")
     (tmp_path / "token.txt").write_text("tok-5ecr3t\n")
@@ -105,7 +120,8 @@ def test_env_default_applies_when_unset(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_invalid_yaml_points_at_the_line(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path, BASE.replace("    expect:", "    expect: [oops"))
-    assert "not valid YAML" in problem and "omnisync.yaml:" in problem
+    assert "not valid YAML" in problem
+    assert "omnisync.yaml:" in problem
 
 
 def test_duplicate_key(tmp_path: Path) -> None:
@@ -114,8 +130,13 @@ def test_duplicate_key(tmp_path: Path) -> None:
 
 
 def test_checked_field_must_be_provided(tmp_path: Path) -> None:
-    (problem,) = problems(tmp_path, BASE.replace("    expect:\n", "    expect:\n      check: [title, stock]\n"))
-    assert "channels.shop.expect.check[1]: field 'stock' is not provided by this channel's mapping" in problem
+    (problem,) = problems(
+        tmp_path, BASE.replace("    expect:\n", "    expect:\n      check: [title, stock]\n")
+    )
+    assert (
+        "channels.shop.expect.check[1]: field 'stock' is not provided by this channel's mapping"
+        in problem
+    )
 
 
 @pytest.mark.parametrize(
@@ -134,5 +155,7 @@ def test_price_rule_errors(tmp_path: Path, fragment: str, message: str) -> None:
 def test_missing_file_and_unknown_timezone(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
-    (problem,) = problems(tmp_path, "settings:\n  timezone: Mars/Olympus\n" + BASE.replace("version: 1\n", ""))
+    (problem,) = problems(
+        tmp_path, "settings:\n  timezone: Mars/Olympus\n" + BASE.replace("version: 1\n", "")
+    )
     assert "unknown time zone 'Mars/Olympus'" in problem

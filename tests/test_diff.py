@@ -54,15 +54,50 @@ PRICE_ONLY = frozenset({Field.PRICE})
     [
         ("10.00", None, {"vat": 19}, "11.90"),  # net→gross, cents
         ("10.00", "7", {"vat": 19}, "10.70"),  # the record's own VAT rate wins over the default
-        ("41.93", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99}}, "49.99"),  # 49.8967 → .99
-        ("41.00", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99}}, "48.99"),  # 48.79 → nearest
-        ("41.00", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99, "direction": "up"}}, "48.99"),
-        ("42.10", None, {"vat": 19, "rounding": {"mode": "ending", "ending": 0.95, "direction": "down"}}, "49.95"),
+        (
+            "41.93",
+            None,
+            {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99}},
+            "49.99",
+        ),  # 49.8967 → .99
+        (
+            "41.00",
+            None,
+            {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99}},
+            "48.99",
+        ),  # 48.79 → nearest
+        (
+            "41.00",
+            None,
+            {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99, "direction": "up"}},
+            "48.99",
+        ),
+        (
+            "42.10",
+            None,
+            {"vat": 19, "rounding": {"mode": "ending", "ending": 0.95, "direction": "down"}},
+            "49.95",
+        ),
         ("10.00", None, {"vat": 19, "rounding": {"mode": "step", "step": 0.05}}, "11.90"),
-        ("10.02", None, {"vat": 19, "rounding": {"mode": "step", "step": 0.05}}, "11.90"),  # 11.9238
-        ("10.03", None, {"vat": 19, "rounding": {"mode": "step", "step": 0.05}}, "11.95"),  # 11.9357
+        (
+            "10.02",
+            None,
+            {"vat": 19, "rounding": {"mode": "step", "step": 0.05}},
+            "11.90",
+        ),  # 11.9238
+        (
+            "10.03",
+            None,
+            {"vat": 19, "rounding": {"mode": "step", "step": 0.05}},
+            "11.95",
+        ),  # 11.9357
         ("10.00", None, {"vat": 19, "markup": 10}, "13.09"),
-        ("10.00", None, {"vat": 19, "currency": "CHF", "rate": "0.95"}, "11.31"),  # 11.305 → half up
+        (
+            "10.00",
+            None,
+            {"vat": 19, "currency": "CHF", "rate": "0.95"},
+            "11.31",
+        ),  # 11.305 → half up
         ("10.00", None, {"vat": 0}, "10.00"),
         ("10.004", None, {"vat": 0, "rounding": {"mode": "none"}}, "10.004"),
         ("10.01", None, {"vat": 0, "rounding": {"mode": "cents", "direction": "up"}}, "10.01"),
@@ -73,12 +108,22 @@ def test_price_expectation(net: str, vat: str | None, rules: dict[str, Any], sho
     currency = rules.get("currency", "EUR")
     canonical = [Record("A", price=eur(net), vat_rate=D(vat) if vat else None)]
     # The channel shows a deliberately wrong price so the finding reveals the expectation.
-    findings = run(canonical, [Record("A", price=Money(D("999"), currency))], {"price": rules}, channel_fields=PRICE_ONLY)
+    findings = run(
+        canonical,
+        [Record("A", price=Money(D("999"), currency))],
+        {"price": rules},
+        channel_fields=PRICE_ONLY,
+    )
     (finding,) = changed(findings, "price")
     assert finding.expected == f"{shown} {currency}"
     assert finding.canonical == money(D(net), "EUR")
     # And a channel showing exactly that price has no finding.
-    ok = run(canonical, [Record("A", price=Money(D(shown), currency))], {"price": rules}, channel_fields=PRICE_ONLY)
+    ok = run(
+        canonical,
+        [Record("A", price=Money(D(shown), currency))],
+        {"price": rules},
+        channel_fields=PRICE_ONLY,
+    )
     assert ok == []
 
 
@@ -101,7 +146,11 @@ def test_gross_to_net_uses_exact_decimal_factor() -> None:
     [("19.90", True), ("19.9", True), ("19.91", False)],
 )
 def test_equal_values_in_other_forms_are_equal(textual: str, equal: bool) -> None:
-    findings = run([Record("A", price=eur("19.90"))], [Record("A", price=eur(textual))], channel_fields=PRICE_ONLY)
+    findings = run(
+        [Record("A", price=eur("19.90"))],
+        [Record("A", price=eur(textual))],
+        channel_fields=PRICE_ONLY,
+    )
     assert (findings == []) is equal
 
 
@@ -114,7 +163,11 @@ def test_price_tolerance() -> None:
 
 
 def test_currency_difference_is_a_price_mismatch() -> None:
-    findings = run([Record("A", price=eur("10"))], [Record("A", price=Money(D("10"), "USD"))], channel_fields=PRICE_ONLY)
+    findings = run(
+        [Record("A", price=eur("10"))],
+        [Record("A", price=Money(D("10"), "USD"))],
+        channel_fields=PRICE_ONLY,
+    )
     (finding,) = findings
     assert (finding.expected, finding.actual) == ("10.00 EUR", "10.00 USD")
 
@@ -139,8 +192,22 @@ SALE = {
 def test_sale_window_in_configured_time_zone(at: datetime, active: bool) -> None:
     canonical = [Record("A", **SALE)]
     effective = {"price": {"sale": "effective"}}
-    shows_regular = run(canonical, [Record("A", price=eur("10.00"))], effective, at=at, basis=PriceBasis.GROSS, channel_fields=PRICE_ONLY)
-    shows_sale = run(canonical, [Record("A", price=eur("8.00"))], effective, at=at, basis=PriceBasis.GROSS, channel_fields=PRICE_ONLY)
+    shows_regular = run(
+        canonical,
+        [Record("A", price=eur("10.00"))],
+        effective,
+        at=at,
+        basis=PriceBasis.GROSS,
+        channel_fields=PRICE_ONLY,
+    )
+    shows_sale = run(
+        canonical,
+        [Record("A", price=eur("8.00"))],
+        effective,
+        at=at,
+        basis=PriceBasis.GROSS,
+        channel_fields=PRICE_ONLY,
+    )
     assert (shows_regular == []) is not active
     assert (shows_sale == []) is active
 
@@ -154,8 +221,10 @@ def test_separate_sale_price_field() -> None:
     fields = frozenset({Field.PRICE, Field.SALE_PRICE})
     findings = run(canonical, channel, basis=PriceBasis.GROSS, channel_fields=fields)
     by_sku = {f.sku: f for f in changed(findings, "sale_price")}
-    assert by_sku["A"].expected == "8.00 EUR" and by_sku["A"].actual is None
-    assert by_sku["B"].expected is None and by_sku["B"].actual == "4.00 EUR"
+    assert by_sku["A"].expected == "8.00 EUR"
+    assert by_sku["A"].actual is None
+    assert by_sku["B"].expected is None
+    assert by_sku["B"].actual == "4.00 EUR"
     assert by_sku["B"].rule == "no sale in canonical"
 
 
@@ -176,10 +245,23 @@ STOCK_ONLY = frozenset({Field.STOCK})
     ],
 )
 def test_stock_expectation(stock: dict[str, int], rules: dict[str, Any], expected: int) -> None:
-    findings = run([Record("A", stock=stock)], [Record("A", stock={"default": 9999})], {"stock": rules}, channel_fields=STOCK_ONLY)
+    findings = run(
+        [Record("A", stock=stock)],
+        [Record("A", stock={"default": 9999})],
+        {"stock": rules},
+        channel_fields=STOCK_ONLY,
+    )
     (finding,) = findings
     assert finding.expected == str(expected)
-    assert run([Record("A", stock=stock)], [Record("A", stock={"default": expected})], {"stock": rules}, channel_fields=STOCK_ONLY) == []
+    assert (
+        run(
+            [Record("A", stock=stock)],
+            [Record("A", stock={"default": expected})],
+            {"stock": rules},
+            channel_fields=STOCK_ONLY,
+        )
+        == []
+    )
 
 
 def test_stock_per_location_mapping_and_tolerance() -> None:
@@ -188,15 +270,26 @@ def test_stock_per_location_mapping_and_tolerance() -> None:
     rules = {"stock": {"locations": {"web": ["lager"], "stores": ["berlin", "hamburg"]}}}
     findings = run(canonical, channel, rules, channel_fields=STOCK_ONLY)
     assert [(f.location, f.expected, f.actual) for f in findings] == [("stores", "7", "6")]
-    tolerant = run(canonical, channel, {**rules, "tolerance": {"stock": 1}}, channel_fields=STOCK_ONLY)
+    tolerant = run(
+        canonical, channel, {**rules, "tolerance": {"stock": 1}}, channel_fields=STOCK_ONLY
+    )
     assert tolerant == []
 
 
 def test_missing_stock_level_in_channel() -> None:
     rules = {"stock": {"locations": {"web": ["lager"], "berlin": ["berlin"]}}}
-    findings = run([Record("A", stock={"lager": 2, "berlin": 1})], [Record("A", stock={"web": 2})], rules, channel_fields=STOCK_ONLY)
+    findings = run(
+        [Record("A", stock={"lager": 2, "berlin": 1})],
+        [Record("A", stock={"web": 2})],
+        rules,
+        channel_fields=STOCK_ONLY,
+    )
     (finding,) = findings
-    assert (finding.location, finding.actual, finding.detail) == ("berlin", None, "no stock level in channel")
+    assert (finding.location, finding.actual, finding.detail) == (
+        "berlin",
+        None,
+        "no stock level in channel",
+    )
 
 
 @pytest.mark.parametrize(
@@ -212,9 +305,22 @@ def test_missing_stock_level_in_channel() -> None:
 def test_availability_from_expected_stock(qty: int, rules: dict[str, Any], shown: str) -> None:
     fields = frozenset({Field.AVAILABILITY})
     wrong = Availability.PREORDER
-    (finding,) = run([Record("A", stock={"lager": qty})], [Record("A", availability=wrong)], {"stock": rules}, channel_fields=fields)
+    (finding,) = run(
+        [Record("A", stock={"lager": qty})],
+        [Record("A", availability=wrong)],
+        {"stock": rules},
+        channel_fields=fields,
+    )
     assert finding.expected == shown
-    assert run([Record("A", stock={"lager": qty})], [Record("A", availability=Availability(shown))], {"stock": rules}, channel_fields=fields) == []
+    assert (
+        run(
+            [Record("A", stock={"lager": qty})],
+            [Record("A", availability=Availability(shown))],
+            {"stock": rules},
+            channel_fields=fields,
+        )
+        == []
+    )
 
 
 TEXT = frozenset({Field.TITLE, Field.DESCRIPTION, Field.BRAND, Field.GTIN})
@@ -223,9 +329,21 @@ TEXT = frozenset({Field.TITLE, Field.DESCRIPTION, Field.BRAND, Field.GTIN})
 @pytest.mark.parametrize(
     ("canonical", "rules", "shown"),
     [
-        (Record("A", title="Kaffeemühle  Bella "), {}, "Kaffeemühle Bella"),  # whitespace is not a difference
-        (Record("A", title="Mühle", brand="Bellarom"), {"title": {"template": "{brand} {title}"}}, "Bellarom Mühle"),
-        (Record("A", title="Mühle"), {"title": {"template": "{brand} {title}"}}, "Mühle"),  # no brand: no stray space
+        (
+            Record("A", title="Kaffeemühle  Bella "),
+            {},
+            "Kaffeemühle Bella",
+        ),  # whitespace is not a difference
+        (
+            Record("A", title="Mühle", brand="Bellarom"),
+            {"title": {"template": "{brand} {title}"}},
+            "Bellarom Mühle",
+        ),
+        (
+            Record("A", title="Mühle"),
+            {"title": {"template": "{brand} {title}"}},
+            "Mühle",
+        ),  # no brand: no stray space
         (
             Record("A", title="Espressokocher aus Aluminium für sechs Tassen"),
             {"title": {"max_length": 20}},
@@ -236,15 +354,28 @@ TEXT = frozenset({Field.TITLE, Field.DESCRIPTION, Field.BRAND, Field.GTIN})
 )
 def test_title_expectation(canonical: Record, rules: dict[str, Any], shown: str) -> None:
     fields = frozenset({Field.TITLE})
-    (finding,) = run([canonical], [Record("A", title="something else")], rules, channel_fields=fields)
+    (finding,) = run(
+        [canonical], [Record("A", title="something else")], rules, channel_fields=fields
+    )
     assert " ".join((finding.expected or "").split()) == shown
     assert run([canonical], [Record("A", title=shown)], rules, channel_fields=fields) == []
 
 
 def test_gtin_leading_zeros_are_equal() -> None:
     fields = frozenset({Field.GTIN})
-    assert run([Record("A", gtin="4006381333931")], [Record("A", gtin="04006381333931")], channel_fields=fields) == []
-    (finding,) = run([Record("A", gtin="4006381333931")], [Record("A", gtin="4006381333948")], channel_fields=fields)
+    assert (
+        run(
+            [Record("A", gtin="4006381333931")],
+            [Record("A", gtin="04006381333931")],
+            channel_fields=fields,
+        )
+        == []
+    )
+    (finding,) = run(
+        [Record("A", gtin="4006381333931")],
+        [Record("A", gtin="4006381333948")],
+        channel_fields=fields,
+    )
     assert finding.field == "gtin"
 
 
@@ -269,7 +400,8 @@ def test_missing_extra_duplicate_and_unchanged() -> None:
     summary = [(f.sku, f.kind) for f in findings]
     assert summary == [("B", Kind.MISSING), ("C", Kind.DUPLICATE), ("Z", Kind.EXTRA)]
     dup = findings[1]
-    assert "shop.csv:3" in (dup.detail or "") and "shop.csv:4" in (dup.detail or "")
+    assert "shop.csv:3" in (dup.detail or "")
+    assert "shop.csv:4" in (dup.detail or "")
     assert findings[2].ids == {"product_id": "77"}
 
 
@@ -278,22 +410,90 @@ def test_only_fields_both_sides_carry_are_compared() -> None:
     channel = [Record("A", title="different")]  # channel has no price column
     findings = run(canonical, channel, channel_fields=frozenset({Field.TITLE}))
     assert [f.field for f in findings] == ["title"]
-    none = run(canonical, channel, {"check": ["price"]}, channel_fields=frozenset({Field.TITLE, Field.PRICE}))
-    assert [f.field for f in none] == ["price"]  # check: narrows to price, where the channel shows none
+    none = run(
+        canonical,
+        channel,
+        {"check": ["price"]},
+        channel_fields=frozenset({Field.TITLE, Field.PRICE}),
+    )
+    assert [f.field for f in none] == [
+        "price"
+    ]  # check: narrows to price, where the channel shows none
 
 
 def test_many_records_stream_in_batches() -> None:
     n = 45_000  # more than two engine batches
     canonical = [Record(f"S{i:06d}", price=eur("1.00"), stock={"l": i % 7}) for i in range(n)]
-    channel = [Record(f"S{i:06d}", price=eur("1.00" if i % 1000 else "2.00"), stock={"l": i % 7}) for i in range(n)]
-    findings = run(canonical, channel, basis=PriceBasis.GROSS, channel_fields=frozenset({Field.PRICE, Field.STOCK}))
+    channel = [
+        Record(f"S{i:06d}", price=eur("1.00" if i % 1000 else "2.00"), stock={"l": i % 7})
+        for i in range(n)
+    ]
+    findings = run(
+        canonical,
+        channel,
+        basis=PriceBasis.GROSS,
+        channel_fields=frozenset({Field.PRICE, Field.STOCK}),
+    )
     assert len(findings) == n // 1000
     assert all(f.field == "price" and f.actual == "2.00 EUR" for f in findings)
 
 
 @pytest.mark.parametrize(
     ("amount", "currency", "text"),
-    [(D("11.990000"), "EUR", "11.99 EUR"), (D("5"), "EUR", "5.00 EUR"), (D("12.5"), "JPY", "12.5 JPY"), (D("0.125"), "EUR", "0.125 EUR")],
+    [
+        (D("11.990000"), "EUR", "11.99 EUR"),
+        (D("5"), "EUR", "5.00 EUR"),
+        (D("12.5"), "JPY", "12.5 JPY"),
+        (D("0.125"), "EUR", "0.125 EUR"),
+    ],
 )
 def test_money_display(amount: D, currency: str, text: str) -> None:
     assert money(amount, currency) == text
+
+
+def test_scheduled_sale_compares_price_and_window() -> None:
+    canonical = [Record("A", **SALE), Record("B", price=eur("5.00"))]
+    future = {"price": {"sale": "scheduled"}}
+    fields = frozenset({Field.PRICE, Field.SALE_PRICE})
+    at = datetime(2026, 11, 1, tzinfo=UTC)  # before the window: a scheduled sale is still listed
+    same = [
+        Record(
+            "A",
+            price=eur("10.00"),
+            sale_price=eur("8.00"),
+            sale_start=SALE["sale_start"],
+            sale_end=SALE["sale_end"],
+        ),
+        Record("B", price=eur("5.00")),
+    ]
+    assert run(canonical, same, future, basis=PriceBasis.GROSS, channel_fields=fields, at=at) == []
+    shifted = [
+        Record(
+            "A",
+            price=eur("10.00"),
+            sale_price=eur("8.00"),
+            sale_start=SALE["sale_start"],
+            sale_end=datetime(2026, 11, 30),
+        ),
+        Record("B", price=eur("5.00")),
+    ]
+    (finding,) = run(
+        canonical, shifted, future, basis=PriceBasis.GROSS, channel_fields=fields, at=at
+    )
+    assert finding.field == "sale_price"
+    assert "2026-11-23 23:00" in (finding.expected or "")
+    assert "2026-11-29 23:00" in (finding.actual or "")
+
+
+@pytest.mark.parametrize("mode", ["scheduled", "separate"])
+def test_no_sale_stays_no_sale_under_ending_rounding(mode: str) -> None:
+    rules = {"price": {"sale": mode, "rounding": {"mode": "ending", "ending": 0.99}}}
+    fields = frozenset({Field.PRICE, Field.SALE_PRICE})
+    findings = run(
+        [Record("A", price=eur("9.99"))],
+        [Record("A", price=eur("9.99"))],
+        rules,
+        basis=PriceBasis.GROSS,
+        channel_fields=fields,
+    )
+    assert findings == []
