@@ -144,8 +144,12 @@ def money(amount: Decimal | None, currency: str | None) -> str | None:
     return f"{text} {currency}" if currency else text
 
 
-def _stamp(value: datetime | None) -> str:
-    return f"{value:%Y-%m-%d %H:%M}" if value else "…"
+def _stamp(value: datetime | None, zone: ZoneInfo) -> str:
+    """A stored (naive UTC) moment shown in the configured zone: ``2026-11-01 00:00 CET``."""
+    if value is None:
+        return "…"
+    local = value.replace(tzinfo=UTC).astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 @dataclass(frozen=True)
@@ -563,12 +567,13 @@ class _ChannelDiff:
                 f.expected = money(row["e_sale"], row["e_sale_currency"])
                 f.actual = money(row["x_sale"], row["x_sale_currency"] or row["e_sale_currency"])
                 vat = row["vat"]
-                window = f"{_stamp(row['c_sale_start'])} → {_stamp(row['c_sale_end'])} UTC"
+                zone = self.engine.zone
+                window = f"{_stamp(row['c_sale_start'], zone)} → {_stamp(row['c_sale_end'], zone)}"
                 if rules.price.sale is SaleMode.SCHEDULED:
                     if f.expected is not None:
                         f.expected += f" ({window})"
                     if f.actual is not None or row["x_sale_start"] or row["x_sale_end"]:
-                        f.actual = f"{f.actual or '—'} ({_stamp(row['x_sale_start'])} → {_stamp(row['x_sale_end'])} UTC)"
+                        f.actual = f"{f.actual or '—'} ({_stamp(row['x_sale_start'], zone)} → {_stamp(row['x_sale_end'], zone)})"
                 if row["c_sale"] is None:
                     f.rule = "no sale in canonical"
                 elif row["e_sale"] is None and rules.price.sale is not SaleMode.SCHEDULED:
@@ -577,7 +582,7 @@ class _ChannelDiff:
                     f.rule = rule_price.format(vat=expect.percent(vat) if vat is not None else "0%")
                     f.rule += f"; sale window {window}"
             elif field is Field.AVAILABILITY:
-                f.canonical = f"{row['c_availability']} units"
+                f.canonical = f"stock {row['c_availability']}"
                 f.expected = row["e_availability"]
                 f.actual = row["x_availability"]
                 f.rule = (

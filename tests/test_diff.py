@@ -481,8 +481,8 @@ def test_scheduled_sale_compares_price_and_window() -> None:
         canonical, shifted, future, basis=PriceBasis.GROSS, channel_fields=fields, at=at
     )
     assert finding.field == "sale_price"
-    assert "2026-11-23 23:00" in (finding.expected or "")
-    assert "2026-11-29 23:00" in (finding.actual or "")
+    assert "2026-11-24 00:00 CET" in (finding.expected or "")
+    assert "2026-11-30 00:00 CET" in (finding.actual or "")
 
 
 @pytest.mark.parametrize("mode", ["scheduled", "separate"])
