@@ -9,7 +9,12 @@ A connector is a class with four things::
         def read(self) -> Iterator[Record]: ...     # stream every record
 
 plus ``capabilities`` (what it reads and writes, whether it reads incrementally, how many
-records one write request may carry). Connectors are found through the ``omnisync.connectors``
+records one write request may carry). A connector that writes also implements
+``write(changes) -> [WriteResult]`` (one result per change, in order; raise
+:class:`~omnisync.errors.TransientError` for a failure a retry may cure, and return
+``ok=False`` with the channel's message for a record the channel rejected), and may override
+``current()`` (re-read the targets before a batch; the default reads everything) and
+``preview()`` (the exact payloads ``write`` would send, for ``--dry-run``). Connectors are found through the ``omnisync.connectors``
 entry-point group; the built-in ones register there exactly like a third-party package would,
 and the core never imports a connector module by name.
 """
@@ -17,16 +22,16 @@ and the core never imports a connector module by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from omnisync.errors import UnknownConnectorError
-from omnisync.models import Entity, Field, Record
+from omnisync.errors import ConnectorError, UnknownConnectorError
+from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
 
 ENTRY_POINT_GROUP = "omnisync.connectors"
 
@@ -103,6 +108,43 @@ class Connector(ABC):
     def describe(self) -> str:
         """Where this connector reads from, for messages (``examples/shop.csv``); no secrets."""
         return self.name
+
+    # ------------------------------------------------------------ write side
+
+    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
+        """Send one batch (at most ``capabilities.max_batch`` records); one result per change."""
+        raise ConnectorError(
+            f"connector {type(self).__name__} cannot write",
+            where=self.name,
+            hint="remove this channel's `push:` block or use a connector that writes",
+        )
+
+    def current(self, changes: Sequence[Change]) -> dict[str, Any]:
+        """The channel's current JSON value for each change's target, keyed by ``Change.key``.
+
+        Used to skip stale changes and to recognise changes already applied before a crash.
+        This default reads the whole source; connectors with targeted reads override it.
+        """
+        from omnisync.values import field_value, record_to_json
+
+        wanted = {c.sku for c in changes}
+        found: dict[str, Record] = {}
+        for record in self.read():
+            if record.sku in wanted and record.sku not in found:
+                found[record.sku] = record
+        result: dict[str, Any] = {}
+        for change in changes:
+            record = found.get(change.sku)
+            if change.op is Op.UPDATE:
+                assert change.field is not None
+                result[change.key] = field_value(record, change.field, change.location)
+            else:
+                result[change.key] = record_to_json(record) if record else None
+        return result
+
+    def preview(self, changes: Sequence[Change]) -> list[Any]:
+        """The payloads :meth:`write` would send for this batch, for ``--dry-run``."""
+        return [change.to_dict() for change in changes]
 
 
 def available_connectors() -> dict[str, EntryPoint]:

@@ -23,8 +23,9 @@ import pyarrow as pa
 from omnisync import expect
 from omnisync.config import ChannelConfig, PriceBasis, SaleMode
 from omnisync.errors import InputError, Problem
-from omnisync.models import Field, Finding, Kind, Record
+from omnisync.models import Field, Finding, Kind, Money, Record
 from omnisync.normalize import minor_units
+from omnisync.values import money_json, sale_json
 
 BATCH_SIZE = 20_000
 CANONICAL = "canonical"
@@ -142,6 +143,18 @@ def money(amount: Decimal | None, currency: str | None) -> str | None:
         value = amount.quantize(Decimal(1).scaleb(-places))
     text = f"{value:f}"
     return f"{text} {currency}" if currency else text
+
+
+def _mj(amount: Decimal | None, currency: str | None) -> dict[str, str] | None:
+    return money_json(Money(amount, currency)) if amount is not None and currency else None
+
+
+def _sj(
+    amount: Decimal | None, currency: str | None, start: datetime | None, end: datetime | None
+) -> dict[str, Any] | None:
+    if amount is None or not currency:
+        return None
+    return sale_json(Money(amount, currency), start, end)
 
 
 def _stamp(value: datetime | None, zone: ZoneInfo) -> str:
@@ -317,6 +330,8 @@ class _ChannelDiff:
         self.now = evaluated_at.astimezone(UTC).replace(tzinfo=None)
         self.fields = compared_fields(canonical.fields, channel.fields, config)
         self.findings: list[Finding] = []
+        #: Missing SKUs, whose findings get the whole expected record (for creates).
+        self.missing: dict[str, Finding] = {}
 
     def run(self) -> tuple[list[Finding], list[str]]:
         con = self.con
@@ -339,9 +354,10 @@ class _ChannelDiff:
                     detail=f"listed {n} times ({', '.join(o for o in origins[:5] if o)}); not compared",
                 )
             )
-        self._items(c)
+        price = self._items(c)
         if Field.STOCK in self.fields:
             self._stock(c, a)
+        self._creations(c, a, price)
         self.findings.sort(
             key=lambda f: (
                 f.sku,
@@ -363,7 +379,7 @@ class _ChannelDiff:
             where = " WHERE location IN (" + ", ".join(expect.sql_str(s) for s in sources) + ")"
         return f"SELECT sku, sum(qty) AS qty FROM {c}_stock{where} GROUP BY sku"
 
-    def _items(self, c: str) -> None:
+    def _items(self, c: str) -> expect.PriceExpectation:
         con = self.con
         rules = self.config.expect
         tol_price = expect.sql_dec(rules.tolerance.price, "DECIMAL(18,6)")
@@ -507,6 +523,7 @@ class _ChannelDiff:
             for values in chunk:
                 row = dict(zip(names, values, strict=True))
                 self._row_findings(row, rule_price)
+        return price
 
     @staticmethod
     def _money_flag(
@@ -524,15 +541,15 @@ class _ChannelDiff:
         if not row["in_a"]:
             if self.config.expect.assortment == "listed":
                 return
-            self.findings.append(
-                Finding(
-                    self.name,
-                    Kind.MISSING,
-                    sku,
-                    canonical=row["c_title"],
-                    detail="in canonical, not in channel",
-                )
+            missing = Finding(
+                self.name,
+                Kind.MISSING,
+                sku,
+                canonical=row["c_title"],
+                detail="in canonical, not in channel",
             )
+            self.findings.append(missing)
+            self.missing[sku] = missing
             return
         if not row["in_c"]:
             self.findings.append(
@@ -543,6 +560,7 @@ class _ChannelDiff:
                     actual=row["a_title"],
                     detail="in channel, not in canonical",
                     ids=ids,
+                    before={"sku": sku, "ids": ids},
                 )
             )
             return
@@ -559,6 +577,8 @@ class _ChannelDiff:
                 f.rule = rule_price.format(vat=expect.percent(vat) if vat is not None else "0%")
                 if rules.price.sale is SaleMode.EFFECTIVE and row["sale_active"]:
                     f.rule += f"; sale {money(row['c_sale_price'], row['c_currency'])} active"
+                f.before = _mj(row["x_price"], row["x_currency"] or row["e_currency"])
+                f.after = _mj(row["e_price"], row["e_currency"])
                 if row["x_price"] is not None and row["e_price"] is not None:
                     delta = row["x_price"] - row["e_price"]
                     f.detail = f"differs by {'+' if delta > 0 else ''}{money(delta, None)}"
@@ -569,7 +589,21 @@ class _ChannelDiff:
                 vat = row["vat"]
                 zone = self.engine.zone
                 window = f"{_stamp(row['c_sale_start'], zone)} → {_stamp(row['c_sale_end'], zone)}"
-                if rules.price.sale is SaleMode.SCHEDULED:
+                scheduled = rules.price.sale is SaleMode.SCHEDULED
+                currency = row["e_sale_currency"]
+                f.before = _sj(
+                    row["x_sale"],
+                    row["x_sale_currency"] or currency,
+                    row["x_sale_start"] if scheduled else None,
+                    row["x_sale_end"] if scheduled else None,
+                )
+                f.after = _sj(
+                    row["e_sale"],
+                    currency,
+                    row["c_sale_start"] if scheduled else None,
+                    row["c_sale_end"] if scheduled else None,
+                )
+                if scheduled:
                     if f.expected is not None:
                         f.expected += f" ({window})"
                     if f.actual is not None or row["x_sale_start"] or row["x_sale_end"]:
@@ -585,6 +619,7 @@ class _ChannelDiff:
                 f.canonical = f"stock {row['c_availability']}"
                 f.expected = row["e_availability"]
                 f.actual = row["x_availability"]
+                f.before, f.after = f.actual, f.expected
                 f.rule = (
                     expect.describe_stock(rules.stock)
                     + "; "
@@ -597,10 +632,13 @@ class _ChannelDiff:
                     row["x_attributes"],
                 )
                 f.detail = explain_nested(row["c_attributes"], row["x_attributes"])
+                f.before = json.loads(row["x_attributes"]) if row["x_attributes"] else None
+                f.after = json.loads(row["c_attributes"]) if row["c_attributes"] else None
             else:
                 f.canonical = row[f"c_{field.value}"]
                 f.expected = row[f"e_{field.value}"]
                 f.actual = row[f"x_{field.value}"]
+                f.before, f.after = f.actual, f.expected
                 if field in (Field.TITLE, Field.DESCRIPTION):
                     rule = rules.title if field is Field.TITLE else rules.description
                     f.rule = expect.describe_text(field.value, rule)
@@ -608,13 +646,13 @@ class _ChannelDiff:
 
     # ---------------------------------------------------------------- stock
 
-    def _stock(self, c: str, a: str) -> None:
+    def _stock_cte(self, c: str, a: str, skus: str) -> str:
+        """SQL CTEs ending in ``e``: expected stock per (sku, channel location) for ``skus``
+        (a query of ``sku, ids``), and ``xs``: the channel's stock per (sku, location)."""
         rules = self.config.expect.stock
-        tol = self.config.expect.tolerance.stock
         locations = rules.locations
         con = self.con
-        con.execute("DROP TABLE IF EXISTS _locmap")
-        con.execute("CREATE TEMP TABLE _locmap (loc VARCHAR, src VARCHAR)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _locmap (loc VARCHAR, src VARCHAR)")
         if locations:
             con.executemany(
                 "INSERT INTO _locmap VALUES (?, ?)",
@@ -630,8 +668,8 @@ class _ChannelDiff:
             locs = "SELECT NULL::VARCHAR AS loc"
             can_join = f"FROM {c}_stock s CROSS JOIN (SELECT NULL::VARCHAR AS loc) m"
         expected = expect.stock_sql("coalesce(cs.qty, 0)", rules)
-        sql = f"""
-            WITH both_ AS (SELECT c.sku, a.ids FROM {c}_items c JOIN _chan a ON a.sku = c.sku),
+        return f"""
+            WITH both_ AS ({skus}),
             cs AS (SELECT s.sku, m.loc, sum(s.qty) AS qty {can_join} GROUP BY ALL),
             xs AS (SELECT s.sku, {chan_loc} AS loc, sum(s.qty) AS qty FROM {a}_stock s{chan_where} GROUP BY ALL),
             e AS (
@@ -639,12 +677,22 @@ class _ChannelDiff:
                 FROM both_ b CROSS JOIN ({locs}) l
                 LEFT JOIN cs ON cs.sku = b.sku AND cs.loc IS NOT DISTINCT FROM l.loc
             )
+        """
+
+    def _stock(self, c: str, a: str) -> None:
+        rules = self.config.expect.stock
+        tol = self.config.expect.tolerance.stock
+        both = f"SELECT c.sku, a.ids FROM {c}_items c JOIN _chan a ON a.sku = c.sku"
+        sql = (
+            self._stock_cte(c, a, both)
+            + f"""
             SELECT e.sku, e.ids, e.loc, e.canonical, e.expected, xs.qty
             FROM e LEFT JOIN xs ON xs.sku = e.sku AND xs.loc IS NOT DISTINCT FROM e.loc
             WHERE abs(coalesce(xs.qty, 0) - e.expected) > {int(tol)}
         """
+        )
         described = expect.describe_stock(rules)
-        cursor = con.execute(sql)
+        cursor = self.con.execute(sql)
         while True:
             chunk = cursor.fetchmany(10_000)
             if not chunk:
@@ -660,11 +708,84 @@ class _ChannelDiff:
                         canonical=str(canonical),
                         expected=str(expected_qty),
                         actual=None if actual is None else str(actual),
+                        before=actual,
+                        after=expected_qty,
                         rule=described,
                         ids=json.loads(ids) if ids else {},
                         detail=None if actual is not None else "no stock level in channel",
                     )
                 )
+
+    # ---------------------------------------------------------------- creates
+
+    def _creations(self, c: str, a: str, price: expect.PriceExpectation) -> None:
+        """Give every missing finding the whole record the channel should get (for creates):
+        every field the channel carries, derived by the same rules as the comparison."""
+        if not self.missing:
+            return
+        con = self.con
+        con.execute("CREATE OR REPLACE TEMP TABLE _missing (sku VARCHAR)")
+        con.executemany("INSERT INTO _missing VALUES (?)", [(sku,) for sku in self.missing])
+        rules = self.config.expect
+        carried = self.channel.fields
+        default_vat = expect.sql_dec(rules.price.vat, "DECIMAL(9,4)")
+        sale = price.scheduled if rules.price.sale is SaleMode.SCHEDULED else price.sale
+        price_expr = price.effective if rules.price.sale is SaleMode.EFFECTIVE else price.regular
+        sql = f"""
+            SELECT c.sku, {expect.text_sql("title", rules.title)} AS title,
+                {expect.text_sql("description", rules.description)} AS description,
+                c.gtin, c.brand, c.attributes, {price_expr} AS price, {price.currency} AS currency,
+                {sale} AS sale, c.sale_start, c.sale_end
+            FROM {c}_items c JOIN _missing m ON m.sku = c.sku
+            LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat})
+        """
+        scheduled = rules.price.sale is SaleMode.SCHEDULED
+        for row in con.execute(sql).fetchall():
+            (
+                sku,
+                title,
+                description,
+                gtin,
+                brand,
+                attributes,
+                amount,
+                currency,
+                sale_amount,
+                start,
+                end,
+            ) = row
+            record: dict[str, Any] = {"sku": sku}
+            for name, value in (
+                ("title", title),
+                ("description", description),
+                ("gtin", gtin),
+                ("brand", brand),
+            ):
+                if Field(name) in carried and value is not None:
+                    record[name] = value
+            if Field.ATTRIBUTES in carried and attributes:
+                record["attributes"] = json.loads(attributes)
+            if Field.PRICE in carried and amount is not None:
+                record["price"] = _mj(amount, currency)
+            if Field.SALE_PRICE in carried and sale_amount is not None:
+                record["sale_price"] = _sj(
+                    sale_amount, currency, start if scheduled else None, end if scheduled else None
+                )
+            self.missing[sku].after = record
+        if Field.STOCK in carried or Field.AVAILABILITY in carried:
+            sql = self._stock_cte(c, a, "SELECT sku, NULL::VARCHAR AS ids FROM _missing") + (
+                "SELECT e.sku, e.loc, e.expected FROM e"
+            )
+            for sku, loc, qty in con.execute(sql).fetchall():
+                record = self.missing[sku].after
+                if Field.STOCK in carried:
+                    record.setdefault("stock", {})[loc or "default"] = qty
+                if Field.AVAILABILITY in carried:
+                    total = sum(record.get("stock", {}).values()) if Field.STOCK in carried else qty
+                    floor = rules.stock.availability.in_stock_min
+                    record["availability"] = (
+                        "in_stock" if total >= floor else rules.stock.availability.otherwise
+                    )
 
 
 def explain_nested(canonical: str | None, actual: str | None) -> str:

@@ -128,6 +128,10 @@ class Finding:
     detail: str | None = None
     # Spelled out: the attribute ``field`` above shadows ``dataclasses.field`` in this body.
     ids: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: The channel's current and the expected value in JSON form (:mod:`omnisync.values`):
+    #: what a plan turns into a change. For ``missing`` ``after`` is the whole expected record.
+    before: Any = None
+    after: Any = None
 
     @property
     def label(self) -> str:
@@ -210,3 +214,81 @@ class CheckResult:
             for f in self.findings
             if (f.field or f.kind.value) in fail_on or f.kind.value in fail_on
         ]
+
+
+# ---------------------------------------------------------------- push side
+
+
+class Op(StrEnum):
+    """What a change does to a channel record."""
+
+    UPDATE = "update"  # set one field (at one location) of an existing record
+    CREATE = "create"  # add a record the channel lacks (where the channel allows creates)
+    DELETE = "delete"  # remove a record canonical lacks (only where deletes are allowed)
+
+
+@dataclass(slots=True)
+class Change:
+    """One correction to push: set ``field`` (at ``location``) of ``sku`` from ``before`` to ``after``.
+
+    Values are JSON values in the form :mod:`omnisync.values` defines (money as
+    ``{"amount": "19.99", "currency": "EUR"}``, stock as an int, text as a string), so a plan
+    file round-trips exactly. For ``create`` ``after`` is the whole record
+    (:func:`omnisync.values.record_to_json`); for ``delete`` ``before`` is.
+    """
+
+    channel: str
+    sku: str
+    op: Op = Op.UPDATE
+    field: str | None = None
+    location: str | None = None
+    before: Any = None
+    after: Any = None
+    rule: str | None = None
+    #: The channel's own ids of the record (product id, variant id, ...).
+    ids: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Unique within a channel's plan: ``SKU-1:price``, ``SKU-1:stock@berlin``, ``SKU-1:+``."""
+        if self.op is Op.CREATE:
+            return f"{self.sku}:+"
+        if self.op is Op.DELETE:
+            return f"{self.sku}:-"
+        return f"{self.sku}:{self.field}" + (f"@{self.location}" if self.location else "")
+
+    def inverse(self) -> Change:
+        """The change that undoes this one."""
+        op = {Op.CREATE: Op.DELETE, Op.DELETE: Op.CREATE}.get(self.op, Op.UPDATE)
+        return Change(
+            self.channel,
+            self.sku,
+            op,
+            self.field,
+            self.location,
+            self.after,
+            self.before,
+            f"undo of {self.rule or 'change'}",
+            dict(self.ids),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["op"] = self.op.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Change:
+        values = dict(data)
+        values["op"] = Op(values.get("op", "update"))
+        values["ids"] = dict(values.get("ids") or {})
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """The outcome of one change in a write request: ``error`` is the channel's own message."""
+
+    key: str
+    ok: bool
+    error: str | None = None

@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 #: The schema this omnisync writes. Bump it together with a new entry in :data:`MIGRATIONS`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: How long a SQLite connection waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 30_000
@@ -80,8 +80,9 @@ FINDING_CHUNK = 5_000
 
 HINT = "set settings.state in the config or --state to a writable SQLite path or database URL"
 
-# Run.kind values. Push runs (and their journal) arrive with a later schema version.
+# Run.kind values.
 KIND_CHECK = "check"
+KIND_PUSH = "push"  # apply, sync and undo: a journal of changes
 
 # Run.status values for checks: what the run found, independent of `--fail-on`
 # (exit_code records how the command ended).
@@ -203,11 +204,58 @@ class FindingRow(SQLModel, table=True):
     detail: str | None = Field(default=None, sa_type=Text)
     #: The channel's ids as a JSON object; NULL when there are none.
     ids_json: str | None = Field(default=None, sa_type=Text)
+    #: The channel's current and the expected value as JSON (omnisync.values); schema 2.
+    before_json: str | None = Field(default=None, sa_type=Text)
+    after_json: str | None = Field(default=None, sa_type=Text)
+
+
+class PushRow(SQLModel, table=True):
+    """What a push run was asked to do: the plan, and any guardrail overrides."""
+
+    __tablename__ = "omnisync_push"
+
+    run_id: str = Field(primary_key=True, foreign_key="omnisync_run.id", ondelete="CASCADE")
+    #: The run this one undoes, for `omnisync undo`.
+    undo_of: str | None = None
+    forced: bool = False
+    #: Guardrail refusals overridden with --force, as a JSON list of messages.
+    overrides_json: str = Field(default="[]", sa_type=Text)
+    #: The plan as executed (omnisync.plan JSON), so a resume needs nothing else.
+    plan_json: str = Field(sa_type=Text)
+
+
+class JournalRow(SQLModel, table=True):
+    """One change of a push, written before it is sent and updated with its outcome."""
+
+    __tablename__ = "omnisync_journal"
+    __table_args__ = (Index("ix_omnisync_journal_run_seq", "run_id", "seq", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(foreign_key="omnisync_run.id", ondelete="CASCADE")
+    seq: int
+    channel: str
+    sku: str = Field(index=True)
+    op: str
+    field: str | None = None
+    location: str | None = None
+    before_json: str | None = Field(default=None, sa_type=Text)
+    after_json: str | None = Field(default=None, sa_type=Text)
+    rule: str | None = Field(default=None, sa_type=Text)
+    ids_json: str | None = Field(default=None, sa_type=Text)
+    #: planned → sending → applied | failed | stale
+    status: str = "planned"
+    error: str | None = Field(default=None, sa_type=Text)
+    attempts: int = 0
+    updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
 # Only our tables: SQLModel.metadata is shared with anything else that defines models.
-_TABLES = [SQLModel.metadata.tables[m.__tablename__] for m in (Meta, Run, ChannelRun, FindingRow)]
+_TABLES = [
+    SQLModel.metadata.tables[m.__tablename__]
+    for m in (Meta, Run, ChannelRun, FindingRow, PushRow, JournalRow)
+]
 _FINDING_TABLE = SQLModel.metadata.tables[FindingRow.__tablename__]
+_JOURNAL_TABLE = SQLModel.metadata.tables[JournalRow.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -221,8 +269,16 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-#: Ordered schema upgrades. Version 1 is the first released schema, so there are none yet.
-MIGRATIONS: list[Migration] = []
+def _to_v2(conn: Connection) -> None:
+    """Schema 2: findings keep their JSON values; push runs get a plan and a journal."""
+    for column in ("before_json", "after_json"):
+        conn.execute(text(f"ALTER TABLE omnisync_finding ADD COLUMN {column} TEXT"))
+    tables = [SQLModel.metadata.tables[m.__tablename__] for m in (PushRow, JournalRow)]
+    SQLModel.metadata.create_all(conn, tables=tables)
+
+
+#: Ordered schema upgrades.
+MIGRATIONS: list[Migration] = [Migration(1, _to_v2)]
 
 
 # ---------------------------------------------------------------- results
@@ -778,6 +834,8 @@ def _finding_dicts(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[d
                 "rule": _mask(f.rule),
                 "detail": _mask(f.detail),
                 "ids_json": json.dumps(ids) if ids else None,
+                "before_json": _json_value(f.before),
+                "after_json": _json_value(f.after),
             }
             position += 1
 
@@ -801,11 +859,22 @@ _FINDING_COLUMNS = (
     "rule",
     "detail",
     "ids_json",
+    "before_json",
+    "after_json",
 )
 
 
+def _json_value(value: Any) -> str | None:
+    """A JSON value for a text column, masked; None stays NULL."""
+    if value is None:
+        return None
+    return secrets.mask(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+
 def _finding(row: Sequence[Any]) -> Finding:
-    channel, kind, sku, field, location, canonical, expected, actual, rule, detail, ids = row
+    channel, kind, sku, field, location, canonical, expected, actual, rule, detail, ids, bj, aj = (
+        row
+    )
     return Finding(
         channel=channel,
         kind=Kind(kind),
@@ -818,6 +887,8 @@ def _finding(row: Sequence[Any]) -> Finding:
         rule=rule,
         detail=detail,
         ids=json.loads(ids) if ids else {},
+        before=json.loads(bj) if bj is not None else None,
+        after=json.loads(aj) if aj is not None else None,
     )
 
 

@@ -497,3 +497,47 @@ def test_no_sale_stays_no_sale_under_ending_rounding(mode: str) -> None:
         channel_fields=fields,
     )
     assert findings == []
+
+
+def test_findings_carry_json_values_for_plans() -> None:
+    canonical = [Record("A", title="Mühle", price=eur("10.00"), stock={"lager": 7})]
+    channel = [Record("A", title="Muehle", price=eur("11.00"), stock={"default": 3})]
+    findings = run(
+        canonical,
+        channel,
+        {"price": {"vat": 19}},
+        channel_fields=frozenset({Field.TITLE, Field.PRICE, Field.STOCK}),
+    )
+    by_field = {f.field: f for f in findings}
+    assert by_field["price"].before == {"amount": "11", "currency": "EUR"}
+    assert by_field["price"].after == {"amount": "11.9", "currency": "EUR"}
+    assert (by_field["title"].before, by_field["title"].after) == ("Muehle", "Mühle")
+    assert (by_field["stock"].before, by_field["stock"].after) == (3, 7)
+
+
+def test_missing_finding_carries_the_record_to_create() -> None:
+    canonical = [
+        Record(
+            "A", title="Mühle", brand="Bellarom", price=eur("10.00"), stock={"lager": 7, "laden": 2}
+        ),
+        Record("B", title="x", price=eur("1.00"), stock={"lager": 1}),
+    ]
+    rules = {
+        "price": {"vat": 19, "rounding": {"mode": "ending", "ending": 0.99}},
+        "title": {"template": "{brand} {title}"},
+        "stock": {"buffer": 1, "locations": {"web": ["lager"]}},
+    }
+    fields = frozenset({Field.TITLE, Field.PRICE, Field.STOCK})
+    (missing,) = run(
+        canonical,
+        [Record("B", title="x", price=eur("0.99"), stock={"web": 0})],
+        rules,
+        channel_fields=fields,
+    )
+    assert missing.kind is Kind.MISSING
+    assert missing.after == {
+        "sku": "A",
+        "title": "Bellarom Mühle",
+        "price": {"amount": "11.99", "currency": "EUR"},
+        "stock": {"web": 6},
+    }

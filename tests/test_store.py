@@ -169,6 +169,8 @@ def test_every_model_field_is_kept() -> None:
         "rule",
         "detail",
         "ids",
+        "before",
+        "after",
     }, "persist the new Finding field in omnisync/store.py"
 
 
@@ -361,7 +363,10 @@ def test_an_older_schema_is_migrated_once(tmp_path: Path, monkeypatch: pytest.Mo
         calls.append(1)
         conn.execute(text("UPDATE omnisync_run SET config_path = 'migrated.yaml'"))
 
-    monkeypatch.setattr(store, "MIGRATIONS", [Migration(0, rename_config)])
+    # Step 0→1 is the fake one; 1→2 is a no-op here because the tables are already current.
+    monkeypatch.setattr(
+        store, "MIGRATIONS", [Migration(0, rename_config), Migration(1, lambda conn: None)]
+    )
 
     with Store.open(str(path), base_dir=tmp_path) as opened:
         assert opened.load(run_id).config_path == "migrated.yaml"
@@ -494,3 +499,27 @@ def test_a_missing_driver_is_a_state_error_naming_it(tmp_path: Path) -> None:
 
     assert "not installed" in caught.value.message
     assert "hunter22" not in str(caught.value)
+
+
+def test_a_version_1_store_is_upgraded_to_keep_values_and_journals(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        old_run = opened.record_check(make_result(), exit_code=1)
+    # Turn it into what omnisync 0.1 (schema 1) wrote.
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN before_json")
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN after_json")
+        conn.execute("DROP TABLE omnisync_journal")
+        conn.execute("DROP TABLE omnisync_push")
+    set_schema_version(path, 1)
+
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        assert opened.load(old_run).run_id == old_run
+        result = make_result()
+        result.channels[0].findings[0].before = {"amount": "1.5", "currency": "EUR"}
+        new_run = opened.record_check(result, exit_code=1)
+        assert opened.load(new_run).channels[0].findings[0].before == {
+            "amount": "1.5",
+            "currency": "EUR",
+        }
+    assert schema_version(path) == SCHEMA_VERSION == 2
