@@ -134,12 +134,12 @@ class Connector(ABC):
                 found[record.sku] = record
         result: dict[str, Any] = {}
         for change in changes:
-            record = found.get(change.sku)
+            target = found.get(change.sku)
             if change.op is Op.UPDATE:
                 assert change.field is not None
-                result[change.key] = field_value(record, change.field, change.location)
+                result[change.key] = field_value(target, change.field, change.location)
             else:
-                result[change.key] = record_to_json(record) if record else None
+                result[change.key] = record_to_json(target) if target else None
         return result
 
     def preview(self, changes: Sequence[Change]) -> list[Any]:
