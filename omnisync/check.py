@@ -69,7 +69,7 @@ def run_check(
     )
     engine = DiffEngine(timezone=config.model.settings.timezone)
     try:
-        source = config.canonical.connector(config.base_dir)
+        source = config.connector(CANONICAL)
         canonical = _load(engine, CANONICAL, source, progress)
         engine.require_unique(canonical, f"canonical ({source.describe()})")
         if canonical.count == 0:
@@ -78,6 +78,8 @@ def run_check(
                 where="canonical",
                 hint="an empty canonical export would make every channel record look extra; check the export",
             )
+        result.canonical_count = canonical.count
+        result.canonical_priced = engine.priced(canonical)
         for name in names:
             result.channels.append(
                 _check_channel(engine, config, name, canonical, evaluated, progress)
@@ -129,7 +131,7 @@ def _check_channel(
     )
     table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
     try:
-        connector = source.connector(config.base_dir)
+        connector = config.connector(name)
         side = _load(engine, table, connector, progress)
         report.channel_count = side.count
         findings, fields = engine.diff(
@@ -143,6 +145,8 @@ def _check_channel(
         report.findings = findings
         report.fields = fields
     except (InputError, ConnectorError) as exc:
+        if exc.where == name:  # the report already names the channel
+            exc.where = ""
         report.error = str(exc)
         report.error_code = int(exc.exit_code)
         progress.finish(name, 0)

@@ -28,7 +28,10 @@ from omnisync.console import (
 )
 from omnisync.errors import ExitCode, OmnisyncError, UsageError
 from omnisync.models import CheckResult
+from omnisync.plan import Plan, build_plan
+from omnisync.push import Pusher, PushOutcome
 from omnisync.report import FORMATS, print_report, render
+from omnisync.report.push import PUSH_FORMATS, print_plan, print_previews, print_push, render_push
 from omnisync.secrets import mask
 from omnisync.store import RunSummary, Store
 
@@ -37,7 +40,9 @@ log = logging.getLogger("omnisync")
 app = typer.Typer(
     name="omnisync",
     help="Keep every sales channel consistent with the canonical catalogue.\n\n"
-    "Exit codes: 0 consistent, 1 mismatches, 2 usage/config/input error, 3 a channel could not be read.",
+    "Exit codes: 0 consistent / all applied, 1 mismatches, 2 usage/config/input error, "
+    "3 a channel could not be read, 4 push partly applied, 5 push failed, 6 refused by a "
+    "guardrail, 7 another push holds the lock, 130 interrupted, 70 internal error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -131,6 +136,9 @@ def main_options(
         bool, typer.Option("--verbose", "-v", help="Log what is being read and compared.")
     ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs and tracebacks.")] = False,
+    log_json: Annotated[
+        bool, typer.Option("--log-json", help="Log lines as JSON objects (for log shippers).")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
@@ -138,7 +146,7 @@ def main_options(
     """Keep every sales channel consistent with the canonical catalogue."""
     verbosity = 2 if debug else 1 if verbose else -1 if quiet else 0
     _state["verbosity"] = verbosity
-    setup_logging(verbosity, stderr_console())
+    setup_logging(verbosity, stderr_console(), json_lines=log_json)
 
 
 def _config(path: Path | None) -> Config:
@@ -363,8 +371,318 @@ def show(
     """Render a recorded run again, in any format."""
     cfg = _config(config) if config or (not state and Path(DEFAULT_CONFIG).exists()) else None
     with _open_store(state, cfg) as store:
-        result = store.load(run)
+        run_id, kind = store.run_kind(run)
+        if kind == "push":
+            record = store.push_run(run_id)
+            if fmt == "table":
+                print_push(stdout_console(), record, limit=limit or None)
+            elif fmt in PUSH_FORMATS:
+                text = render_push(record, fmt)
+                write_atomic(output, text) if output else typer.echo(text, nl=False)
+            else:
+                raise UsageError(f"a push run renders as {', '.join(PUSH_FORMATS)}, not {fmt!r}")
+            return
+        result = store.load(run_id)
     _emit(result, fmt, output, limit)
+
+
+# ---------------------------------------------------------------- push side
+
+
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (cron, CI).")
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run", help="Show the exact payloads per batch (secrets masked); send nothing."
+    ),
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Override the guardrails; each override is recorded in the journal."
+    ),
+]
+
+
+def _confirm(what: str, yes: bool) -> None:
+    if yes:
+        return
+    import sys
+
+    from omnisync.console import is_terminal
+
+    if not is_terminal(sys.stdin):
+        raise UsageError(
+            f"{what} asks for confirmation, but this is not a terminal",
+            hint="review the plan, then pass --yes (cron and CI always do)",
+        )
+    if not typer.confirm(f"{what}?", default=False):
+        stderr_console().print("nothing sent")
+        raise typer.Exit(int(ExitCode.OK))
+
+
+def _print_outcome(outcome: PushOutcome, limit: int) -> None:
+    console = stdout_console()
+    table = Table(title=f"push {outcome.run_id}: {outcome.status}", title_justify="left")
+    statuses = ["applied", "already", "failed", "stale"]
+    table.add_column("Channel")
+    for status in statuses:
+        table.add_column(status.capitalize(), justify="right")
+    for channel, counts in outcome.counts.items():
+        table.add_row(channel, *(str(counts[s]) for s in statuses))
+    console.print(table)
+    if outcome.retries:
+        console.print(f"{outcome.retries} transient failure(s) retried")
+    shown = outcome.failures if not limit else outcome.failures[:limit]
+    for change, message in shown:
+        console.print(
+            f"[red]✗[/] {change.channel} {change.sku} {change.field or change.op.value}: {mask(message)}",
+            highlight=False,
+        )
+    if limit and len(outcome.failures) > limit:
+        console.print(
+            f"… and {len(outcome.failures) - limit} more: `omnisync show {outcome.run_id}`"
+        )
+    if outcome.run_id:
+        console.print(
+            f"[dim]journal: `omnisync show {outcome.run_id}` · revert: `omnisync undo {outcome.run_id}`[/]"
+        )
+
+
+def _plan_from_check(
+    cfg: Config, channel: list[str] | None, when: datetime | None, store: Store
+) -> Plan:
+    with ReadProgress(stderr_console(), enabled=_state["verbosity"] >= 0) as progress:
+        result = run_check(cfg, CheckRequest(at=when, channels=channel), progress)
+    code = _exit_code(result, None, 0)
+    store.record_check(result, int(code))
+    for report in result.channels:
+        if report.error:
+            log.error(
+                "channel %s could not be checked and is left out of the plan: %s",
+                report.name,
+                report.error,
+            )
+    return build_plan(result, cfg)
+
+
+@app.command()
+@_errors_to_exit
+def plan(
+    config: ConfigOption = Path(DEFAULT_CONFIG),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the plan (JSON) to this file for `omnisync apply`."),
+    ] = None,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option("--channel", "-C", help="Plan only this channel (repeatable)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table or json (the plan on stdout).")
+    ] = "table",
+    at: Annotated[
+        str | None, typer.Option("--at", help="Evaluate sale windows at this ISO 8601 time.")
+    ] = None,
+    limit: LimitOption = 20,
+    state: StateOption = None,
+) -> None:
+    """Check, then turn the mismatches into corrections: per channel, SKU and field, from → to."""
+    cfg = _config(config)
+    with _open_store(state, cfg) as store:
+        the_plan = _plan_from_check(cfg, channel, _parse_at(at), store)
+        violations = Pusher(cfg, store).guard(the_plan, force=True)
+    if out is not None:
+        write_atomic(out, the_plan.to_json())
+    if fmt == "json" and out is None:
+        typer.echo(the_plan.to_json(), nl=False)
+    elif fmt not in ("table", "json"):
+        raise UsageError(f"unknown format {fmt!r}", hint="use table or json")
+    else:
+        print_plan(
+            stdout_console() if out is None else stderr_console(), the_plan, limit=limit or None
+        )
+    for message in violations:
+        stderr_console().print(
+            f"[yellow]guardrail:[/] {mask(message)} — `apply` will refuse without --force",
+            highlight=False,
+        )
+    if out is not None:
+        stderr_console().print(f"plan written to {out}: review it, then `omnisync apply {out}`")
+
+
+@app.command()
+@_errors_to_exit
+def apply(
+    plan_file: Annotated[
+        Path | None, typer.Argument(help="Plan written by `omnisync plan --out`.")
+    ] = None,
+    config: ConfigOption = Path(DEFAULT_CONFIG),
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", help="Finish an interrupted push run (its id, or 'last')."),
+    ] = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    force: ForceOption = False,
+    limit: LimitOption = 20,
+    state: StateOption = None,
+) -> None:
+    """Execute a saved plan exactly, safely.
+
+    Guardrails (on by default) refuse a plan that changes too many records, moves prices too
+    far, zeroes too much stock, or comes from a canonical export that looks broken; --force
+    overrides them and the journal records it. Each change is journalled before it is sent;
+    before each batch the channel is re-read and changes whose target moved on are skipped
+    as stale. An interrupted push is finished with --resume RUN, each change applied exactly
+    once. `omnisync undo RUN` reverts a push.
+    """
+    cfg = _config(config)
+    with _open_store(state, cfg) as store:
+        pusher = Pusher(cfg, store)
+        outcome: PushOutcome | None
+        if resume:
+            if plan_file is not None:
+                raise UsageError("give either a plan file or --resume RUN, not both")
+            with store.lock("push"):
+                outcome = pusher.resume(resume)
+        else:
+            if plan_file is None:
+                raise UsageError(
+                    "apply needs a plan file",
+                    hint="run `omnisync plan --out plan.json` first, or --resume RUN",
+                )
+            try:
+                text = plan_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot read plan {plan_file}: {exc.strerror}") from None
+            the_plan = Plan.from_json(text, where=str(plan_file))
+            if the_plan.config_fingerprint != cfg.fingerprint:
+                log.warning(
+                    "the config changed since this plan was made (%s); applying it as planned",
+                    plan_file,
+                )
+            outcome = _run_push(
+                pusher,
+                store,
+                the_plan,
+                yes=yes,
+                dry_run=dry_run,
+                force=force,
+                limit=limit,
+                what=f"apply {len(the_plan.changes)} change(s)",
+            )
+            if outcome is None:
+                return
+    _print_outcome(outcome, limit)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+def _run_push(
+    pusher: Pusher,
+    store: Store,
+    the_plan: Plan,
+    *,
+    yes: bool,
+    dry_run: bool,
+    force: bool,
+    limit: int,
+    what: str,
+) -> PushOutcome | None:
+    """Shared by apply, undo and sync: show, guard, confirm, lock, push."""
+    if not the_plan.changes:
+        stdout_console().print("nothing to push: the plan has no changes")
+        return None
+    if _state["verbosity"] >= 0 and not yes:
+        print_plan(stdout_console(), the_plan, limit=limit or None)
+    if dry_run:
+        print_previews(stdout_console(), pusher.preview(the_plan).previews)
+        return None
+    pusher.guard(the_plan, force)  # refuse before asking
+    _confirm(what, yes)
+    with store.lock("push"):
+        return pusher.apply(the_plan, force=force)
+
+
+@app.command()
+@_errors_to_exit
+def undo(
+    run: Annotated[str, typer.Argument(help="The push run to revert (id, prefix or 'last').")],
+    config: ConfigOption = Path(DEFAULT_CONFIG),
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    force: ForceOption = False,
+    limit: LimitOption = 20,
+    state: StateOption = None,
+) -> None:
+    """Revert a push: apply the journal's before-values, through the same guardrails and journal."""
+    cfg = _config(config)
+    with _open_store(state, cfg) as store:
+        pusher = Pusher(cfg, store)
+        the_plan = pusher.undo_plan(run)
+        outcome = _run_push(
+            pusher,
+            store,
+            the_plan,
+            yes=yes,
+            dry_run=dry_run,
+            force=force,
+            limit=limit,
+            what=f"revert {len(the_plan.changes)} change(s) of {the_plan.undo_of}",
+        )
+    if outcome is None:
+        return
+    _print_outcome(outcome, limit)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+@app.command()
+@_errors_to_exit
+def sync(
+    config: ConfigOption = Path(DEFAULT_CONFIG),
+    channel: Annotated[
+        list[str] | None,
+        typer.Option("--channel", "-C", help="Sync only this channel (repeatable)."),
+    ] = None,
+    dry_run: DryRunOption = False,
+    force: ForceOption = False,
+    at: Annotated[
+        str | None, typer.Option("--at", help="Evaluate sale windows at this ISO 8601 time.")
+    ] = None,
+    state: StateOption = None,
+) -> None:
+    """check + plan + apply in one non-interactive, guarded, locked run (for cron).
+
+    Prints one summary line; add --log-json for machine-readable log lines. A second sync
+    while one runs exits at once with code 7.
+    """
+    cfg = _config(config)
+    with _open_store(state, cfg) as store, store.lock("push"):
+        the_plan = _plan_from_check(cfg, channel, _parse_at(at), store)
+        pusher = Pusher(cfg, store)
+        if dry_run:
+            print_previews(stdout_console(), pusher.preview(the_plan).previews)
+            raise typer.Exit(int(ExitCode.OK))
+        if not the_plan.changes:
+            typer.echo("omnisync sync: nothing to push — every pushable field is consistent")
+            raise typer.Exit(int(ExitCode.OK))
+        outcome = pusher.apply(the_plan, force=force)
+    log.info(
+        "sync finished",
+        extra={
+            "run_id": outcome.run_id,
+            "status": outcome.status,
+            "counts": {k: dict(v) for k, v in outcome.counts.items()},
+        },
+    )
+    typer.echo(f"omnisync sync {outcome.run_id}: {outcome.status} — {outcome.summary()}")
+    for change, message in outcome.failures[:20]:
+        typer.echo(
+            f"  {change.channel} {change.sku} {change.field or change.op.value}: {mask(message)}"
+        )
+    raise typer.Exit(int(outcome.exit_code))
 
 
 def main() -> None:

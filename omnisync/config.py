@@ -215,6 +215,45 @@ class Expectations(_Strict):
     assortment: Literal["full", "listed"] = "full"
 
 
+class GuardRules(_Strict):
+    """Limits a push refuses to exceed without --force (see README, "Guardrails")."""
+
+    #: Most records one push may change in this channel.
+    max_records: int = Field(default=500, ge=0)
+    #: Most records one push may change, in percent of the channel's catalogue.
+    max_records_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(20)
+    #: Largest price move allowed, in percent of the current price: one number for
+    #: price and sale_price, or per field (`{price: 30, sale_price: 60}`).
+    max_price_change_pct: Decimal | dict[Literal["price", "sale_price"], Decimal] = Decimal(50)
+    #: Most SKUs whose stock may drop to zero, in percent of the SKUs compared.
+    max_zero_stock_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(10)
+
+    def price_limit(self, field: str) -> Decimal:
+        limit = self.max_price_change_pct
+        if isinstance(limit, dict):
+            return limit.get(field, Decimal(50))  # type: ignore[call-overload]
+        return limit
+
+
+class PushRules(_Strict):
+    """What omnisync may write to a channel. Fields not listed are owned by the channel."""
+
+    #: Fields a push may write; every other field belongs to the channel and is never touched.
+    fields: list[RecordField] = Field(default_factory=list)
+    #: Create records the channel lacks (from the expected values).
+    create: bool = False
+    #: Delete records canonical lacks. Off unless you are sure: the channel may own them.
+    delete: bool = False
+    guard: GuardRules = GuardRules()
+
+
+class CanonicalGuard(_Strict):
+    """Refuse to push when the canonical source looks broken."""
+
+    #: Refuse when canonical has fewer SKUs than this fraction of the last successful check.
+    min_ratio: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.5")
+
+
 class SourceConfig(_Strict):
     """A connector and its options."""
 
@@ -227,6 +266,7 @@ class CanonicalConfig(SourceConfig):
 
     #: Whether canonical prices are net or gross.
     prices: PriceBasis = PriceBasis.NET
+    guard: CanonicalGuard = CanonicalGuard()
 
 
 class ChannelConfig(SourceConfig):
@@ -235,6 +275,8 @@ class ChannelConfig(SourceConfig):
     #: Set false to keep a channel in the file but skip it.
     enabled: bool = True
     expect: Expectations = Expectations()
+    #: Omitted: the channel is only checked, never written.
+    push: PushRules | None = None
 
 
 class ConfigModel(_Strict):
@@ -249,6 +291,10 @@ class ConfigModel(_Strict):
     @classmethod
     def _names(cls, value: dict[str, ChannelConfig]) -> dict[str, ChannelConfig]:
         for name in value:
+            if name == "canonical":
+                raise ValueError(
+                    "a channel cannot be called 'canonical'; that name is the source of truth"
+                )
             if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
                 raise ValueError(f"channel name {name!r}: use letters, digits, '-', '_' or '.'")
         return value
@@ -266,10 +312,9 @@ class Source:
     connector_class: type[Connector]
     options: ConnectorOptions
 
-    def connector(self, base_dir: Path) -> Connector:
-        return self.connector_class(
-            self.options, ConnectorContext(name=self.name, base_dir=base_dir)
-        )
+    def connector(self, base_dir: Path, timezone: str = "UTC") -> Connector:
+        context = ConnectorContext(name=self.name, base_dir=base_dir, timezone=timezone)
+        return self.connector_class(self.options, context)
 
 
 @dataclass(frozen=True)
@@ -286,6 +331,11 @@ class Config:
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def connector(self, name: str) -> Connector:
+        """A connector for the source ``name`` (``canonical`` or a channel), ready to use."""
+        source = self.canonical if name == "canonical" else self.channels[name]
+        return source.connector(self.base_dir, self.model.settings.timezone)
 
     def channel_config(self, name: str) -> ChannelConfig:
         return self.model.channels[name]
@@ -610,6 +660,18 @@ def _cross_check(
                         f"{locate(key)}: {_dotted(key)}",
                         f"field {wanted.value!r} is not provided by this channel's mapping "
                         f"(it provides: {', '.join(sorted(f.value for f in available))})",
+                    )
+                )
+    if channel.push is not None:
+        writes = source.connector_class.capabilities.writes
+        for i, wanted in enumerate(channel.push.fields):
+            if wanted.entity not in writes:
+                key = ("channels", name, "push", "fields", i)
+                problems.append(
+                    Problem(
+                        f"{locate(key)}: {_dotted(key)}",
+                        f"connector {channel.connector!r} cannot write {wanted.entity.value} "
+                        f"(it writes: {', '.join(sorted(e.value for e in writes)) or 'nothing'})",
                     )
                 )
     locations = channel.expect.stock.locations

@@ -69,6 +69,8 @@ class ConnectorContext:
     name: str
     #: Directory that relative paths in the options are resolved against (the config's folder).
     base_dir: Path = field(default_factory=Path.cwd)
+    #: IANA zone naive date-times are read in and written back in (``settings.timezone``).
+    timezone: str = "UTC"
 
     def resolve(self, path: str | Path) -> Path:
         candidate = Path(path).expanduser()

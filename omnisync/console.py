@@ -53,14 +53,40 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
-def setup_logging(verbosity: int, console: Console) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message and any ``extra`` fields."""
+
+    _standard = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        data = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": mask(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._standard and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            data["traceback"] = mask(self.formatException(record.exc_info))
+        return mask(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def setup_logging(verbosity: int, console: Console, *, json_lines: bool = False) -> None:
     """verbosity: -1 quiet (errors only), 0 warnings, 1 info (--verbose), 2 debug (--debug)."""
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     handler: logging.Handler
-    if console.is_terminal:
+    if json_lines:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonLines())
+        level = min(level, logging.INFO)  # log shippers want the run's events
+    elif console.is_terminal:
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=verbosity >= 2)
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:

@@ -260,6 +260,13 @@ class DiffEngine:
                 hint="the canonical source must list each SKU once; fix the export",
             )
 
+    def priced(self, side: Side) -> int:
+        """Records of ``side`` whose price is above zero."""
+        row = self.con.execute(
+            f"SELECT count(*) FROM {side.table}_items WHERE price > 0"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def distinct(self, table: str, column: str) -> list[Any]:
         rows = self.con.execute(
             f"SELECT DISTINCT {column} FROM {table}_items WHERE {column} IS NOT NULL"

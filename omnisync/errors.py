@@ -31,6 +31,16 @@ class ExitCode(IntEnum):
     MISMATCH = 1
     USAGE = 2
     CHANNEL = 3
+    #: A push applied some changes but not all (failed or skipped as stale).
+    PARTIAL = 4
+    #: A push applied none of its changes.
+    FAILED = 5
+    #: A guardrail refused the push (override with --force or a higher limit).
+    REFUSED = 6
+    #: Another omnisync push holds the run lock.
+    LOCKED = 7
+    #: Interrupted (Ctrl-C); a push says how to resume.
+    INTERRUPTED = 130
     #: An unexpected internal error: a bug in omnisync or a plugin (rerun with --debug).
     INTERNAL = 70
 
@@ -127,3 +137,16 @@ class UnknownConnectorError(OmnisyncError):
 
 class StateError(OmnisyncError):
     """The state store (run history) cannot be opened or is of an unknown schema."""
+
+
+class LockedError(OmnisyncError):
+    """Another run holds the push lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class GuardrailError(_ProblemListError):
+    """A push would exceed a guardrail; ``problems`` names each limit and by how much."""
+
+    headline = "guardrails refused the push"
+    exit_code = ExitCode.REFUSED

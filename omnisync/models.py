@@ -200,6 +200,9 @@ class CheckResult:
     channels: list[ChannelReport] = field(default_factory=list)
     finished_at: datetime | None = None
     run_id: str | None = None
+    #: Canonical records, and how many carry a price above zero (push guardrails use both).
+    canonical_count: int = 0
+    canonical_priced: int = 0
 
     @property
     def findings(self) -> list[Finding]:

@@ -19,6 +19,7 @@ stored and returned as timezone-aware UTC.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets as _random
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,8 +53,8 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from omnisync import secrets
-from omnisync.errors import StateError
-from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.errors import LockedError, StateError
+from omnisync.models import Change, ChannelReport, CheckResult, Finding, Kind, Op
 
 __all__ = [
     "MIGRATIONS",
@@ -508,6 +509,7 @@ class Store:
             )
             for row in rows:
                 channels[row[0]].findings.append(_finding(row[1:]))
+            totals = json.loads(run.totals_json)
             return CheckResult(
                 started_at=run.started_at,
                 evaluated_at=run.evaluated_at,
@@ -516,16 +518,18 @@ class Store:
                 channels=channels,
                 finished_at=run.finished_at,
                 run_id=run.id,
+                canonical_count=totals.get("canonical_records", 0),
+                canonical_priced=totals.get("canonical_priced", 0),
             )
 
-    def _resolve(self, session: Session, run_ref: str) -> Run:
+    def _resolve(self, session: Session, run_ref: str, kind: str | None = KIND_CHECK) -> Run:
         ref = run_ref.strip()
         if ref.lower() in ("last", "latest"):
+            query = select(Run)
+            if kind is not None:
+                query = query.where(col(Run.kind) == kind)
             latest = session.scalars(
-                select(Run)
-                .where(col(Run.kind) == KIND_CHECK)
-                .order_by(col(Run.started_at).desc(), col(Run.id).desc())
-                .limit(1)
+                query.order_by(col(Run.started_at).desc(), col(Run.id).desc()).limit(1)
             ).first()
             if latest is None:
                 raise StateError(
@@ -563,6 +567,206 @@ class Store:
         found = session.get(Run, matches[0])
         assert found is not None
         return found
+
+    def run_kind(self, run_ref: str) -> tuple[str, str]:
+        """``(run id, kind)`` of any recorded run; ``last`` is the newest of any kind."""
+        with self._errors("read the run"), self._session() as session:
+            run = self._resolve(session, run_ref, kind=None)
+            return run.id, run.kind
+
+    def last_canonical_count(self) -> int | None:
+        """Canonical records of the newest check whose canonical side was read, if any."""
+        with self._errors("read the run history"), self._session() as session:
+            rows = session.exec(
+                select(Run.totals_json)
+                .where(col(Run.kind) == KIND_CHECK)
+                .order_by(col(Run.started_at).desc(), col(Run.id).desc())
+                .limit(20)
+            )
+            for totals_json in rows:
+                count = json.loads(totals_json).get("canonical_records")
+                if count:
+                    return int(count)
+        return None
+
+    # -- push journal
+
+    def start_push(
+        self,
+        *,
+        started_at: datetime,
+        config_path: str,
+        config_fingerprint: str,
+        changes: Sequence[Change],
+        plan_json: str,
+        forced: bool = False,
+        overrides: Sequence[str] = (),
+        undo_of: str | None = None,
+    ) -> str:
+        """Record a push run and every change it will send, all ``planned``, in one
+        transaction — before anything is sent (the write-ahead half of the journal)."""
+        now = datetime.now(UTC)
+        with self._errors("record the push"), self._session(write=True) as session:
+            run_id = self._unused_run_id(session, started_at)
+            session.add(
+                Run(
+                    id=run_id,
+                    kind=KIND_PUSH,
+                    started_at=started_at,
+                    evaluated_at=started_at,
+                    config_path=secrets.mask(config_path),
+                    config_fingerprint=config_fingerprint,
+                    status="running",
+                    totals_json=json.dumps({"changes": len(changes)}),
+                )
+            )
+            session.flush()
+            session.add(
+                PushRow(
+                    run_id=run_id,
+                    undo_of=undo_of,
+                    forced=forced,
+                    overrides_json=json.dumps([secrets.mask(o) for o in overrides]),
+                    plan_json=secrets.mask(plan_json),
+                )
+            )
+            session.flush()
+            rows = [
+                {
+                    "run_id": run_id,
+                    "seq": seq,
+                    "channel": c.channel,
+                    "sku": c.sku,
+                    "op": c.op.value,
+                    "field": c.field,
+                    "location": c.location,
+                    "before_json": _json_value(c.before),
+                    "after_json": _json_value(c.after),
+                    "rule": _mask(c.rule),
+                    "ids_json": json.dumps(c.ids) if c.ids else None,
+                    "status": JOURNAL_PLANNED,
+                    "updated_at": now,
+                }
+                for seq, c in enumerate(changes)
+            ]
+            for chunk in _chunks(rows, FINDING_CHUNK):
+                session.execute(insert(_JOURNAL_TABLE), chunk)
+        return run_id
+
+    def journal(self, run_id: str) -> list[JournalEntry]:
+        """Every change of a push run, in plan order, with its current status."""
+        with self._errors("read the journal"), self._session() as session:
+            rows = session.exec(
+                select(JournalRow)
+                .where(col(JournalRow.run_id) == run_id)
+                .order_by(col(JournalRow.seq))
+            )
+            return [_journal_entry(row) for row in rows]
+
+    def mark(
+        self, run_id: str, outcomes: Sequence[tuple[int, str, str | None]], *, attempt: bool = False
+    ) -> None:
+        """Set the status (and error) of journal entries ``(seq, status, error)`` in one
+        transaction; ``attempt`` counts a send."""
+        if not outcomes:
+            return
+        now = datetime.now(UTC)
+        table = _JOURNAL_TABLE
+        with self._errors("update the journal"), self._connection(write=True) as conn:
+            for seq, status, error in outcomes:
+                values: dict[str, Any] = {
+                    "status": status,
+                    "error": _mask(error),
+                    "updated_at": now,
+                }
+                if attempt:
+                    values["attempts"] = table.c.attempts + 1
+                conn.execute(
+                    update(table)
+                    .where(table.c.run_id == run_id, table.c.seq == seq)
+                    .values(**values)
+                )
+
+    def finish_push(
+        self, run_id: str, *, status: str, exit_code: int, totals: dict[str, int]
+    ) -> None:
+        with self._errors("record the push outcome"), self._session(write=True) as session:
+            run = session.get(Run, run_id)
+            assert run is not None
+            run.status = status
+            run.exit_code = exit_code
+            run.finished_at = datetime.now(UTC)
+            run.totals_json = json.dumps(totals)
+            session.add(run)
+
+    def push_run(self, run_ref: str) -> PushRecord:
+        """A recorded push run: its plan, overrides and journal."""
+        with self._errors("read the push run"), self._session() as session:
+            run = self._resolve(session, run_ref, kind=KIND_PUSH)
+            if run.kind != KIND_PUSH:
+                raise StateError(
+                    f"run {run.id} is a {run.kind} run, not a push",
+                    where=self.where,
+                    hint="run `omnisync runs` to see push runs",
+                )
+            meta = session.get(PushRow, run.id)
+            assert meta is not None
+            record = PushRecord(
+                id=run.id,
+                started_at=run.started_at,
+                finished_at=run.finished_at,
+                status=run.status,
+                exit_code=run.exit_code,
+                config_path=run.config_path,
+                undo_of=meta.undo_of,
+                forced=meta.forced,
+                overrides=json.loads(meta.overrides_json),
+                plan_json=meta.plan_json,
+                entries=[],
+            )
+        record.entries = self.journal(record.id)
+        return record
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the named run lock for the block, or raise :class:`LockedError` at once.
+
+        SQLite stores: an OS file lock beside the database (released by the OS if the
+        process dies). PostgreSQL: a session advisory lock, so hosts sharing a store exclude
+        each other. Other servers: MySQL/MariaDB ``GET_LOCK``.
+        """
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite":
+            database = url.database or ""
+            if not database or database == ":memory:":
+                yield
+                return
+            with _file_lock(Path(f"{database}.{name}.lock"), name):
+                yield
+            return
+        key = int.from_bytes(hashlib.sha256(f"omnisync:{name}".encode()).digest()[:7], "big")
+        with self._errors("take the run lock"), self._engine.connect() as conn:
+            if url.get_backend_name() == "postgresql":
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+                release = text("SELECT pg_advisory_unlock(:k)")
+                params: dict[str, Any] = {"k": key}
+            else:
+                got = conn.execute(
+                    text("SELECT GET_LOCK(:n, 0)"), {"n": f"omnisync:{name}"}
+                ).scalar()
+                release = text("SELECT RELEASE_LOCK(:n)")
+                params = {"n": f"omnisync:{name}"}
+            conn.commit()
+            if not got:
+                raise LockedError(
+                    f"another omnisync run holds the {name!r} lock on {self.where}",
+                    hint="wait for it to finish; two pushes must never run at once",
+                )
+            try:
+                yield
+            finally:
+                conn.execute(release, params)
+                conn.commit()
 
     # -- plumbing
 
@@ -788,7 +992,13 @@ def _run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:
         config_fingerprint=result.config_fingerprint,
         exit_code=exit_code,
         status=_status(result.channels),
-        totals_json=json.dumps(_totals(result.channels)),
+        totals_json=json.dumps(
+            {
+                **_totals(result.channels),
+                "canonical_records": result.canonical_count,
+                "canonical_priced": result.canonical_priced,
+            }
+        ),
     )
 
 
@@ -862,6 +1072,88 @@ _FINDING_COLUMNS = (
     "before_json",
     "after_json",
 )
+
+
+JOURNAL_PLANNED = "planned"
+JOURNAL_SENDING = "sending"
+JOURNAL_APPLIED = "applied"
+JOURNAL_FAILED = "failed"
+JOURNAL_STALE = "stale"
+#: Statuses a resume still has to settle.
+JOURNAL_OPEN = (JOURNAL_PLANNED, JOURNAL_SENDING)
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    """One journalled change and where it stands."""
+
+    seq: int
+    change: Change
+    status: str
+    error: str | None
+    attempts: int
+    updated_at: datetime
+
+
+@dataclass(slots=True)
+class PushRecord:
+    """A recorded push run."""
+
+    id: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    exit_code: int | None
+    config_path: str
+    undo_of: str | None
+    forced: bool
+    overrides: list[str]
+    plan_json: str
+    entries: list[JournalEntry]
+
+
+def _journal_entry(row: JournalRow) -> JournalEntry:
+    change = Change(
+        channel=row.channel,
+        sku=row.sku,
+        op=Op(row.op),
+        field=row.field,
+        location=row.location,
+        before=json.loads(row.before_json) if row.before_json is not None else None,
+        after=json.loads(row.after_json) if row.after_json is not None else None,
+        rule=row.rule,
+        ids=json.loads(row.ids_json) if row.ids_json else {},
+    )
+    return JournalEntry(row.seq, change, row.status, row.error, row.attempts, row.updated_at)
+
+
+@contextmanager
+def _file_lock(path: Path, name: str) -> Iterator[None]:
+    import fcntl
+    import os
+    import socket
+
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise LockedError(
+                f"another omnisync run holds the {name!r} lock ({holder})",
+                where=str(path),
+                hint="wait for it to finish; two pushes must never run at once",
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        )
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
 
 
 def _json_value(value: Any) -> str | None:

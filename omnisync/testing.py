@@ -10,15 +10,33 @@
             return MyConnector(MyConnector.Options.model_validate({...}), ConnectorContext("shop"))
 
 The fixture should return a connector whose source holds a few records (ideally with every
-field its options map), reachable from the test (a file, a local server).
+field its options map), reachable from the test (a file, a local server). A connector that
+writes (``capabilities.writes`` non-empty) also runs the write-side tests, which change its
+source: give each test a fresh one (a copy of the file, a reset server).
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import pytest
 
 from omnisync.connector import Connector
-from omnisync.models import Field, Record
+from omnisync.models import Availability, Change, Field, Op, Record
+from omnisync.values import field_value, same
+
+#: A SKU no test source holds.
+MISSING_SKU = "OMNISYNC-CONTRACT-NO-SUCH-SKU"
+#: Fields the write-side tests change, in order of preference.
+_WRITE_FIELDS = (
+    Field.STOCK,
+    Field.PRICE,
+    Field.TITLE,
+    Field.DESCRIPTION,
+    Field.BRAND,
+    Field.AVAILABILITY,
+)
 
 
 class ConnectorContract:
@@ -63,3 +81,88 @@ class ConnectorContract:
         description = type(connector).description
         assert description.strip()
         assert "\n" not in description
+
+    # -- write side: only for connectors whose capabilities.writes is non-empty ---------------
+
+    @pytest.fixture
+    def writer(self, connector: Connector) -> Connector:
+        if not connector.capabilities.writes:
+            pytest.skip(f"{type(connector).__name__} does not write")
+        return connector
+
+    def test_writing_the_current_value_succeeds(
+        self, writer: Connector, records: list[Record]
+    ) -> None:
+        change = _change(writer, records, new=False)
+        results = writer.write([change])
+        assert [(r.key, r.ok, r.error) for r in results] == [(change.key, True, None)]
+        assert _value_of(writer, change) is not None
+
+    def test_a_change_is_visible_to_the_next_read(
+        self, writer: Connector, records: list[Record]
+    ) -> None:
+        change = _change(writer, records, new=True)
+        [result] = writer.write([change])
+        assert result.ok, result.error
+        assert change.field is not None
+        assert same(change.field, _value_of(writer, change), change.after), (
+            f"{change.key}: wrote {change.after!r}, read back {_value_of(writer, change)!r}"
+        )
+        current = writer.current([change])
+        assert same(change.field, current[change.key], change.after)
+
+    def test_write_answers_once_per_change_in_order(
+        self, writer: Connector, records: list[Record]
+    ) -> None:
+        known = _change(writer, records, new=False)
+        unknown = Change(
+            writer.name,
+            MISSING_SKU,
+            Op.UPDATE,
+            known.field,
+            known.location,
+            known.before,
+            known.after,
+        )
+        changes = [unknown, known, unknown]
+        results = writer.write(changes)
+        assert [r.key for r in results] == [c.key for c in changes]
+        assert [r.ok for r in results] == [False, True, False]
+        assert results[0].error, "a failed change says why"
+
+
+def _change(connector: Connector, records: list[Record], *, new: bool) -> Change:
+    """An update of the first writable field some record has: to its current value, or to a
+    different one."""
+    writable = {f for f in connector.fields() if f.entity in connector.capabilities.writes}
+    for field in (f for f in _WRITE_FIELDS if f in writable):
+        for record in records:
+            location = None
+            if field is Field.STOCK and record.stock:
+                location = next(iter(record.stock))
+                location = None if location == "default" else location
+            value = field_value(record, field, location)
+            if value is not None:
+                after = _other(field, value) if new else value
+                return Change(
+                    connector.name, record.sku, Op.UPDATE, field.value, location, value, after
+                )
+    pytest.skip("no record has a value of a field these tests know how to change")
+
+
+def _other(field: Field, value: Any) -> Any:
+    if field is Field.STOCK:
+        return int(value) + 3
+    if field is Field.PRICE:
+        return {**value, "amount": str(Decimal(value["amount"]) + 1)}
+    if field is Field.AVAILABILITY:
+        flipped = value != Availability.IN_STOCK.value
+        return Availability.IN_STOCK.value if flipped else Availability.OUT_OF_STOCK.value
+    return f"{value} (changed)"
+
+
+def _value_of(connector: Connector, change: Change) -> Any:
+    record = next((r for r in connector.read() if r.sku == change.sku), None)
+    assert record is not None, f"{change.sku} is gone after the write"
+    assert change.field is not None
+    return field_value(record, change.field, change.location)

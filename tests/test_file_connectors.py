@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -329,9 +330,10 @@ def test_woocommerce_export(tmp_path: Path):
     assert [r.sku for r in records] == ["HOODIE-RED", "HOODIE-BLUE", "MUG-1"]  # no parent row
     red, blue, mug = records
     assert (red.price, red.sale_price) == (Money(D("49"), EUR), Money(D("39"), EUR))
+    # Dates without an offset are in settings.timezone (the context's; UTC by default).
     assert (red.sale_start, red.sale_end) == (
-        datetime(2026, 11, 27),
-        datetime(2026, 11, 30, 23, 59, 59),
+        datetime(2026, 11, 27, tzinfo=ZoneInfo("UTC")),
+        datetime(2026, 11, 30, 23, 59, 59, tzinfo=ZoneInfo("UTC")),
     )
     assert red.gtin == "04006381333931"
     assert (red.stock, blue.stock, mug.stock) == ({"default": 7}, None, {"default": 25})
@@ -391,9 +393,11 @@ def test_tab_delimiter_spellings():
 
 def test_capabilities_of_the_kind_and_of_an_instance(tmp_path: Path):
     assert CsvConnector.capabilities.reads == {Entity.CONTENT, Entity.PRICE, Entity.STOCK}
-    assert not CsvConnector.capabilities.writes
+    assert CsvConnector.capabilities.writes == {Entity.CONTENT, Entity.PRICE, Entity.STOCK}
+    assert CsvConnector.capabilities.max_batch >= 10_000  # one rewrite per batch
     connector = make(CsvConnector, tmp_path, path="x.csv", mapping={"sku": "s", "stock": "q"})
     assert connector.capabilities.reads == {Entity.STOCK}
+    assert connector.capabilities.writes == {Entity.STOCK}
     assert connector.describe() == "x.csv"
 
 

@@ -146,6 +146,8 @@ def test_every_model_field_is_kept() -> None:
         "channels",
         "finished_at",
         "run_id",
+        "canonical_count",
+        "canonical_priced",
     }, "persist the new CheckResult field in omnisync/store.py"
     assert {f.name for f in fields(ChannelReport)} == {
         "name",
@@ -263,6 +265,8 @@ def test_runs_lists_newest_first_with_counts(state: Store) -> None:
         "extra": 1,
         "changed": 2,
         "duplicate": 0,
+        "canonical_records": 0,
+        "canonical_priced": 0,
     }
     shop = newest.channels[0]
     assert (shop.name, shop.findings, shop.missing, shop.extra, shop.changed) == (

@@ -1,20 +1,28 @@
 """What every file connector shares: the path and encoding options, the reachability check,
-and decoding that knows which line a bad byte is on."""
+decoding that knows which line a bad byte is on, and the write side's entry points (the
+machinery itself is in :mod:`.write`)."""
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
 from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from zoneinfo import ZoneInfo
 
 from pydantic import StringConstraints, field_validator
 
 from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 from omnisync.errors import ConnectorError, InputError, Problem
 from omnisync.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
-from omnisync.models import Entity, Field
+from omnisync.models import Change, Entity, Field, Record, WriteResult
+
+if TYPE_CHECKING:
+    from .write import Document
 
 PATH_HINT = "check options.path (relative paths are resolved against the config file's folder)"
 ENCODING_HINT = "set options.encoding (e.g. cp1252 for Windows exports)"
@@ -30,6 +38,8 @@ class FileOptions(ParseOptions):
     encoding: str = "utf-8"
     #: Which column holds which record field.
     mapping: FieldMapping
+    #: Before each rewrite, keep the previous file as ``<name>.<UTC timestamp>.bak`` next to it.
+    backup: bool = True
 
     @field_validator("encoding")
     @classmethod
@@ -45,21 +55,38 @@ class FileOptions(ParseOptions):
         return value
 
 
+#: Records one write may carry: a file is rewritten once per batch, so batches can be large.
+MAX_BATCH = 100_000
+
+
 class MappedCapabilities:
     """``capabilities`` of a mapped connector. On the class (``omnisync connectors``) it says
-    what the kind can read; on an instance, what its mapping actually provides."""
+    what the kind can read and write; on an instance, what its mapping actually provides
+    (a file writes every field it maps)."""
 
-    def __init__(self, reads: frozenset[Entity]) -> None:
-        self.reads = reads
+    def __init__(self, entities: frozenset[Entity], max_batch: int = MAX_BATCH) -> None:
+        self.entities = entities
+        self.max_batch = max_batch
 
     def __get__(self, instance: FileConnector | None, owner: type | None = None) -> Capabilities:
-        if instance is None:
-            return Capabilities(reads=self.reads)
-        return Capabilities(reads=frozenset(field.entity for field in instance.fields()))
+        entities = (
+            self.entities
+            if instance is None
+            else frozenset(field.entity for field in instance.fields())
+        )
+        return Capabilities(reads=entities, writes=entities, max_batch=self.max_batch)
 
 
 class FileConnector(Connector):
-    """Base of the file connectors: resolves the path, checks it and opens it."""
+    """Base of the file connectors: resolves the path, checks it and opens it, and writes.
+
+    A write applies one batch of changes to the file in memory and replaces the file once:
+    written to a temporary file in the same folder, flushed and synced, then renamed over the
+    original, so that a crash leaves either the old or the new file, never half of one. With
+    ``backup: true`` (the default) the previous file is kept first as
+    ``<name>.<YYYYmmddTHHMMSSffffffZ>.bak`` in the same folder. A change the file cannot
+    take (unknown SKU, unmapped field) fails alone; the rest of the batch is written.
+    """
 
     Options = FileOptions
     capabilities = MappedCapabilities(frozenset({Entity.CONTENT, Entity.PRICE, Entity.STOCK}))
@@ -103,6 +130,109 @@ class FileConnector(Connector):
     def origin(self, line: int | str) -> str:
         """``path:line`` for a record's origin and for problems."""
         return f"{self.options.path}:{line}"
+
+    @property
+    def zone(self) -> tzinfo:
+        """The zone of dates written without an offset (``settings.timezone``)."""
+        return ZoneInfo(self.context.timezone)
+
+    def localized(self, record: Record) -> Record:
+        """``record`` with naive sale dates placed in :attr:`zone`, so that a record says
+        which moment it means (and a write can put it back in the same wall-clock form)."""
+        zone = self.zone
+        if record.sale_start is not None and record.sale_start.tzinfo is None:
+            record.sale_start = record.sale_start.replace(tzinfo=zone)
+        if record.sale_end is not None and record.sale_end.tzinfo is None:
+            record.sale_end = record.sale_end.replace(tzinfo=zone)
+        return record
+
+    # -- write side ------------------------------------------------------------------------
+
+    def document(self) -> Document:
+        """The file, parsed for editing (each format implements this)."""
+        raise ConnectorError(f"connector {type(self).__name__} cannot write", where=self.name)
+
+    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
+        """Apply ``changes`` and rewrite the file once, atomically (see the class docstring)."""
+        from .write import Editor, replace_file
+
+        if not changes:
+            return []
+        document = self.document()
+        editor = Editor(document, self.options, self.zone)
+        results = editor.apply(changes)
+        if document.touched:
+            data = document.encode()
+            if data != document.source.data:
+                replace_file(
+                    document.source, data, backup=self.options.backup, where=self.options.path
+                )
+        return results
+
+    def preview(self, changes: Sequence[Change]) -> list[Any]:
+        """Per changed record the row (CSV: column -> cell text; JSON: the object) as
+        :meth:`write` would write it, with ``op`` update/create/delete; failures carry ``error``."""
+        from .write import Editor
+
+        document = self.document()
+        editor = Editor(document, self.options, self.zone)
+        return editor.preview(editor.apply(changes))
+
+    def load(self) -> SourceText:
+        """The file's bytes and text, for rewriting: BOM, codec and stat are kept."""
+        path = self.options.path
+        with self.open() as stream:
+            data = stream.read()
+            stat = os.fstat(stream.fileno())
+        bom = b""
+        name = codecs.lookup(self.options.encoding).name
+        if data.startswith(codecs.BOM_UTF8):
+            bom, codec = codecs.BOM_UTF8, "utf-8"
+        elif data.startswith(codecs.BOM_UTF16_LE) and not name.startswith("utf-32"):
+            bom, codec = codecs.BOM_UTF16_LE, "utf-16-le"
+        elif data.startswith(codecs.BOM_UTF16_BE) and not name.startswith("utf-32"):
+            bom, codec = codecs.BOM_UTF16_BE, "utf-16-be"
+        else:
+            codec = "utf-8" if name == "utf-8-sig" else self.options.encoding
+        body = data[len(bom) :]
+        try:
+            text = body.decode(codec)
+        except UnicodeDecodeError as exc:
+            line = body[: exc.start].count(b"\n") + 1
+            raise decode_error(
+                exc, line, self.options.encoding, f"{path}:{line}", ProblemCollector()
+            ) from None
+        if text.encode(codec) != body:
+            # Rows a write does not change are copied as text; that must give the same bytes.
+            raise ConnectorError(
+                f"{self.file} does not encode back to the same bytes in {codec}",
+                where=path,
+                hint="set options.encoding to the file's real encoding",
+            )
+        return SourceText(self.file, data, bom, codec, text, stat.st_mtime_ns, stat.st_size)
+
+
+@dataclass(frozen=True)
+class SourceText:
+    """A file as read for rewriting."""
+
+    path: Path
+    data: bytes
+    bom: bytes
+    codec: str
+    text: str
+    mtime_ns: int
+    size: int
+
+    def encode(self, text: str) -> bytes:
+        return self.bom + text.encode(self.codec)
+
+    def can_encode(self, text: str) -> bool:
+        try:
+            text.encode(self.codec)
+        except UnicodeEncodeError:
+            return False
+        return True
 
 
 def _codec_for(head: bytes, encoding: str) -> str:

@@ -1,0 +1,245 @@
+"""Turning a check's findings into a plan of changes, per channel, that a push can execute.
+
+A plan is the reviewable contract between `omnisync plan` and `omnisync apply`: per channel,
+per SKU, per field, ``from → to`` with the rule that produced ``to``. Only fields the
+channel's ``push.fields`` lists are written (every other field is owned by the channel);
+missing records become creates only with ``push.create``; extra records become deletes only
+with ``push.delete``. Everything not turned into a change is listed with the reason.
+
+The JSON form (``omnisync.plan/1``) is stable and re-loadable; ``apply`` executes it exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from omnisync.config import Config
+from omnisync.errors import InputError, Problem
+from omnisync.models import Change, CheckResult, Finding, Kind, Op
+
+PLAN_SCHEMA = "omnisync.plan/1"
+
+
+@dataclass(slots=True)
+class Skipped:
+    """A finding that is not turned into a change, and why."""
+
+    sku: str
+    what: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ChannelPlan:
+    """The changes for one channel."""
+
+    name: str
+    connector: str
+    #: Records the channel listed when the plan was made (for the percentage guardrail).
+    catalogue_size: int
+    #: SKUs on both sides (for the zero-stock guardrail).
+    compared: int
+    changes: list[Change] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def records(self) -> int:
+        """Distinct records this plan touches."""
+        return len({c.sku for c in self.changes})
+
+    def summary(self) -> Counter[str]:
+        """Changes by what they do: ``price``, ``stock``, ``create``, ``delete``, ..."""
+        return Counter(
+            c.field if c.op is Op.UPDATE and c.field else c.op.value for c in self.changes
+        )
+
+
+@dataclass(slots=True)
+class Plan:
+    """Corrections for every channel, from one check."""
+
+    created_at: datetime
+    config_path: str
+    config_fingerprint: str
+    check_run: str | None
+    #: Canonical records and how many of them carry a price above zero (guardrails).
+    canonical_count: int
+    canonical_priced: int
+    channels: list[ChannelPlan] = field(default_factory=list)
+    #: Set for a plan that undoes a push run.
+    undo_of: str | None = None
+
+    @property
+    def changes(self) -> list[Change]:
+        return [c for ch in self.channels for c in ch.changes]
+
+    def channel(self, name: str) -> ChannelPlan:
+        return next(c for c in self.channels if c.name == name)
+
+    def fingerprint(self) -> str:
+        """sha256 of the changes: two plans with the same changes share it."""
+        body = json.dumps([c.to_dict() for c in self.changes], sort_keys=True, default=str)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "schema": PLAN_SCHEMA,
+            "created_at": self.created_at.isoformat(),
+            "config": self.config_path,
+            "config_fingerprint": self.config_fingerprint,
+            "check_run": self.check_run,
+            "undo_of": self.undo_of,
+            "canonical": {"records": self.canonical_count, "priced": self.canonical_priced},
+            "fingerprint": self.fingerprint(),
+            "channels": [
+                {
+                    "name": ch.name,
+                    "connector": ch.connector,
+                    "catalogue_size": ch.catalogue_size,
+                    "compared": ch.compared,
+                    "summary": dict(sorted(ch.summary().items())),
+                    "changes": [c.to_dict() for c in ch.changes],
+                    "skipped": [
+                        {"sku": s.sku, "what": s.what, "reason": s.reason} for s in ch.skipped
+                    ],
+                }
+                for ch in self.channels
+            ],
+        }
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "plan") -> Plan:
+        """Load a plan file; :class:`InputError` when it is not an omnisync plan or was edited badly."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                [Problem(f"{where}:{exc.lineno}", f"not valid JSON: {exc.msg}")],
+                hint="pass a file written by `omnisync plan --out`",
+            ) from None
+        if not isinstance(data, dict) or data.get("schema") != PLAN_SCHEMA:
+            raise InputError(
+                [Problem(where, f"not an omnisync plan (expected schema {PLAN_SCHEMA!r})")],
+                hint="pass a file written by `omnisync plan --out`",
+            )
+        try:
+            plan = cls(
+                created_at=datetime.fromisoformat(data["created_at"]),
+                config_path=data["config"],
+                config_fingerprint=data["config_fingerprint"],
+                check_run=data.get("check_run"),
+                canonical_count=int(data["canonical"]["records"]),
+                canonical_priced=int(data["canonical"]["priced"]),
+                undo_of=data.get("undo_of"),
+                channels=[
+                    ChannelPlan(
+                        name=ch["name"],
+                        connector=ch["connector"],
+                        catalogue_size=int(ch["catalogue_size"]),
+                        compared=int(ch["compared"]),
+                        changes=[Change.from_dict(c) for c in ch["changes"]],
+                        skipped=[Skipped(**s) for s in ch.get("skipped", [])],
+                    )
+                    for ch in data["channels"]
+                ],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(
+                [
+                    Problem(
+                        where, f"plan file is incomplete or malformed ({type(exc).__name__}: {exc})"
+                    )
+                ],
+                hint="re-create it with `omnisync plan --out`",
+            ) from None
+        keys = Counter((c.channel, c.key) for c in plan.changes)
+        twice = [f"{ch}:{key}" for (ch, key), n in keys.items() if n > 1]
+        if twice:
+            raise InputError(
+                [Problem(where, f"the plan changes {k} more than once") for k in twice[:20]],
+                hint="re-create it with `omnisync plan --out`",
+            )
+        return plan
+
+
+def build_plan(result: CheckResult, config: Config) -> Plan:
+    """The plan that corrects ``result``'s findings, within each channel's ``push`` rules."""
+    plan = Plan(
+        created_at=result.finished_at or result.started_at,
+        config_path=result.config_path,
+        config_fingerprint=result.config_fingerprint,
+        check_run=result.run_id,
+        canonical_count=result.canonical_count,
+        canonical_priced=result.canonical_priced,
+    )
+    for report in result.channels:
+        if report.error is not None:
+            continue
+        channel = ChannelPlan(
+            name=report.name,
+            connector=report.connector,
+            catalogue_size=report.channel_count,
+            compared=report.canonical_count - report.count(Kind.MISSING),
+        )
+        rules = config.channel_config(report.name).push
+        for finding in report.findings:
+            change, reason = _change_for(finding, rules)
+            if change is not None:
+                channel.changes.append(change)
+            else:
+                channel.skipped.append(Skipped(finding.sku, finding.label, reason))
+        plan.channels.append(channel)
+    return plan
+
+
+def _change_for(finding: Finding, rules: Any) -> tuple[Change | None, str]:
+    if rules is None:
+        return None, "channel is check-only (no `push:` block)"
+    match finding.kind:
+        case Kind.DUPLICATE:
+            return None, "SKU listed more than once in the channel; fix it there first"
+        case Kind.MISSING:
+            if not rules.create:
+                return None, "missing in channel; set push.create: true to create it"
+            return Change(
+                finding.channel, finding.sku, Op.CREATE, after=finding.after, rule="create"
+            ), ""
+        case Kind.EXTRA:
+            if not rules.delete:
+                return (
+                    None,
+                    "not in canonical; extra records are never deleted unless push.delete: true",
+                )
+            return (
+                Change(
+                    finding.channel,
+                    finding.sku,
+                    Op.DELETE,
+                    before=finding.before,
+                    ids=finding.ids,
+                    rule="delete",
+                ),
+                "",
+            )
+    assert finding.field is not None
+    if finding.field not in {f.value for f in rules.fields}:
+        return None, f"{finding.field} is owned by the channel (not in push.fields)"
+    return (
+        Change(
+            finding.channel,
+            finding.sku,
+            Op.UPDATE,
+            finding.field,
+            finding.location,
+            finding.before,
+            finding.after,
+            finding.rule,
+            dict(finding.ids),
+        ),
+        "",
+    )

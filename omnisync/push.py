@@ -1,0 +1,435 @@
+"""Executing a plan: guarded, journalled, batched, retried, resumable, undoable.
+
+The journal is written ahead: every change is recorded ``planned`` before anything is sent,
+marked ``sending`` (and committed) before its batch goes out, and ``applied`` / ``failed`` /
+``stale`` after. Before each batch the target values are read again:
+
+* the channel still shows the plan's ``from`` value → send;
+* it already shows the ``to`` value → ``applied`` without sending (a resumed push whose batch
+  went out just before a crash, or someone fixed it meanwhile) — so nothing is sent twice;
+* anything else → ``stale``: fresher data is never overwritten by an old plan.
+
+A push interrupted anywhere (Ctrl-C, crash, ``kill -9``, network loss) is finished by
+``omnisync apply --resume RUN``, which settles every change still ``planned`` or ``sending``
+the same way. Writes are absolute ("set price to 12.99"), so each lands exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from omnisync import values
+from omnisync.config import Config
+from omnisync.connector import Connector
+from omnisync.errors import ConnectorError, ExitCode, OmnisyncError, TransientError, UsageError
+from omnisync.guard import check_plan, refuse
+from omnisync.models import FIELD_ENTITY, Change, Entity, Field, Op, WriteResult
+from omnisync.plan import ChannelPlan, Plan
+from omnisync.store import (
+    JOURNAL_APPLIED,
+    JOURNAL_FAILED,
+    JOURNAL_OPEN,
+    JOURNAL_SENDING,
+    JOURNAL_STALE,
+    JournalEntry,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How often a transient failure (timeout, 429, 5xx, throttling) is tried before giving up.
+RETRY_ATTEMPTS = 5
+#: Longest single wait between tries, in seconds (a longer Retry-After is capped here).
+RETRY_MAX_WAIT = 60.0
+
+
+class InterruptedPush(OmnisyncError):
+    """The push was interrupted; its journal says where, ``--resume`` finishes it."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+@dataclass
+class PushOutcome:
+    """What a push did, per channel."""
+
+    run_id: str | None
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    failures: list[tuple[Change, str]] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    retries: int = 0
+    #: --dry-run only: per channel, per batch, the payloads that would be sent.
+    previews: dict[str, list[list[Any]]] = field(default_factory=dict)
+    #: Journal entries settled in this process (a later channel failure leaves them be).
+    settled: set[int] = field(default_factory=set)
+
+    def total(self, status: str) -> int:
+        return sum(c[status] for c in self.counts.values())
+
+    @property
+    def exit_code(self) -> ExitCode:
+        done = self.total("applied") + self.total("already")
+        bad = self.total("failed") + self.total("stale")
+        if not bad:
+            return ExitCode.OK
+        return ExitCode.PARTIAL if done else ExitCode.FAILED
+
+    @property
+    def status(self) -> str:
+        return {ExitCode.OK: "done", ExitCode.PARTIAL: "partial", ExitCode.FAILED: "failed"}[
+            self.exit_code
+        ]
+
+    def summary(self) -> str:
+        """One line for cron mail: ``webshop: 5 applied, 1 stale; pos: 2 applied``."""
+        parts = []
+        for channel, counts in self.counts.items():
+            shown = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+            parts.append(f"{channel}: {shown or 'nothing to do'}")
+        return "; ".join(parts) or "nothing to do"
+
+
+class Retry:
+    """The one retry policy for transient failures: exponential backoff with jitter,
+    honouring the server's Retry-After, bounded in tries and wait."""
+
+    def __init__(self, attempts: int = RETRY_ATTEMPTS, max_wait: float = RETRY_MAX_WAIT) -> None:
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.retries = 0
+        self._backoff = wait_exponential_jitter(max=max_wait, jitter=0.5)
+
+    def _wait(self, state: RetryCallState) -> float:
+        backoff = float(self._backoff(state))
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.max_wait)
+        return backoff
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.retries += 1
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "transient failure (%s); try %d of %d in %.1f s",
+            exc,
+            state.attempt_number + 1,
+            self.attempts,
+            state.next_action.sleep if state.next_action else 0.0,
+        )
+
+    def __call__(self, func: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self.attempts),
+            wait=self._wait,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return retrying(func)
+
+
+def _entity(change: Change) -> Entity:
+    if change.op is not Op.UPDATE or change.field is None:
+        return Entity.CONTENT
+    return FIELD_ENTITY[Field(change.field)]
+
+
+def _settle(change: Change, current: Any, sent_before: bool) -> str:
+    """``send``, ``already`` or ``stale`` for a change, given the channel's current value."""
+    if change.op is Op.CREATE:
+        if current is None:
+            return "send"
+        return "already" if sent_before else "stale"
+    if change.op is Op.DELETE:
+        return "send" if current is not None else "already"
+    assert change.field is not None
+    if values.same(change.field, current, change.after):
+        return "already"
+    if values.same(change.field, current, change.before):
+        return "send"
+    return "stale"
+
+
+def _batches(entries: Sequence[JournalEntry], size: int) -> Iterator[list[JournalEntry]]:
+    """Entries in plan order, ``size`` records (SKUs) per batch; a record's changes stay together."""
+    batch: list[JournalEntry] = []
+    skus: set[str] = set()
+    for entry in entries:
+        if entry.change.sku not in skus and len(skus) >= size:
+            yield batch
+            batch, skus = [], set()
+        batch.append(entry)
+        skus.add(entry.change.sku)
+    if batch:
+        yield batch
+
+
+class Pusher:
+    """Runs plans against the configured channels, journalling in ``store``."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None,
+        *,
+        retry: Retry | None = None,
+        connectors: Callable[[str], Connector] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.retry = retry or Retry()
+        self._connector = connectors or (config.connector)
+
+    # ------------------------------------------------------------ entry points
+
+    def guard(self, plan: Plan, force: bool) -> list[str]:
+        """Check the guardrails; raise unless ``force``. Returns the overridden refusals."""
+        last = self.store.last_canonical_count() if self.store else None
+        violations = check_plan(plan, self.config, last)
+        if violations and not force:
+            raise refuse(violations)
+        return [str(v) for v in violations]
+
+    def preview(self, plan: Plan) -> PushOutcome:
+        """What would be sent, batch by batch, without sending or journalling anything."""
+        outcome = PushOutcome(run_id=None)
+        for channel in plan.channels:
+            if not channel.changes:
+                continue
+            connector = self._connector(channel.name)
+            size = max(1, connector.capabilities.max_batch)
+            entries = [
+                JournalEntry(i, c, "planned", None, 0, datetime.now(UTC))
+                for i, c in enumerate(channel.changes)
+            ]
+            outcome.previews[channel.name] = [
+                connector.preview([e.change for e in batch]) for batch in _batches(entries, size)
+            ]
+        return outcome
+
+    def apply(
+        self, plan: Plan, *, force: bool = False, plan_json: str | None = None
+    ) -> PushOutcome:
+        """Guard, journal and execute ``plan``."""
+        if self.store is None:
+            raise UsageError("a push needs the state store for its journal")
+        self._check_channels(plan)
+        overrides = self.guard(plan, force)
+        run_id = self.store.start_push(
+            started_at=datetime.now(UTC),
+            config_path=str(self.config.path),
+            config_fingerprint=self.config.fingerprint,
+            changes=plan.changes,
+            plan_json=plan_json or plan.to_json(),
+            forced=bool(overrides),
+            overrides=overrides,
+            undo_of=plan.undo_of,
+        )
+        for message in overrides:
+            log.warning("guardrail overridden with --force: %s", message)
+        outcome = PushOutcome(run_id=run_id, overrides=overrides)
+        self._execute(run_id, self.store.journal(run_id), outcome)
+        return outcome
+
+    def resume(self, run_ref: str) -> PushOutcome:
+        """Finish an interrupted push: settle every change still planned or sending."""
+        if self.store is None:
+            raise UsageError("resuming needs the state store")
+        record = self.store.push_run(run_ref)
+        if record.status not in ("running", "interrupted"):
+            raise UsageError(
+                f"push run {record.id} has already finished ({record.status})",
+                hint="nothing to resume; `omnisync show` lists its outcome",
+            )
+        outcome = PushOutcome(run_id=record.id, overrides=record.overrides)
+        # Changes settled before the interruption count towards this outcome too.
+        for entry in record.entries:
+            if entry.status not in JOURNAL_OPEN:
+                outcome.counts.setdefault(entry.change.channel, Counter())[entry.status] += 1
+        self._execute(record.id, record.entries, outcome)
+        return outcome
+
+    def undo_plan(self, run_ref: str) -> Plan:
+        """The plan that reverts every applied change of a push run, newest first."""
+        if self.store is None:
+            raise UsageError("undo needs the state store")
+        record = self.store.push_run(run_ref)
+        original = Plan.from_json(record.plan_json, where=f"run {record.id}")
+        applied = [e.change for e in record.entries if e.status == JOURNAL_APPLIED]
+        plan = Plan(
+            created_at=datetime.now(UTC),
+            config_path=str(self.config.path),
+            config_fingerprint=self.config.fingerprint,
+            check_run=None,
+            canonical_count=original.canonical_count,
+            canonical_priced=original.canonical_priced,
+            undo_of=record.id,
+        )
+        for channel in original.channels:
+            inverse = [c.inverse() for c in reversed(applied) if c.channel == channel.name]
+            plan.channels.append(
+                ChannelPlan(
+                    channel.name,
+                    channel.connector,
+                    channel.catalogue_size,
+                    channel.compared,
+                    inverse,
+                )
+            )
+        return plan
+
+    # ------------------------------------------------------------ execution
+
+    def _check_channels(self, plan: Plan) -> None:
+        unknown = sorted({c.name for c in plan.channels if c.changes} - set(self.config.channels))
+        if unknown:
+            raise UsageError(
+                f"the plan writes to channel(s) not in {self.config.path}: {', '.join(unknown)}",
+                hint="apply it with the config it was made from",
+            )
+
+    def _execute(self, run_id: str, entries: Sequence[JournalEntry], outcome: PushOutcome) -> None:
+        assert self.store is not None
+        store = self.store
+        by_channel: dict[str, list[JournalEntry]] = {}
+        for entry in entries:
+            if entry.status in JOURNAL_OPEN:
+                by_channel.setdefault(entry.change.channel, []).append(entry)
+        try:
+            for channel, pending in by_channel.items():
+                self._channel(run_id, channel, pending, outcome)
+        except KeyboardInterrupt:
+            store.finish_push(
+                run_id,
+                status="interrupted",
+                exit_code=int(ExitCode.INTERRUPTED),
+                totals=_totals(outcome),
+            )
+            raise InterruptedPush(
+                f"push {run_id} interrupted",
+                hint=f"finish it with `omnisync apply --resume {run_id}`; the journal knows what was sent",
+            ) from None
+        outcome.retries = self.retry.retries
+        store.finish_push(
+            run_id, status=outcome.status, exit_code=int(outcome.exit_code), totals=_totals(outcome)
+        )
+
+    def _channel(
+        self, run_id: str, name: str, pending: list[JournalEntry], outcome: PushOutcome
+    ) -> None:
+        assert self.store is not None
+        store = self.store
+        counts = outcome.counts.setdefault(name, Counter())
+
+        def fail(entries: Sequence[JournalEntry], message: str) -> None:
+            store.mark(run_id, [(e.seq, JOURNAL_FAILED, message) for e in entries])
+            counts["failed"] += len(entries)
+            outcome.failures.extend((e.change, message) for e in entries)
+
+        try:
+            connector = self._connector(name)
+        except OmnisyncError as exc:
+            fail(pending, f"channel could not be opened: {exc}")
+            return
+        writes = connector.capabilities.writes
+        unwritable = [e for e in pending if _entity(e.change) not in writes]
+        if unwritable:
+            fail(unwritable, f"connector {type(connector).__name__} cannot write this")
+            pending = [e for e in pending if e not in unwritable]
+        size = max(1, connector.capabilities.max_batch)
+        batches = list(_batches(pending, size))
+        for index, batch in enumerate(batches):
+            try:
+                self._batch(run_id, connector, batch, counts, outcome)
+            except ConnectorError as exc:
+                # The channel itself failed (auth, unreachable after retries): nothing more
+                # can be sent to it in this run.
+                rest = [e for b in batches[index:] for e in b if e.seq not in outcome.settled]
+                fail(rest, str(exc))
+                log.error("channel %s: %s", name, exc)
+                return
+
+    def _batch(
+        self,
+        run_id: str,
+        connector: Connector,
+        batch: list[JournalEntry],
+        counts: Counter[str],
+        outcome: PushOutcome,
+    ) -> None:
+        assert self.store is not None
+        store = self.store
+        changes = [e.change for e in batch]
+        current = self.retry(lambda: connector.current(changes))
+        send: list[JournalEntry] = []
+        settled: list[tuple[int, str, str | None]] = []
+        for entry in batch:
+            verdict = _settle(
+                entry.change, current.get(entry.change.key), entry.status == JOURNAL_SENDING
+            )
+            if verdict == "send":
+                send.append(entry)
+            elif verdict == "already":
+                settled.append((entry.seq, JOURNAL_APPLIED, None))
+                counts["already"] += 1
+            else:
+                now = _show(current.get(entry.change.key))
+                message = f"channel now shows {now}, the plan expected {_show(entry.change.before)}"
+                settled.append((entry.seq, JOURNAL_STALE, message))
+                counts["stale"] += 1
+                outcome.failures.append((entry.change, message))
+        store.mark(run_id, settled)
+        outcome.settled.update(seq for seq, _, _ in settled)
+        if not send:
+            return
+        # Write-ahead: these are on their way; a crash from here on is settled by --resume.
+        store.mark(run_id, [(e.seq, JOURNAL_SENDING, None) for e in send], attempt=True)
+        results = self.retry(lambda: connector.write([e.change for e in send]))
+        by_key = {r.key: r for r in results}
+        outcomes: list[tuple[int, str, str | None]] = []
+        for entry in send:
+            result = by_key.get(entry.change.key) or WriteResult(
+                entry.change.key, False, "the channel returned no result for it"
+            )
+            if result.ok:
+                outcomes.append((entry.seq, JOURNAL_APPLIED, None))
+                counts["applied"] += 1
+            else:
+                message = result.error or "rejected by the channel"
+                outcomes.append((entry.seq, JOURNAL_FAILED, message))
+                counts["failed"] += 1
+                outcome.failures.append((entry.change, message))
+        store.mark(run_id, outcomes)
+        outcome.settled.update(e.seq for e in send)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict) and "amount" in value:
+        return f"{value['amount']} {value.get('currency', '')}".strip()
+    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+
+
+def _totals(outcome: PushOutcome) -> dict[str, int]:
+    totals: Counter[str] = Counter()
+    for counts in outcome.counts.values():
+        totals.update(counts)
+    totals["retries"] = outcome.retries
+    return dict(totals)
