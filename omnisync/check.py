@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from omnisync.config import Config
 from omnisync.connector import Connector
@@ -46,10 +46,13 @@ class _NoProgress:
 
 @dataclass(frozen=True)
 class CheckRequest:
-    """What to check: the moment to evaluate sale windows at, and optionally a subset of channels."""
+    """What to check: the moment to evaluate sale windows at, optionally a subset of channels,
+    the state store (for incremental pulls) and whether to force full pulls."""
 
     at: datetime | None = None
     channels: Sequence[str] | None = None
+    store: Any = None
+    full: bool = False
 
 
 def run_check(
@@ -69,7 +72,7 @@ def run_check(
     )
     engine = DiffEngine(timezone=config.model.settings.timezone)
     try:
-        source = config.connector(CANONICAL)
+        source = config.connector(CANONICAL, store=request.store, full=request.full)
         canonical = _load(engine, CANONICAL, source, progress)
         engine.require_unique(canonical, f"canonical ({source.describe()})")
         if canonical.count == 0:
@@ -82,7 +85,7 @@ def run_check(
         result.canonical_priced = engine.priced(canonical)
         for name in names:
             result.channels.append(
-                _check_channel(engine, config, name, canonical, evaluated, progress)
+                _check_channel(engine, config, name, canonical, evaluated, progress, request)
             )
     finally:
         engine.close()
@@ -124,6 +127,7 @@ def _check_channel(
     canonical: Side,
     evaluated: datetime,
     progress: Progress,
+    request: CheckRequest,
 ) -> ChannelReport:
     source = config.channels[name]
     report = ChannelReport(
@@ -131,7 +135,7 @@ def _check_channel(
     )
     table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
     try:
-        connector = config.connector(name)
+        connector = config.connector(name, store=request.store, full=request.full)
         side = _load(engine, table, connector, progress)
         report.channel_count = side.count
         findings, fields = engine.diff(

@@ -248,16 +248,24 @@ def check(
     no_history: Annotated[
         bool, typer.Option("--no-history", help="Do not record this run.")
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Pull every channel in full, even where it could pull incrementally."
+        ),
+    ] = False,
 ) -> None:
     """Compare every channel with the canonical catalogue and report each mismatch."""
     fail_fields = _parse_fail_on(fail_on)
     when = _parse_at(at)
     cfg = _config(config)
-    with ReadProgress(stderr_console(), enabled=_state["verbosity"] >= 0) as progress:
-        result = run_check(cfg, CheckRequest(at=when, channels=channel), progress)
-    code = _exit_code(result, fail_fields, threshold)
-    if not no_history:
+    if no_history:
+        result = _checked(cfg, CheckRequest(at=when, channels=channel, full=True))
+        code = _exit_code(result, fail_fields, threshold)
+    else:
         with _open_store(state, cfg) as store:
+            result = _checked(cfg, CheckRequest(at=when, channels=channel, store=store, full=full))
+            code = _exit_code(result, fail_fields, threshold)
             store.record_check(result, int(code))
     _emit(result, fmt, output, limit)
     raise typer.Exit(int(code))
@@ -451,11 +459,15 @@ def _print_outcome(outcome: PushOutcome, limit: int) -> None:
         )
 
 
+def _checked(cfg: Config, request: CheckRequest) -> CheckResult:
+    with ReadProgress(stderr_console(), enabled=_state["verbosity"] >= 0) as progress:
+        return run_check(cfg, request, progress)
+
+
 def _plan_from_check(
     cfg: Config, channel: list[str] | None, when: datetime | None, store: Store
 ) -> Plan:
-    with ReadProgress(stderr_console(), enabled=_state["verbosity"] >= 0) as progress:
-        result = run_check(cfg, CheckRequest(at=when, channels=channel), progress)
+    result = _checked(cfg, CheckRequest(at=when, channels=channel, store=store))
     code = _exit_code(result, None, 0)
     store.record_check(result, int(code))
     for report in result.channels:

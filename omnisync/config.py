@@ -312,8 +312,12 @@ class Source:
     connector_class: type[Connector]
     options: ConnectorOptions
 
-    def connector(self, base_dir: Path, timezone: str = "UTC") -> Connector:
-        context = ConnectorContext(name=self.name, base_dir=base_dir, timezone=timezone)
+    def connector(
+        self, base_dir: Path, timezone: str = "UTC", *, store: Any = None, full: bool = False
+    ) -> Connector:
+        context = ConnectorContext(
+            name=self.name, base_dir=base_dir, timezone=timezone, store=store, full=full
+        )
         return self.connector_class(self.options, context)
 
 
@@ -332,10 +336,11 @@ class Config:
     def base_dir(self) -> Path:
         return self.path.parent
 
-    def connector(self, name: str) -> Connector:
-        """A connector for the source ``name`` (``canonical`` or a channel), ready to use."""
+    def connector(self, name: str, *, store: Any = None, full: bool = False) -> Connector:
+        """A connector for the source ``name`` (``canonical`` or a channel), ready to use;
+        with ``store`` it may pull incrementally (unless ``full``)."""
         source = self.canonical if name == "canonical" else self.channels[name]
-        return source.connector(self.base_dir, self.model.settings.timezone)
+        return source.connector(self.base_dir, self.model.settings.timezone, store=store, full=full)
 
     def channel_config(self, name: str) -> ChannelConfig:
         return self.model.channels[name]

@@ -71,6 +71,12 @@ class ConnectorContext:
     base_dir: Path = field(default_factory=Path.cwd)
     #: IANA zone naive date-times are read in and written back in (``settings.timezone``).
     timezone: str = "UTC"
+    #: The state store, for connectors that pull incrementally (high-water marks and a cached
+    #: catalogue: ``pull_mark``/``set_pull_mark``/``cache``/``cache_merge``/``cache_replace`` keyed by
+    #: ``name``). None when no store is open (``validate``, some tests): pull in full then.
+    store: Any = None
+    #: Force a full pull even where the connector could pull incrementally.
+    full: bool = False
 
     def resolve(self, path: str | Path) -> Path:
         candidate = Path(path).expanduser()
@@ -86,6 +92,9 @@ class Connector(ABC):
     Options: ClassVar[type[ConnectorOptions]] = ConnectorOptions
     #: What this kind of connector can do.
     capabilities: ClassVar[Capabilities] = Capabilities(reads=frozenset(Entity))
+    #: True when the connector retries transient failures itself (HTTP connectors do, per
+    #: request); the push pipeline then does not retry its calls a second time.
+    retries_itself: ClassVar[bool] = False
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
         self.options = options

@@ -22,23 +22,16 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
-
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+from typing import Any
 
 from omnisync import values
 from omnisync.config import Config
 from omnisync.connector import Connector
-from omnisync.errors import ConnectorError, ExitCode, OmnisyncError, TransientError, UsageError
+from omnisync.errors import ConnectorError, ExitCode, OmnisyncError, UsageError
 from omnisync.guard import check_plan, refuse
 from omnisync.models import FIELD_ENTITY, Change, Entity, Field, Op, WriteResult
 from omnisync.plan import ChannelPlan, Plan
+from omnisync.retry import Retry
 from omnisync.store import (
     JOURNAL_APPLIED,
     JOURNAL_FAILED,
@@ -50,13 +43,6 @@ from omnisync.store import (
 )
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-#: How often a transient failure (timeout, 429, 5xx, throttling) is tried before giving up.
-RETRY_ATTEMPTS = 5
-#: Longest single wait between tries, in seconds (a longer Retry-After is capped here).
-RETRY_MAX_WAIT = 60.0
 
 
 class InterruptedPush(OmnisyncError):
@@ -103,45 +89,6 @@ class PushOutcome:
             shown = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
             parts.append(f"{channel}: {shown or 'nothing to do'}")
         return "; ".join(parts) or "nothing to do"
-
-
-class Retry:
-    """The one retry policy for transient failures: exponential backoff with jitter,
-    honouring the server's Retry-After, bounded in tries and wait."""
-
-    def __init__(self, attempts: int = RETRY_ATTEMPTS, max_wait: float = RETRY_MAX_WAIT) -> None:
-        self.attempts = attempts
-        self.max_wait = max_wait
-        self.retries = 0
-        self._backoff = wait_exponential_jitter(max=max_wait, jitter=0.5)
-
-    def _wait(self, state: RetryCallState) -> float:
-        backoff = float(self._backoff(state))
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientError) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.max_wait)
-        return backoff
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        self.retries += 1
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "transient failure (%s); try %d of %d in %.1f s",
-            exc,
-            state.attempt_number + 1,
-            self.attempts,
-            state.next_action.sleep if state.next_action else 0.0,
-        )
-
-    def __call__(self, func: Callable[[], T]) -> T:
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        return retrying(func)
 
 
 def _entity(change: Change) -> Entity:
@@ -376,7 +323,8 @@ class Pusher:
         assert self.store is not None
         store = self.store
         changes = [e.change for e in batch]
-        current = self.retry(lambda: connector.current(changes))
+        retry = self.retry if not connector.retries_itself else _once
+        current = retry(lambda: connector.current(changes))
         send: list[JournalEntry] = []
         settled: list[tuple[int, str, str | None]] = []
         for entry in batch:
@@ -400,7 +348,7 @@ class Pusher:
             return
         # Write-ahead: these are on their way; a crash from here on is settled by --resume.
         store.mark(run_id, [(e.seq, JOURNAL_SENDING, None) for e in send], attempt=True)
-        results = self.retry(lambda: connector.write([e.change for e in send]))
+        results = retry(lambda: connector.write([e.change for e in send]))
         by_key = {r.key: r for r in results}
         outcomes: list[tuple[int, str, str | None]] = []
         for entry in send:
@@ -417,6 +365,10 @@ class Pusher:
                 outcome.failures.append((entry.change, message))
         store.mark(run_id, outcomes)
         outcome.settled.update(e.seq for e in send)
+
+
+def _once(func: Callable[[], Any]) -> Any:
+    return func()
 
 
 def _show(value: Any) -> str:

@@ -250,10 +250,34 @@ class JournalRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class MarkRow(SQLModel, table=True):
+    """A source's high-water mark for incremental pulls (e.g. the newest `updated_at` seen)."""
+
+    __tablename__ = "omnisync_mark"
+
+    source: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CacheRow(SQLModel, table=True):
+    """The last known state of a channel's record, so an incremental pull (only what changed
+    since the mark) still yields the whole catalogue to the diff."""
+
+    __tablename__ = "omnisync_cache"
+
+    source: str = Field(primary_key=True)
+    sku: str = Field(primary_key=True)
+    #: A record as omnisync.values.record_to_json.
+    record_json: str = Field(sa_type=Text)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+
+
 # Only our tables: SQLModel.metadata is shared with anything else that defines models.
 _TABLES = [
     SQLModel.metadata.tables[m.__tablename__]
-    for m in (Meta, Run, ChannelRun, FindingRow, PushRow, JournalRow)
+    for m in (Meta, Run, ChannelRun, FindingRow, PushRow, JournalRow, MarkRow, CacheRow)
 ]
 _FINDING_TABLE = SQLModel.metadata.tables[FindingRow.__tablename__]
 _JOURNAL_TABLE = SQLModel.metadata.tables[JournalRow.__tablename__]
@@ -274,7 +298,9 @@ def _to_v2(conn: Connection) -> None:
     """Schema 2: findings keep their JSON values; push runs get a plan and a journal."""
     for column in ("before_json", "after_json"):
         conn.execute(text(f"ALTER TABLE omnisync_finding ADD COLUMN {column} TEXT"))
-    tables = [SQLModel.metadata.tables[m.__tablename__] for m in (PushRow, JournalRow)]
+    tables = [
+        SQLModel.metadata.tables[m.__tablename__] for m in (PushRow, JournalRow, MarkRow, CacheRow)
+    ]
     SQLModel.metadata.create_all(conn, tables=tables)
 
 
@@ -588,6 +614,80 @@ class Store:
                 if count:
                     return int(count)
         return None
+
+    # -- incremental pulls
+
+    def pull_mark(self, source: str, key: str) -> str | None:
+        """A source's high-water mark (None before its first full pull)."""
+        with self._errors("read the pull mark"), self._session() as session:
+            row = session.get(MarkRow, (source, key))
+            return row.value if row else None
+
+    def set_pull_mark(self, source: str, key: str, value: str) -> None:
+        with self._errors("record the pull mark"), self._session(write=True) as session:
+            row = session.get(MarkRow, (source, key))
+            now = datetime.now(UTC)
+            if row is None:
+                session.add(MarkRow(source=source, key=key, value=value, updated_at=now))
+            else:
+                row.value, row.updated_at = value, now
+                session.add(row)
+
+    def cache_replace(self, source: str, records: Iterable[dict[str, Any]]) -> int:
+        """Replace a source's cached catalogue (after a full pull: deletions disappear)."""
+        table = SQLModel.metadata.tables[CacheRow.__tablename__]
+        now = datetime.now(UTC)
+        count = 0
+        with self._errors("cache the catalogue"), self._connection(write=True) as conn:
+            conn.execute(table.delete().where(table.c.source == source))
+            rows = (
+                {
+                    "source": source,
+                    "sku": r["sku"],
+                    "record_json": json.dumps(r, ensure_ascii=False),
+                    "updated_at": now,
+                }
+                for r in records
+            )
+            for chunk in _chunks(rows, FINDING_CHUNK):
+                conn.execute(insert(table), chunk)
+                count += len(chunk)
+        return count
+
+    def cache_merge(
+        self, source: str, records: Iterable[dict[str, Any]], deleted: Iterable[str] = ()
+    ) -> None:
+        """Upsert changed records (and drop deleted SKUs) in a source's cached catalogue."""
+        table = SQLModel.metadata.tables[CacheRow.__tablename__]
+        now = datetime.now(UTC)
+        with self._errors("update the catalogue cache"), self._connection(write=True) as conn:
+            for sku in deleted:
+                conn.execute(table.delete().where(table.c.source == source, table.c.sku == sku))
+            for chunk in _chunks(records, FINDING_CHUNK):
+                skus = [r["sku"] for r in chunk]
+                conn.execute(table.delete().where(table.c.source == source, table.c.sku.in_(skus)))
+                conn.execute(
+                    insert(table),
+                    [
+                        {
+                            "source": source,
+                            "sku": r["sku"],
+                            "record_json": json.dumps(r, ensure_ascii=False),
+                            "updated_at": now,
+                        }
+                        for r in chunk
+                    ],
+                )
+
+    def cache(self, source: str) -> Iterator[dict[str, Any]]:
+        """A source's cached catalogue, record by record (as record_to_json dicts)."""
+        table = SQLModel.metadata.tables[CacheRow.__tablename__]
+        with self._errors("read the catalogue cache"), self._connection() as conn:
+            result = conn.execution_options(yield_per=FINDING_CHUNK).execute(
+                select(table.c.record_json).where(table.c.source == source).order_by(table.c.sku)
+            )
+            for (text_,) in result:
+                yield json.loads(text_)
 
     # -- push journal
 

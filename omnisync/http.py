@@ -1,0 +1,248 @@
+"""The shared HTTP layer of every API connector.
+
+Each HTTP connector gets one :class:`HttpClient`: an ``httpx.Client`` built from its options
+(timeouts, connection pooling, optional HTTP/2) — or injected, so tests and users can swap the
+transport — wrapped so that every request
+
+* is retried under the one policy (:class:`omnisync.retry.Retry`) when it fails transiently:
+  timeouts, dropped connections, HTTP 429 and 5xx, honouring ``Retry-After``;
+* fails with a classified, actionable error otherwise: 401/403 → :class:`AuthError` ("check
+  your token/scopes"), other 4xx → :class:`HttpError` carrying the status and the API's own
+  message, connection refused → "is the server running?";
+* never shows a secret: URLs, headers and bodies in messages pass through
+  :func:`omnisync.secrets.mask`, and credentials are registered as secrets when set.
+
+Pulls that can fetch pages in parallel use :meth:`HttpClient.map` (threads; ``httpx.Client``
+is thread-safe) with a bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import Field, field_validator
+
+from omnisync import secrets
+from omnisync.connector import ConnectorOptions
+from omnisync.errors import AuthError, ConnectorError, TransientError
+from omnisync.retry import Retry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class HttpOptions(ConnectorOptions):
+    """Options every HTTP connector accepts (mix into its own Options)."""
+
+    #: Base URL of the API, e.g. https://shop.example.com
+    url: str
+    #: Seconds to wait for a connection / a response.
+    timeout: float = Field(default=30.0, gt=0)
+    #: Most requests in flight at once while pulling.
+    concurrency: int = Field(default=4, ge=1, le=64)
+    #: Use HTTP/2 where the server offers it (needs the `h2` package).
+    http2: bool = False
+    #: Tries per request for transient failures (timeouts, 429, 5xx).
+    retries: int = Field(default=5, ge=1, le=20)
+    #: Longest wait between tries, in seconds (a longer Retry-After is capped here).
+    max_wait: float = Field(default=60.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = httpx.URL(value)
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ValueError(f"{secrets.mask(value)!r} is not an http(s) URL")
+        return value.rstrip("/")
+
+
+class HttpError(ConnectorError):
+    """A request the API refused for good (4xx other than auth and 429)."""
+
+    def __init__(
+        self, message: str, *, status: int, body: Any = None, where: str = "", hint: str = ""
+    ) -> None:
+        super().__init__(message, where=where, hint=hint)
+        self.status = status
+        self.body = body
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks us to wait: ``Retry-After`` as seconds or an HTTP date."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def api_message(response: httpx.Response) -> str:
+    """The API's own error message from a response body, whatever shape it has."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, ValueError):
+        text = response.text.strip()
+        return text[:300] if text else response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("message", "error_description", "error", "detail", "title"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            first = errors[0]
+            if isinstance(first, dict):
+                return str(first.get("detail") or first.get("message") or first)
+            return str(first)
+        if isinstance(errors, (str, dict)):
+            return str(errors)
+    return json.dumps(body)[:300]
+
+
+class HttpClient:
+    """An ``httpx.Client`` with omnisync's retry policy and error classification."""
+
+    def __init__(
+        self,
+        channel: str,
+        client: httpx.Client,
+        *,
+        retry: Retry | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        self.channel = channel
+        self.client = client
+        self.retry = retry or Retry()
+        self.concurrency = concurrency
+        #: Requests sent (including retries), for benchmarks and tests.
+        self.requests = 0
+
+    @classmethod
+    def from_options(
+        cls,
+        channel: str,
+        options: HttpOptions,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> HttpClient:
+        """The client for a connector; ``transport`` replaces the network (tests, proxies)."""
+        limits = httpx.Limits(
+            max_connections=options.concurrency * 2, max_keepalive_connections=options.concurrency
+        )
+        http2 = options.http2
+        if http2:
+            try:
+                import h2  # noqa: F401
+            except ImportError:
+                log.warning(
+                    "%s: http2 needs the h2 package (pip install 'httpx[http2]'); using HTTP/1.1",
+                    channel,
+                )
+                http2 = False
+        client = httpx.Client(
+            base_url=options.url,
+            timeout=httpx.Timeout(options.timeout),
+            limits=limits,
+            http2=http2,
+            transport=transport,
+            headers=dict(headers or {}),
+            auth=auth,
+            follow_redirects=False,
+        )
+        return cls(
+            channel,
+            client,
+            retry=Retry(options.retries, options.max_wait),
+            concurrency=options.concurrency,
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    # ------------------------------------------------------------ requests
+
+    def request(
+        self, method: str, url: str, *, ok: Iterable[int] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """Send a request under the retry policy; raise a classified error unless it succeeds
+        (2xx) or its status is in ``ok`` (for endpoints whose errors the caller reads itself)."""
+        accepted = set(ok)
+        return self.retry(lambda: self._once(method, url, accepted, kwargs))
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def _once(self, method: str, url: str, ok: set[int], kwargs: dict[str, Any]) -> httpx.Response:
+        where = f"{self.channel}: {method} {secrets.mask(str(self.client.base_url.join(url)))}"
+        self.requests += 1
+        try:
+            response = self.client.request(method, url, **kwargs)
+        except httpx.ConnectError as exc:
+            raise TransientError(
+                f"cannot connect ({secrets.mask(str(exc)) or type(exc).__name__})",
+                where=where,
+                hint="is the server running and the url right? check the channel's `url` option",
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise TransientError(
+                f"timed out ({type(exc).__name__})",
+                where=where,
+                hint="raise `timeout` or try later",
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransientError(
+                f"connection failed ({type(exc).__name__}: {secrets.mask(str(exc))})", where=where
+            ) from exc
+        status = response.status_code
+        if status < 300 or status in ok:
+            return response
+        message = secrets.mask(api_message(response))
+        if status in (401, 403):
+            raise AuthError(
+                f"the API rejected the credentials (HTTP {status}: {message})",
+                where=where,
+                hint="check the channel's token/key and its scopes or permissions",
+            )
+        if status == 429 or status >= 500:
+            raise TransientError(
+                f"HTTP {status}: {message}", where=where, retry_after=retry_after(response)
+            )
+        body: Any
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, ValueError):
+            body = response.text
+        raise HttpError(f"HTTP {status}: {message}", status=status, body=body, where=where)
+
+    # ------------------------------------------------------------ parallel pulls
+
+    def map(self, func: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        """``func`` over ``items`` with at most ``concurrency`` in flight, results in order."""
+        if self.concurrency <= 1:
+            yield from map(func, items)
+            return
+        with ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix=f"omnisync-{self.channel}"
+        ) as pool:
+            yield from pool.map(func, items)
