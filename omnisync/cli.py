@@ -350,6 +350,11 @@ def runs(
 
 
 def _run_summary(run: RunSummary) -> str:
+    if run.kind == "push":
+        counts = [
+            f"{n} {k}" for k, n in run.totals.items() if n and k not in ("retries", "changes")
+        ]
+        return "push: " + (", ".join(counts) or f"{run.totals.get('changes', 0)} change(s)")
     parts = []
     for ch in run.channels:
         if ch.error:
@@ -386,7 +391,10 @@ def show(
                 print_push(stdout_console(), record, limit=limit or None)
             elif fmt in PUSH_FORMATS:
                 text = render_push(record, fmt)
-                write_atomic(output, text) if output else typer.echo(text, nl=False)
+                if output:
+                    write_atomic(output, text)
+                else:
+                    typer.echo(text, nl=False)
             else:
                 raise UsageError(f"a push run renders as {', '.join(PUSH_FORMATS)}, not {fmt!r}")
             return
@@ -522,7 +530,9 @@ def plan(
             highlight=False,
         )
     if out is not None:
-        stderr_console().print(f"plan written to {out}: review it, then `omnisync apply {out}`")
+        stderr_console().print(
+            f"plan written to {out}: review it, then `omnisync apply {out} -c {config}`"
+        )
 
 
 @app.command()

@@ -6,11 +6,13 @@ import csv
 import io
 import json
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from omnisync.diff import money
 from omnisync.models import Change, Op
 from omnisync.plan import Plan
 from omnisync.secrets import mask
@@ -25,7 +27,7 @@ def show_value(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, dict) and "amount" in value:
-        text = f"{value['amount']} {value.get('currency', '')}".strip()
+        text = money(Decimal(str(value["amount"])), value.get("currency")) or ""
         if value.get("start") or value.get("end"):
             text += f" ({value.get('start') or '…'} → {value.get('end') or '…'})"
         return text
