@@ -707,7 +707,16 @@ def sync(
     raise typer.Exit(int(outcome.exit_code))
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # cron and systemd stop jobs with SIGTERM: end like Ctrl-C, so a push records where it
+    # stopped and prints how to resume, instead of vanishing mid-batch.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    signal.signal(signal.SIGTERM, _terminated)
     app()

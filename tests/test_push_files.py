@@ -307,3 +307,19 @@ def test_example_loop_on_a_pos_database(
     assert code == 0, out + err
     assert db_findings() == planted
     assert cents("KA-1008") == 3699
+
+
+def test_sigterm_ends_a_push_as_interrupted_with_the_resume_hint(tmp_path: Path) -> None:
+    project = big_project(tmp_path, n=20)
+    assert omnisync(project, "plan", "-c", "omnisync.yaml", "--out", "plan.json").returncode == 0
+    push = harness(project, "apply", "plan.json", "-c", "omnisync.yaml", "--yes", delay=0.2)
+    time.sleep(1.0)
+    push.send_signal(signal.SIGTERM)
+    _, err = push.communicate(timeout=30)
+    assert push.returncode == 130, err
+    assert "--resume" in err
+    with Store.open(str(project / "state.db"), base_dir=project) as store:
+        (run,) = [r for r in store.runs(10) if r.kind == "push"]
+        assert run.status == "interrupted"
+    resumed = omnisync(project, "apply", "--resume", "last", "-c", "omnisync.yaml")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
