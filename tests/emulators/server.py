@@ -109,6 +109,9 @@ def serve(app: Any, *, latency: float = 0.0) -> Iterator[Server]:
     requests: Counter[str] = Counter()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this: uvicorn writes a response's head and body separately,
+    # and with Nagle the body waits ~40 ms for the client's delayed ACK of the head.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
