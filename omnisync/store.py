@@ -664,6 +664,8 @@ class Store:
             for sku in deleted:
                 conn.execute(table.delete().where(table.c.source == source, table.c.sku == sku))
             for chunk in _chunks(records, FINDING_CHUNK):
+                # A SKU twice in one pull: the later record wins, as it would in the channel.
+                chunk = list({r["sku"]: r for r in chunk}.values())
                 skus = [r["sku"] for r in chunk]
                 conn.execute(table.delete().where(table.c.source == source, table.c.sku.in_(skus)))
                 conn.execute(
