@@ -170,6 +170,15 @@ def harness(tmp_path: Path, *args: str, delay: float = 0.15) -> subprocess.Popen
     )
 
 
+def wait_for_push(project: Path, timeout: float = 60) -> None:
+    """Until a push holds the run lock (the process is past start-up, sending batches)."""
+    lock = project / "state.db.push.lock"
+    deadline = time.monotonic() + timeout
+    while not (lock.exists() and lock.read_text().startswith("pid")):
+        assert time.monotonic() < deadline, "the push never started"
+        time.sleep(0.02)
+
+
 def omnisync(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "omnisync", *args],
@@ -189,7 +198,8 @@ def test_push_killed_by_a_signal_resumes_exactly_once(tmp_path: Path, seed: int)
     assert changes == 80  # price and stock for 40 SKUs, 20 batches of 2 records
 
     push = harness(project, "apply", "plan.json", "-c", "omnisync.yaml", "--yes")
-    time.sleep(random.Random(seed).uniform(0.8, 2.5))  # somewhere in the middle of the push
+    wait_for_push(project)
+    time.sleep(random.Random(seed).uniform(0.1, 2.0))  # somewhere in the middle of the push
     push.send_signal(signal.SIGKILL)
     push.wait(timeout=30)
 
@@ -216,11 +226,7 @@ def test_push_killed_by_a_signal_resumes_exactly_once(tmp_path: Path, seed: int)
 def test_two_syncs_at_once_one_pushes_the_other_exits_with_the_lock_code(tmp_path: Path) -> None:
     project = big_project(tmp_path, n=20)
     first = harness(project, "sync", "-c", "omnisync.yaml", delay=0.3)
-    lock = project / "state.db.push.lock"
-    deadline = time.monotonic() + 30
-    while not (lock.exists() and lock.read_text().startswith("pid")):
-        assert time.monotonic() < deadline, "the first sync never took the lock"
-        time.sleep(0.05)
+    wait_for_push(project)
     second = omnisync(project, "sync", "-c", "omnisync.yaml")
     assert second.returncode == 7
     assert "another omnisync run holds the 'push' lock" in second.stderr
@@ -313,7 +319,8 @@ def test_sigterm_ends_a_push_as_interrupted_with_the_resume_hint(tmp_path: Path)
     project = big_project(tmp_path, n=20)
     assert omnisync(project, "plan", "-c", "omnisync.yaml", "--out", "plan.json").returncode == 0
     push = harness(project, "apply", "plan.json", "-c", "omnisync.yaml", "--yes", delay=0.2)
-    time.sleep(1.0)
+    wait_for_push(project)
+    time.sleep(0.3)
     push.send_signal(signal.SIGTERM)
     _, err = push.communicate(timeout=30)
     assert push.returncode == 130, err
