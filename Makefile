@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck format demo clean
+.PHONY: install test test-fast lint typecheck format demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Everything but the real Medusa/Vendure servers, for a quick loop while working.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not real_shop"
 
 lint: $(STAMP)
 	$(BIN)/ruff check omnisync connectors tests bench

@@ -1,0 +1,767 @@
+"""Medusa v2 through its Admin REST API: ``connector: medusa``.
+
+::
+
+    connector: medusa
+    options:
+      url: https://medusa.example.com     # the Medusa server (not the storefront)
+      api_key: ${MEDUSA_API_KEY}          # a secret API key (sk_...) ...
+      # email: ${MEDUSA_EMAIL}            # ... or an admin user's email and password
+      # password: ${MEDUSA_PASSWORD}
+      currency: EUR                       # which of a variant's prices is compared
+      locations:                          # Medusa stock location (name or id): omnisync location
+        Main Warehouse: lager
+
+One record per product variant with a SKU, read from ``GET /admin/product-variants`` page by
+page (``limit``/``offset``/``count``; after the first page the rest are fetched in parallel):
+title and description of the variant's product (``title: variant`` takes the variant's own
+title), the EAN (``gtin: upc`` or ``barcode`` for the other code), the price in ``currency``
+(major units; the store's default currency when unset) and the stocked quantity per stock
+location (variant → inventory item → location levels; a location without a level shows 0).
+
+Writes, per batch of SKUs, with what Medusa's API is known to do:
+
+* **prices**: a variant update replaces the variant's *whole* price set, so every price the
+  variant has is sent back with only the changed currency's amount replaced. A price in a
+  currency the store does not support is refused here (Medusa would store it silently).
+* **stock**: ``POST /admin/inventory-items/location-levels/batch``; a level that does not
+  exist yet is created (updating it answers 404 "is not stocked at location").
+* **content**: title and description on the product, the EAN on the variant.
+
+A batch request that fails is retried item by item, so one bad change does not sink the
+others. Every write is confirmed by reading the variants again: Medusa answers 200 to an
+update it silently did not apply (an unknown variant id), and such a change fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cached_property, partial
+from typing import Any, Literal
+
+import httpx
+from pydantic import Field as PydanticField
+from pydantic import field_validator, model_validator
+
+from omnisync import secrets
+from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.errors import ConnectorError
+from omnisync.http import HttpClient, HttpError, HttpOptions
+from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
+from omnisync.normalize import clean_text, normalize_gtin
+from omnisync.values import field_value, json_money, same
+
+from .api import JwtLogin, MedusaApi, api_key_auth
+
+log = logging.getLogger(__name__)
+
+#: The variant fields a read asks for (Medusa returns only what ``fields`` names).
+VARIANT_FIELDS = ",".join(
+    [
+        "id",
+        "sku",
+        "title",
+        "ean",
+        "upc",
+        "barcode",
+        "manage_inventory",
+        "product_id",
+        "product.id",
+        "product.title",
+        "product.description",
+        "prices.id",
+        "prices.amount",
+        "prices.currency_code",
+        "prices.min_quantity",
+        "prices.max_quantity",
+        "prices.rules",
+        "inventory_items.inventory_item_id",
+        "inventory_items.required_quantity",
+        "inventory_items.inventory.location_levels.location_id",
+        "inventory_items.inventory.location_levels.stocked_quantity",
+    ]
+)
+#: SKUs per ``sku[]`` lookup (keeps URLs short).
+_LOOKUP = 100
+_FIELDS = frozenset({Field.TITLE, Field.DESCRIPTION, Field.GTIN, Field.PRICE, Field.STOCK})
+
+
+class MedusaOptions(HttpOptions):
+    """Options of the medusa connector."""
+
+    #: A secret API key (``sk_...``); or set ``email`` and ``password``.
+    api_key: str | None = None
+    #: An admin user's email, for JWT login (faster per request than an API key).
+    email: str | None = None
+    password: str | None = None
+    #: The currency whose price is compared (ISO 4217); default: the store's default currency.
+    currency: str | None = None
+    #: Medusa stock location (name or id) → omnisync location. Empty: every location, by name.
+    locations: dict[str, str] = PydanticField(default_factory=dict)
+    #: Which variant code is the GTIN.
+    gtin: Literal["ean", "upc", "barcode"] = "ean"
+    #: Title from the product (shared by its variants) or the variant's own title.
+    title: Literal["product", "variant"] = "product"
+    #: Variants per page (Medusa accepts up to 1000).
+    page_size: int = PydanticField(default=200, ge=1, le=1000)
+    #: SKUs per write batch.
+    max_batch: int = PydanticField(default=100, ge=1, le=1000)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not (len(value) == 3 and value.isalpha()):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code (EUR, USD, ...)")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _credentials(self) -> MedusaOptions:
+        login = self.email is not None or self.password is not None
+        if self.api_key and login:
+            raise ValueError("set either api_key or email and password, not both")
+        if not self.api_key and not (self.email and self.password):
+            raise ValueError("set api_key (a secret API key), or email and password")
+        return self
+
+
+class _Capabilities:
+    """On the class: what the kind can do; on an instance: with its configured batch size."""
+
+    def __get__(self, instance: MedusaConnector | None, owner: type | None = None) -> Capabilities:
+        entities = frozenset(Entity)
+        batch = instance.medusa_options.max_batch if instance is not None else 100
+        return Capabilities(reads=entities, writes=entities, max_batch=batch)
+
+
+@dataclass
+class _Store:
+    """What the store itself says: its currencies and stock locations."""
+
+    currencies: list[str]
+    default_currency: str
+    #: Medusa location id → omnisync location name (only the locations compared).
+    locations: dict[str, str]
+    #: Every stock location, id → name, for messages.
+    all_locations: dict[str, str]
+
+
+@dataclass
+class _Outbox:
+    """The requests one batch of changes turns into, and which changes ride on each item."""
+
+    #: product id → variant id → update payload.
+    variants: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: product id → update payload.
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: (inventory item id, location id) → [quantity, level exists].
+    levels: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    #: item key → indexes of the changes it carries.
+    owners: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
+
+    def own(self, key: tuple[str, ...], index: int) -> None:
+        self.owners.setdefault(key, []).append(index)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The batch requests, as ``--dry-run`` shows them."""
+        shown: list[dict[str, Any]] = []
+        for product, updates in self.variants.items():
+            shown.append(
+                {
+                    "method": "POST",
+                    "path": f"/admin/products/{product}/variants/batch",
+                    "body": {"update": [{"id": vid, **body} for vid, body in updates.items()]},
+                }
+            )
+        if self.products:
+            shown.append(
+                {
+                    "method": "POST",
+                    "path": "/admin/products/batch",
+                    "body": {"update": [{"id": p, **b} for p, b in self.products.items()]},
+                }
+            )
+        if self.levels:
+            shown.append(
+                {
+                    "method": "POST",
+                    "path": "/admin/inventory-items/location-levels/batch",
+                    "body": _levels_body(self.levels),
+                }
+            )
+        return shown
+
+
+def _levels_body(levels: dict[tuple[str, str], list[Any]]) -> dict[str, Any]:
+    body: dict[str, Any] = {"create": [], "update": []}
+    for (item, location), (quantity, exists) in levels.items():
+        entry = {"inventory_item_id": item, "location_id": location, "stocked_quantity": quantity}
+        body["update" if exists else "create"].append(entry)
+    return {k: v for k, v in body.items() if v}
+
+
+class MedusaConnector(Connector):
+    """Medusa v2 (Admin REST API): variants with content, prices and stock per location."""
+
+    description = (
+        "Medusa v2 shop (Admin REST API): variants, prices per currency, stock per location"
+    )
+    Options = MedusaOptions
+    capabilities = _Capabilities()
+    retries_itself = True
+
+    def __init__(
+        self,
+        options: ConnectorOptions,
+        context: ConnectorContext,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not isinstance(options, MedusaOptions):
+            raise TypeError(f"{type(self).__name__} needs {MedusaOptions.__name__}")
+        super().__init__(options, context)
+        self.medusa_options = options
+        self._transport = transport
+        for secret in (options.api_key, options.password):
+            if secret:
+                secrets.register(secret)
+
+    # ------------------------------------------------------------------ plumbing
+
+    @cached_property
+    def http(self) -> HttpClient:
+        options = self.medusa_options
+        auth: httpx.Auth
+        if options.api_key:
+            auth = api_key_auth(options.api_key)
+        else:
+            auth = JwtLogin(options.url, options.email or "", options.password or "", self.name)
+        return HttpClient.from_options(
+            self.name,
+            options,
+            transport=self._transport,
+            auth=auth,
+            headers={"Accept": "application/json"},
+        )
+
+    @cached_property
+    def api(self) -> MedusaApi:
+        return MedusaApi(self.http)
+
+    def close(self) -> None:
+        if "http" in self.__dict__:
+            self.http.close()
+
+    def describe(self) -> str:
+        return f"Medusa at {secrets.mask(self.medusa_options.url)}"
+
+    def fields(self) -> frozenset[Field]:
+        return _FIELDS
+
+    @cached_property
+    def store(self) -> _Store:
+        """The store's currencies and stock locations (read once)."""
+        stores = self.api.get(
+            "/admin/stores",
+            {"fields": "id,supported_currencies.currency_code,supported_currencies.is_default"},
+        ).get("stores")
+        if not stores:
+            raise ConnectorError(
+                "the Medusa server has no store", where=self.name, hint="finish Medusa's setup"
+            )
+        supported = stores[0].get("supported_currencies") or []
+        currencies = [str(c["currency_code"]).upper() for c in supported]
+        default = next(
+            (str(c["currency_code"]).upper() for c in supported if c.get("is_default")),
+            currencies[0] if currencies else "",
+        )
+        located = self.api.list_all(
+            "/admin/stock-locations", "stock_locations", {"fields": "id,name"}
+        )
+        every = {str(loc["id"]): str(loc.get("name") or loc["id"]) for loc in located}
+        return _Store(currencies, default, self._map_locations(every), every)
+
+    def _map_locations(self, every: dict[str, str]) -> dict[str, str]:
+        wanted = self.medusa_options.locations
+        if not wanted:
+            return dict(every)
+        mapped: dict[str, str] = {}
+        unknown = []
+        for key, target in wanted.items():
+            hits = [i for i, name in every.items() if key in (i, name)]
+            if not hits:
+                unknown.append(key)
+            for location_id in hits:
+                mapped[location_id] = target
+        if unknown:
+            present = ", ".join(f"{name} ({i})" for i, name in every.items()) or "none"
+            raise ConnectorError(
+                f"options.locations names stock location(s) the store does not have: "
+                f"{', '.join(map(repr, unknown))}",
+                where=self.name,
+                hint=f"the store's stock locations are: {present}",
+            )
+        return mapped
+
+    @property
+    def currency(self) -> str:
+        return self.medusa_options.currency or self.store.default_currency
+
+    def check(self) -> None:
+        """Authenticate, read the store, and confirm the currency and locations exist."""
+        store = self.store
+        if self.currency not in store.currencies:
+            raise ConnectorError(
+                f"the store has no currency {self.currency}",
+                where=self.name,
+                hint=f"its currencies are {', '.join(store.currencies) or 'none'}: "
+                "set options.currency to one of them, or add it in Medusa's store settings",
+            )
+
+    # ------------------------------------------------------------------ reading
+
+    def _page(self, offset: int) -> dict[str, Any]:
+        page: dict[str, Any] = self.api.get(
+            "/admin/product-variants",
+            {
+                "limit": self.medusa_options.page_size,
+                "offset": offset,
+                "order": "id",
+                "fields": VARIANT_FIELDS,
+            },
+        )
+        return page
+
+    def read(self) -> Iterator[Record]:
+        """Every variant with a SKU; pages after the first are fetched in parallel."""
+        self.check()
+        size = self.medusa_options.page_size
+        first = self._page(0)
+        yield from self._records(first, 0)
+        count = int(first.get("count") or 0)
+        for offset, page in zip(
+            range(size, count, size),
+            self.http.map(self._page, range(size, count, size)),
+            strict=True,
+        ):
+            yield from self._records(page, offset)
+
+    def _records(self, page: dict[str, Any], offset: int) -> Iterator[Record]:
+        origin = f"GET /admin/product-variants?offset={offset}"
+        for variant in page.get("variants") or []:
+            record = self._record(variant, origin)
+            if record is not None:
+                yield record
+
+    def _record(self, variant: dict[str, Any], origin: str = "") -> Record | None:
+        sku = clean_text(variant.get("sku"))
+        if sku is None:
+            return None
+        product = variant.get("product") or {}
+        options = self.medusa_options
+        title = product.get("title") if options.title == "product" else variant.get("title")
+        record = Record(
+            sku=sku,
+            title=clean_text(title),
+            description=clean_text(product.get("description")),
+            gtin=_gtin(variant.get(options.gtin)),
+            price=_price(variant, self.currency),
+            stock=self._stock(variant),
+            ids={"variant_id": str(variant["id"]), "product_id": str(variant.get("product_id"))},
+            origin=origin,
+        )
+        items = variant.get("inventory_items") or []
+        if len(items) == 1:
+            record.ids["inventory_item_id"] = str(items[0].get("inventory_item_id"))
+        return record
+
+    def _stock(self, variant: dict[str, Any]) -> dict[str, int] | None:
+        """Stocked quantity per compared location; a kit of several inventory items has as many
+        as its scarcest item allows."""
+        if variant.get("manage_inventory") is False:
+            return None
+        items = variant.get("inventory_items") or []
+        stock: dict[str, int] = {}
+        for location_id, name in self.store.locations.items():
+            if not items:
+                stock[name] = stock.get(name, 0)
+                continue
+            kits = []
+            for item in items:
+                need = _number(item.get("required_quantity")) or Decimal(1)
+                levels = (item.get("inventory") or {}).get("location_levels") or []
+                have = sum(
+                    (
+                        _number(lv.get("stocked_quantity")) or Decimal(0)
+                        for lv in levels
+                        if lv.get("location_id") == location_id
+                    ),
+                    Decimal(0),
+                )
+                kits.append(int(have // need))
+            stock[name] = stock.get(name, 0) + min(kits)
+        return stock
+
+    # ------------------------------------------------------------------ targeted reads
+
+    def _variants(self, skus: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The shop's variants of these SKUs, by SKU (a list: the shop may hold one twice)."""
+        wanted = list(dict.fromkeys(skus))
+        chunks = [wanted[i : i + _LOOKUP] for i in range(0, len(wanted), _LOOKUP)]
+
+        def lookup(chunk: list[str]) -> list[dict[str, Any]]:
+            params: list[tuple[str, str | int]] = [("sku[]", sku) for sku in chunk]
+            params += [("limit", len(chunk) * 2 + 10), ("fields", VARIANT_FIELDS)]
+            found: list[dict[str, Any]] = self.api.get("/admin/product-variants", params)[
+                "variants"
+            ]
+            return found
+
+        found: dict[str, list[dict[str, Any]]] = {}
+        for variants in self.http.map(lookup, chunks):
+            for variant in variants:
+                sku = clean_text(variant.get("sku"))
+                if sku is not None:
+                    found.setdefault(sku, []).append(variant)
+        return found
+
+    def current(self, changes: Sequence[Change]) -> dict[str, Any]:
+        variants = self._variants([c.sku for c in changes])
+        result: dict[str, Any] = {}
+        for change in changes:
+            found = variants.get(change.sku) or []
+            record = self._record(found[0]) if len(found) == 1 else None
+            if change.op is Op.UPDATE and change.field is not None:
+                result[change.key] = field_value(record, change.field, change.location)
+            else:
+                result[change.key] = {"sku": change.sku} if record else None
+        return result
+
+    # ------------------------------------------------------------------ writing
+
+    def preview(self, changes: Sequence[Change]) -> list[Any]:
+        outbox, failures = self._prepare(changes, self._variants([c.sku for c in changes]))
+        shown: list[Any] = outbox.requests()
+        shown += [{"refused": changes[i].key, "why": why} for i, why in sorted(failures.items())]
+        return shown
+
+    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
+        variants = self._variants([c.sku for c in changes])
+        outbox, failures = self._prepare(changes, variants)
+        self._send(outbox, failures)
+        sent = [i for i in range(len(changes)) if i not in failures]
+        if sent:
+            self._confirm(changes, sent, failures)
+        return [
+            WriteResult(c.key, i not in failures, failures.get(i)) for i, c in enumerate(changes)
+        ]
+
+    def _prepare(
+        self, changes: Sequence[Change], variants: dict[str, list[dict[str, Any]]]
+    ) -> tuple[_Outbox, dict[int, str]]:
+        """Turn changes into request items; changes that cannot be sent get their reason."""
+        outbox = _Outbox()
+        failures: dict[int, str] = {}
+        for index, change in enumerate(changes):
+            found = variants.get(change.sku) or []
+            try:
+                if change.op is not Op.UPDATE or change.field is None:
+                    raise _Refused(
+                        f"the medusa connector does not {change.op.value} variants; "
+                        "create or delete them in Medusa"
+                    )
+                if not found:
+                    raise _Refused(f"no variant with SKU {change.sku!r} in the shop")
+                if len(found) > 1:
+                    ids = ", ".join(str(v["id"]) for v in found)
+                    raise _Refused(f"SKU {change.sku!r} is on {len(found)} variants ({ids})")
+                self._stage(outbox, index, change, found[0])
+            except _Refused as refused:
+                failures[index] = str(refused)
+        return outbox, failures
+
+    def _stage(self, outbox: _Outbox, index: int, change: Change, variant: dict[str, Any]) -> None:
+        variant_id = str(variant["id"])
+        product_id = str(variant.get("product_id") or (variant.get("product") or {}).get("id"))
+        name = Field(change.field or "")
+        if name is Field.PRICE:
+            money = _money(change.after)
+            if money.currency not in self.store.currencies:
+                raise _Refused(
+                    f"the store has no currency {money.currency} "
+                    f"(its currencies: {', '.join(self.store.currencies)}); "
+                    "add it in Medusa's store settings or convert the price "
+                    "(expect.price.currency and rate)"
+                )
+            if money.amount < 0:
+                raise _Refused(f"a negative price ({money}) cannot be right")
+            body = outbox.variants.setdefault(product_id, {}).setdefault(variant_id, {})
+            prices = body.get("prices") or _price_set(variant)
+            body["prices"] = _with_price(prices, money)
+            outbox.own(("variant", variant_id), index)
+        elif name is Field.GTIN or (name is Field.TITLE and self.medusa_options.title == "variant"):
+            body = outbox.variants.setdefault(product_id, {}).setdefault(variant_id, {})
+            if name is Field.GTIN:
+                body[self.medusa_options.gtin] = _gtin_out(change.after)
+            else:
+                body["title"] = change.after
+            outbox.own(("variant", variant_id), index)
+        elif name in (Field.TITLE, Field.DESCRIPTION):
+            if name is Field.TITLE and not change.after:
+                raise _Refused("a product needs a title")
+            outbox.products.setdefault(product_id, {})[name.value] = change.after
+            outbox.own(("product", product_id), index)
+        elif name is Field.STOCK:
+            location_id = self._location_id(change.location)
+            items = variant.get("inventory_items") or []
+            if variant.get("manage_inventory") is False or not items:
+                raise _Refused("the variant does not manage inventory in Medusa")
+            if len(items) != 1 or _number(items[0].get("required_quantity")) not in (None, 1):
+                raise _Refused(
+                    "the variant is a kit of several inventory items; set their stock in Medusa"
+                )
+            quantity = change.after if change.after is not None else 0
+            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+                raise _Refused(f"stock must be a whole number of at least 0, not {quantity!r}")
+            item_id = str(items[0]["inventory_item_id"])
+            levels = (items[0].get("inventory") or {}).get("location_levels") or []
+            exists = any(lv.get("location_id") == location_id for lv in levels)
+            outbox.levels[(item_id, location_id)] = [quantity, exists]
+            outbox.own(("level", item_id, location_id), index)
+        else:
+            raise _Refused(f"the medusa connector cannot write {name.value}")
+
+    def _location_id(self, location: str | None) -> str:
+        mapped = self.store.locations
+        if location is None:
+            if len(set(mapped.values())) == 1:
+                return next(iter(mapped))
+            raise _Refused("stock without a location, and the shop has several: name one")
+        hits = [i for i, name in mapped.items() if name == location]
+        if len(hits) != 1:
+            known = ", ".join(sorted(set(mapped.values()))) or "none"
+            raise _Refused(
+                f"location {location!r} is not one stock location of the shop "
+                f"(compared locations: {known}; see options.locations)"
+            )
+        return hits[0]
+
+    # -- sending: a batch per kind, item by item when the batch is refused
+
+    def _send(self, outbox: _Outbox, failures: dict[int, str]) -> None:
+        def fail(key: tuple[str, ...], message: str) -> None:
+            for index in outbox.owners.get(key, []):
+                failures.setdefault(index, message)
+
+        post = self.api.post
+        fields = {"fields": "id"}
+
+        def variants(product: str) -> None:
+            updates = outbox.variants[product]
+            batch = [{"id": vid, **body} for vid, body in updates.items()]
+            self._batched(
+                partial(
+                    post, f"/admin/products/{product}/variants/batch", {"update": batch}, fields
+                ),
+                [
+                    (
+                        ("variant", vid),
+                        partial(post, f"/admin/products/{product}/variants/{vid}", body, fields),
+                    )
+                    for vid, body in updates.items()
+                ],
+                fail,
+            )
+
+        # Medusa updates variants product by product: send those requests side by side.
+        for _ in self.http.map(variants, list(outbox.variants)):
+            pass
+        if outbox.products:
+            batch = [{"id": pid, **body} for pid, body in outbox.products.items()]
+            self._batched(
+                partial(post, "/admin/products/batch", {"update": batch}, fields),
+                [
+                    (("product", pid), partial(post, f"/admin/products/{pid}", body, fields))
+                    for pid, body in outbox.products.items()
+                ],
+                fail,
+            )
+        if outbox.levels:
+            self._batched(
+                partial(
+                    post,
+                    "/admin/inventory-items/location-levels/batch",
+                    _levels_body(outbox.levels),
+                ),
+                [
+                    (("level", item, location), partial(self._set_level, item, location, *spec))
+                    for (item, location), spec in outbox.levels.items()
+                ],
+                fail,
+            )
+
+    @staticmethod
+    def _batched(
+        batch: Callable[[], Any],
+        singles: list[tuple[tuple[str, ...], Callable[[], Any]]],
+        fail: Callable[[tuple[str, ...], str], None],
+    ) -> None:
+        """Send ``batch``; when Medusa refuses it (all or nothing), send each item alone so the
+        good ones land and the bad one fails with Medusa's message."""
+        try:
+            batch()
+            return
+        except HttpError as exc:
+            if len(singles) == 1:
+                fail(singles[0][0], exc.message)
+                return
+            log.info("batch refused (%s); sending its %d items one by one", exc, len(singles))
+        for key, single in singles:
+            try:
+                single()
+            except HttpError as exc:
+                fail(key, exc.message)
+
+    def _set_level(self, item: str, location: str, quantity: int, exists: bool) -> None:
+        """Set one level; create it when Medusa says the item is not stocked there."""
+        path = f"/admin/inventory-items/{item}/location-levels"
+        if exists:
+            try:
+                self.api.post(
+                    f"{path}/{location}", {"stocked_quantity": quantity}, {"fields": "id"}
+                )
+                return
+            except HttpError as exc:
+                if exc.status != 404:
+                    raise
+        try:
+            self.api.post(
+                path, {"location_id": location, "stocked_quantity": quantity}, {"fields": "id"}
+            )
+        except HttpError as exc:
+            if exc.status != 400 or "already exists" not in exc.message:
+                raise
+            self.api.post(f"{path}/{location}", {"stocked_quantity": quantity}, {"fields": "id"})
+
+    # -- confirming: Medusa may answer 200 and change nothing
+
+    def _confirm(
+        self, changes: Sequence[Change], sent: list[int], failures: dict[int, str]
+    ) -> None:
+        again = self._variants([changes[i].sku for i in sent])
+        for index in sent:
+            change = changes[index]
+            found = again.get(change.sku) or []
+            if len(found) != 1:
+                failures[index] = "the variant is gone after the write"
+                continue
+            assert change.field is not None
+            variant = found[0]
+            if change.field == Field.PRICE.value:
+                money = _money(change.after)
+                now: Any = _price(variant, money.currency)
+                now_json = {"amount": str(now.amount), "currency": now.currency} if now else None
+            else:
+                now_json = field_value(self._record(variant), change.field, change.location)
+            if not same(change.field, now_json, change.after):
+                failures[index] = (
+                    f"Medusa answered OK but the variant shows {_show(now_json)}, not "
+                    f"{_show(change.after)} (an update Medusa silently skipped)"
+                )
+
+
+class _Refused(Exception):
+    """A change this connector will not send, with the reason."""
+
+
+def _number(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _gtin(value: Any) -> str | None:
+    text = clean_text(value) if isinstance(value, str | int) else None
+    if text is None:
+        return None
+    try:
+        return normalize_gtin(text)
+    except ValueError:
+        return text  # shown as it is; the check reports it as differing
+
+
+def _gtin_out(value: Any) -> Any:
+    """A GTIN as shops write it: EAN-13 without the GS1 padding to 14 digits."""
+    text = str(value) if value is not None else None
+    if text and len(text) == 14 and text.isdigit() and text.startswith("0"):
+        return text[1:]
+    return text
+
+
+def _plain(price: dict[str, Any]) -> bool:
+    """A price without rules (region, customer group) or quantity tiers: the list price."""
+    return not price.get("rules") and price.get("min_quantity") in (None, 0, 1)
+
+
+def _price(variant: dict[str, Any], currency: str) -> Money | None:
+    for price in variant.get("prices") or []:
+        if str(price.get("currency_code", "")).upper() == currency and _plain(price):
+            amount = _number(price.get("amount"))
+            if amount is not None:
+                return Money(amount, currency)
+    return None
+
+
+def _price_set(variant: dict[str, Any]) -> list[dict[str, Any]]:
+    """The variant's whole price set as an update sends it back (ids keep rows in place)."""
+    prices = []
+    for price in variant.get("prices") or []:
+        entry: dict[str, Any] = {
+            "id": price["id"],
+            "currency_code": price["currency_code"],
+            "amount": _amount_out(_number(price.get("amount")) or Decimal(0)),
+        }
+        for key in ("min_quantity", "max_quantity"):
+            if price.get(key) is not None:
+                entry[key] = price[key]
+        if price.get("rules"):
+            entry["rules"] = price["rules"]
+        prices.append(entry)
+    return prices
+
+
+def _with_price(prices: list[dict[str, Any]], money: Money) -> list[dict[str, Any]]:
+    updated = [dict(p) for p in prices]
+    for entry in updated:
+        if str(entry["currency_code"]).upper() == money.currency and _plain(entry):
+            entry["amount"] = _amount_out(money.amount)
+            return updated
+    updated.append({"currency_code": money.currency.lower(), "amount": _amount_out(money.amount)})
+    return updated
+
+
+def _amount_out(amount: Decimal) -> int | float:
+    """A JSON number for Medusa (it refuses strings); exact for any price with <= 15 digits."""
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+def _money(value: Any) -> Money:
+    money = json_money(value)
+    if money is None:
+        raise _Refused("no price to set")
+    return Money(money.amount, money.currency.upper())
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict) and "amount" in value:
+        return f"{value['amount']} {value.get('currency', '')}".strip()
+    return repr(value)
