@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck format demo clean
+.PHONY: install test test-fast lint typecheck format demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format omnisync connectors tests bench
 	$(BIN)/ruff check --fix omnisync connectors tests bench
+
+# The benchmark suite (bench/run.py): about 6 minutes; ratios against a DuckDB baseline.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
 
 demo: $(STAMP)
 	$(BIN)/omnisync check -c config.example.yaml

@@ -4,11 +4,15 @@ The canonical side is read, validated (unique SKUs, not empty) and loaded once; 
 then loaded, compared and dropped, so memory does not grow with the number of channels. A
 channel that cannot be read becomes an error on its own report; the other channels are still
 checked. A canonical source that cannot be read stops the check.
+
+``OMNISYNC_MEMORY_LIMIT`` (DuckDB's notation: ``1GB``, ``800MB``) caps the engine's memory;
+past it, tables and joins spill to a temporary folder instead of growing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,7 +74,10 @@ def run_check(
         config_path=str(config.path),
         config_fingerprint=config.fingerprint,
     )
-    engine = DiffEngine(timezone=config.model.settings.timezone)
+    engine = DiffEngine(
+        timezone=config.model.settings.timezone,
+        memory_limit=os.environ.get("OMNISYNC_MEMORY_LIMIT") or None,
+    )
     try:
         source = config.connector(CANONICAL, store=request.store, full=request.full)
         canonical = _load(engine, CANONICAL, source, progress)
@@ -109,12 +116,7 @@ def _load(engine: DiffEngine, table: str, connector: Connector, progress: Progre
     label = "canonical" if table == CANONICAL else connector.name
     progress.start(label, connector.describe())
     connector.check()
-    side = engine.load(
-        table,
-        connector.read(),
-        connector.fields(),
-        progress=lambda n: progress.advance(label, n),
-    )
+    side = engine.read(table, connector, progress=lambda n: progress.advance(label, n))
     progress.finish(label, side.count)
     log.info("read %s records from %s (%s)", side.count, label, connector.describe())
     return side

@@ -8,6 +8,15 @@ A connector is a class with four things::
         def check(self) -> None: ...         # cheap connectivity probe; raise ConnectorError
         def read(self) -> Iterator[Record]: ...     # stream every record
 
+and optionally one more, the columnar fast path::
+
+        def read_table(self, target: TableTarget) -> bool: ...   # records as two DuckDB tables
+
+``read()`` is the definition of what a source holds; ``read_table()`` is an optimisation a
+connector may add when it can hand the diff engine the same records as columns (the CSV
+connector lets DuckDB parse the file and normalises in SQL), returning False whenever it
+cannot be sure of giving exactly what ``read()`` gives. The engine then streams ``read()``.
+
 plus ``capabilities`` (what it reads and writes, whether it reads incrementally, how many
 records one write request may carry). A connector that writes also implements
 ``write(changes) -> [WriteResult]`` (one result per change, in order; raise
@@ -22,16 +31,19 @@ and the core never imports a connector module by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from omnisync.errors import ConnectorError, UnknownConnectorError
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
+
+if TYPE_CHECKING:
+    import duckdb
 
 ENTRY_POINT_GROUP = "omnisync.connectors"
 
@@ -83,6 +95,37 @@ class ConnectorContext:
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
 
+@dataclass(frozen=True)
+class TableTarget:
+    """Where :meth:`Connector.read_table` puts a source's records: two tables to create in
+    the diff engine's DuckDB database.
+
+    ``items``: one row per record, with exactly the columns of ``item_columns`` (name ->
+    DuckDB type; the engine checks). Values as a :class:`~omnisync.models.Record` holds them,
+    normalised by :mod:`omnisync.normalize`: text NFC and stripped (blank is NULL), GTINs
+    14 digits, amounts DECIMAL with their currency, VAT in percent, availability its enum
+    value, ``ids`` a JSON object text (NULL when empty), ``attributes`` JSON text with sorted
+    keys as :func:`json.dumps` writes it, sale moments as naive UTC. Two allowances:
+    ``title``, ``description`` and ``brand`` may be left uncomposed (not NFC; the engine
+    composes text wherever it compares, measures or shows it, and checking a catalogue's
+    descriptions for NFC costs more than parsing them), and ``ord`` (position in the source)
+    and ``origin`` (``file.csv:12``) may be NULL: they only name duplicated SKUs, and when a
+    source has any the engine reads it again through ``read()`` for them.
+
+    ``stock``: one row per (sku, location) with a known quantity (``stock_columns``).
+    """
+
+    con: duckdb.DuckDBPyConnection
+    #: Name of the items table to create.
+    items: str
+    #: Name of the stock table to create.
+    stock: str
+    item_columns: Mapping[str, str]
+    stock_columns: Mapping[str, str]
+    #: IANA zone naive moments are in (``settings.timezone``); store them converted to UTC.
+    timezone: str = "UTC"
+
+
 class Connector(ABC):
     """Base class of every connector. Subclasses set ``Options`` and ``capabilities``."""
 
@@ -119,6 +162,17 @@ class Connector(ABC):
     def describe(self) -> str:
         """Where this connector reads from, for messages (``examples/shop.csv``); no secrets."""
         return self.name
+
+    def read_table(self, target: TableTarget) -> bool:
+        """Optional columnar fast path: create ``target.items`` and ``target.stock`` holding
+        exactly the records :meth:`read` would yield, and return True.
+
+        Return False (having created nothing) to have the engine stream :meth:`read`
+        instead: this default, and the right answer whenever the result could differ from
+        ``read()``'s. Malformed input is such a case: ``read()`` then reports every problem
+        with its location, so a fast path only has to notice that something is off.
+        """
+        return False
 
     # ------------------------------------------------------------ write side
 

@@ -1,19 +1,26 @@
 """The catalogue diff: keyed by SKU, vectorised in DuckDB, exact in DECIMAL.
 
 Records stream in from any connector and are appended to columnar tables in batches (Arrow),
-never held as Python objects for a whole catalogue. Expectations (:mod:`omnisync.expect`) are
-evaluated as SQL over the canonical table, joined to the channel's table on SKU, and only the
-rows that differ come back to Python to become :class:`~omnisync.models.Finding` objects.
-The canonical side is loaded once and compared with every channel.
+never held as Python objects for a whole catalogue; a connector with a columnar fast path
+(:meth:`~omnisync.connector.Connector.read_table`) creates the tables itself instead, and the
+engine falls back to the record stream whenever it declines. Expectations
+(:mod:`omnisync.expect`) are evaluated as SQL over the canonical table, joined to the channel's
+table on SKU, and only the rows that differ come back to Python to become
+:class:`~omnisync.models.Finding` objects. The canonical side is loaded once and compared with
+every channel; each channel's tables are dropped after its diff.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import tempfile
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +28,8 @@ import duckdb
 import pyarrow as pa
 
 from omnisync import expect
-from omnisync.config import ChannelConfig, PriceBasis, SaleMode
+from omnisync.config import ChannelConfig, PriceBasis, SaleMode, TextRule
+from omnisync.connector import Connector, TableTarget
 from omnisync.errors import InputError, Problem
 from omnisync.models import Field, Finding, Kind, Money, Record
 from omnisync.normalize import minor_units
@@ -54,11 +62,27 @@ ITEM_SCHEMA = pa.schema(
 )
 STOCK_SCHEMA = pa.schema([("sku", pa.string()), ("location", pa.string()), ("qty", pa.int64())])
 
+
+def _sql_type(type_: pa.DataType) -> str:
+    if pa.types.is_decimal(type_):
+        return f"DECIMAL({type_.precision},{type_.scale})"
+    if pa.types.is_timestamp(type_):
+        return "TIMESTAMP"
+    return {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}[type_]
+
+
+#: The tables' columns as DuckDB types, for connectors that create them (``read_table``).
+ITEM_COLUMNS: dict[str, str] = {f.name: _sql_type(f.type) for f in ITEM_SCHEMA}
+STOCK_COLUMNS: dict[str, str] = {f.name: _sql_type(f.type) for f in STOCK_SCHEMA}
+
+log = logging.getLogger(__name__)
+
 #: Finding order within one SKU.
 FIELD_ORDER = {f.value: i for i, f in enumerate(Field)}
 
 
-def _utc_naive(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+def utc_naive(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """A moment as the tables store it: naive values are in ``zone``; UTC without offset."""
     if value is None:
         return None
     if value.tzinfo is None:
@@ -66,13 +90,15 @@ def _utc_naive(value: datetime | None, zone: ZoneInfo) -> datetime | None:
     return value.astimezone(UTC).replace(tzinfo=None)
 
 
-def _json(value: dict[str, Any] | None) -> str | None:
+def json_text(value: dict[str, Any] | None) -> str | None:
+    """``ids`` and ``attributes`` as the tables store them (sorted keys; NULL when empty)."""
     if not value:
         return None
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _decimals(values: list[Decimal | None], scale: int, type_: pa.DataType) -> pa.Array:
+def decimals(values: list[Decimal | None], scale: int, type_: pa.DataType) -> pa.Array:
+    """An Arrow decimal array of ``values`` (rounded half-even beyond ``scale`` places)."""
     try:
         return pa.array(values, type=type_)
     except (pa.ArrowInvalid, InvalidOperation):
@@ -99,16 +125,16 @@ class _Batch:
         items["description"].append(r.description)
         items["gtin"].append(r.gtin)
         items["brand"].append(r.brand)
-        items["attributes"].append(_json(r.attributes))
+        items["attributes"].append(json_text(r.attributes))
         items["price"].append(r.price.amount if r.price else None)
         items["currency"].append(r.price.currency if r.price else None)
         items["sale_price"].append(r.sale_price.amount if r.sale_price else None)
         items["sale_currency"].append(r.sale_price.currency if r.sale_price else None)
-        items["sale_start"].append(_utc_naive(r.sale_start, zone))
-        items["sale_end"].append(_utc_naive(r.sale_end, zone))
+        items["sale_start"].append(utc_naive(r.sale_start, zone))
+        items["sale_end"].append(utc_naive(r.sale_end, zone))
         items["vat_rate"].append(r.vat_rate)
         items["availability"].append(r.availability.value if r.availability else None)
-        items["ids"].append(_json(r.ids))
+        items["ids"].append(json_text(r.ids))
         items["origin"].append(r.origin)
         if r.stock:
             for location, qty in r.stock.items():
@@ -122,9 +148,9 @@ class _Batch:
             type_ = ITEM_SCHEMA.field(name).type
             values = self.items[name]
             if name in ("price", "sale_price"):
-                arrays.append(_decimals(values, 6, type_))
+                arrays.append(decimals(values, 6, type_))
             elif name == "vat_rate":
-                arrays.append(_decimals(values, 4, type_))
+                arrays.append(decimals(values, 4, type_))
             else:
                 arrays.append(pa.array(values, type=type_))
         items = pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)
@@ -136,6 +162,12 @@ def money(amount: Decimal | None, currency: str | None) -> str | None:
     """``11.99 EUR``: at least the currency's minor unit of places, no trailing zeros beyond."""
     if amount is None:
         return None
+    # The text depends on the value and its sign only (-0 shows as -0.00); prices repeat.
+    return _money(amount, amount.is_signed(), currency)
+
+
+@lru_cache(maxsize=1 << 16)
+def _money(amount: Decimal, signed: bool, currency: str | None) -> str:
     places = minor_units(currency) if currency else 2
     value = amount.normalize()
     exponent = value.as_tuple().exponent
@@ -167,27 +199,97 @@ def _stamp(value: datetime | None, zone: ZoneInfo) -> str:
 
 @dataclass(frozen=True)
 class Side:
-    """A loaded source: its table prefix, how many records, which fields it carries."""
+    """A loaded source: its table prefix, how many records, which fields it carries, and how
+    many of its SKUs are listed more than once."""
 
     table: str
     count: int
     fields: frozenset[Field]
+    #: Rows beyond the first of each SKU (0: every SKU is listed once).
+    duplicates: int = 0
 
 
 class DiffEngine:
     """One in-memory DuckDB database holding the canonical side and one channel at a time."""
 
-    def __init__(self, timezone: str = "UTC", threads: int | None = None) -> None:
+    def __init__(
+        self, timezone: str = "UTC", threads: int | None = None, memory_limit: str | None = None
+    ) -> None:
         self.zone = ZoneInfo(timezone)
         self.con = duckdb.connect(":memory:")
+        # Beyond the memory limit DuckDB writes tables and join partitions to a private folder
+        # of the system's temp directory (never the working directory: cron jobs run anywhere).
+        self._spill = tempfile.TemporaryDirectory(prefix="omnisync-duckdb-")
+        self.con.execute(f"SET temp_directory = {expect.sql_str(self._spill.name)}")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = {expect.sql_str(memory_limit)}")
         self.con.execute("SET preserve_insertion_order = false")
+        # Everything the engine uses is built in; never reach for the network mid-check.
+        self.con.execute("SET autoinstall_known_extensions = false")
+        self.con.execute("SET autoload_known_extensions = false")
 
     def close(self) -> None:
         self.con.close()
+        self._spill.cleanup()
 
     # ------------------------------------------------------------ loading
+
+    def read(
+        self, table: str, connector: Connector, progress: Callable[[int], None] | None = None
+    ) -> Side:
+        """Load everything ``connector`` holds into ``{table}_items`` / ``{table}_stock``:
+        through its columnar fast path when it has one that accepts the source, else by
+        streaming its records (:meth:`load`)."""
+        self.drop(table)
+        fields = connector.fields()
+        target = TableTarget(
+            self.con,
+            f"{table}_items",
+            f"{table}_stock",
+            ITEM_COLUMNS,
+            STOCK_COLUMNS,
+            self.zone.key,
+        )
+        if connector.read_table(target):
+            self._check_tables(table, connector)
+            side = self._side(table, fields)
+            if not side.duplicates:
+                if progress:
+                    progress(side.count)
+                return side
+            # Duplicates are reported with their file:line; only read() knows those.
+            log.info(
+                "%s: %d rows repeat a SKU; reading it again record by record for their locations",
+                connector.name,
+                side.duplicates,
+            )
+            self.drop(table)
+        return self.load(table, connector.read(), fields, progress)
+
+    def _check_tables(self, table: str, connector: Connector) -> None:
+        """The fast path's tables have exactly the engine's columns (a broken plugin must
+        say so, not produce a wrong diff)."""
+        for name, wanted in ((f"{table}_items", ITEM_COLUMNS), (f"{table}_stock", STOCK_COLUMNS)):
+            rows = self.con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE table_name = ? AND NOT internal",
+                [name],
+            ).fetchall()
+            if dict(rows) != wanted:
+                self.drop(table)
+                raise TypeError(
+                    f"{type(connector).__name__}.read_table created {name} with columns "
+                    f"{dict(rows)}, not {wanted}"
+                )
+
+    def _side(self, table: str, fields: frozenset[Field]) -> Side:
+        row = self.con.execute(
+            f"SELECT count(*), count(*) - count(DISTINCT sku) FROM {table}_items"
+        ).fetchone()
+        assert row is not None
+        return Side(table, int(row[0]), fields, int(row[1]))
 
     def load(
         self,
@@ -219,7 +321,7 @@ class DiffEngine:
             self._append(table, batch)
         if progress:
             progress(count)
-        return Side(table, count, fields)
+        return self._side(table, fields)
 
     def _append(self, table: str, batch: _Batch) -> None:
         items, stock = batch.tables()
@@ -244,6 +346,8 @@ class DiffEngine:
 
     def require_unique(self, side: Side, what: str) -> None:
         """Raise InputError listing every duplicated SKU (used for the canonical source)."""
+        if not side.duplicates:
+            return
         dups = self.duplicates(side.table)
         if dups:
             problems = [
@@ -308,12 +412,49 @@ def compared_fields(
     return fields
 
 
+#: Text fields a table may hold uncomposed (see TableTarget): composed (NFC) wherever the
+#: engine measures or shows them. SKUs and ids are always stored composed: they are keys.
+COMPOSED_LATER = frozenset({"title", "description", "brand"})
+
+
+def _nfc(value: str | None) -> str | None:
+    return None if value is None else unicodedata.normalize("NFC", value)
+
+
+def _composed(name: str) -> str:
+    """SQL of canonical field ``name`` in NFC (only text that can change is normalised)."""
+    column = f"c.{name}"
+    if name not in COMPOSED_LATER:
+        return column
+    return (
+        f"(CASE WHEN strlen({column}) <> length({column}) "
+        f"AND regexp_matches({column}, '[\\x{{300}}-\\x{{10FFFF}}]') "
+        f"THEN nfc_normalize({column}) ELSE {column} END)"
+    )
+
+
+def _expected_text(field: str, rule: TextRule) -> str:
+    """The expected text SQL; a template or a length cut measures composed text."""
+    if rule.template is None and rule.max_length is None:
+        return f"c.{field}"
+    return expect.text_sql(field, rule, _composed)
+
+
 def _norm_text(expr: str) -> str:
     return f"nullif(trim(regexp_replace(nfc_normalize({expr}), '\\s+', ' ', 'g')), '')"
 
 
 def _norm_gtin(expr: str) -> str:
     return f"lpad({expr}, 14, '0')"
+
+
+def _text_differs(expected: str, actual: str) -> str:
+    """Whether two texts differ once normalised; equal texts skip the (costly) normalising,
+    which only ever makes equal texts equal."""
+    return (
+        f"(CASE WHEN {expected} IS NOT DISTINCT FROM {actual} THEN false "
+        f"ELSE {_norm_text(expected)} IS DISTINCT FROM {_norm_text(actual)} END)"
+    )
 
 
 class _ChannelDiff:
@@ -347,11 +488,15 @@ class _ChannelDiff:
         con.execute(
             f"CREATE TEMP TABLE _dups AS SELECT sku, count(*) AS n, list(origin ORDER BY ord) AS origins "
             f"FROM {a}_items GROUP BY sku HAVING count(*) > 1"
+            if self.channel.duplicates
+            else "CREATE TEMP TABLE _dups (sku VARCHAR, n BIGINT, origins VARCHAR[])"
         )
+        # A SKU the channel lists twice is not compared, on either side.
+        unique = " WHERE sku NOT IN (SELECT sku FROM _dups)" if self.channel.duplicates else ""
         con.execute("DROP VIEW IF EXISTS _chan")
-        con.execute(
-            f"CREATE TEMP VIEW _chan AS SELECT * FROM {a}_items WHERE sku NOT IN (SELECT sku FROM _dups)"
-        )
+        con.execute(f"CREATE TEMP VIEW _chan AS SELECT * FROM {a}_items{unique}")
+        con.execute("DROP VIEW IF EXISTS _canon")
+        con.execute(f"CREATE TEMP VIEW _canon AS SELECT * FROM {c}_items{unique}")
         for sku, n, origins in con.execute("SELECT sku, n, origins FROM _dups").fetchall():
             self.findings.append(
                 Finding(
@@ -361,10 +506,16 @@ class _ChannelDiff:
                     detail=f"listed {n} times ({', '.join(o for o in origins[:5] if o)}); not compared",
                 )
             )
-        price = self._items(c)
-        if Field.STOCK in self.fields:
-            self._stock(c, a)
-        self._creations(c, a, price)
+        try:
+            price = self._items(c)
+            if Field.STOCK in self.fields:
+                self._stock(c, a)
+            self._creations(c, a, price)
+        finally:
+            for view in ("_chan", "_canon"):
+                con.execute(f"DROP VIEW IF EXISTS {view}")
+            for temp in ("_dups", "_factors", "_locmap", "_missing"):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
         self.findings.sort(
             key=lambda f: (
                 f.sku,
@@ -400,6 +551,9 @@ class _ChannelDiff:
         )
         default_vat = expect.sql_dec(rules.price.vat, "DECIMAL(9,4)")
 
+        # What the channel should show is derived once per canonical row (CTE x, before the
+        # join); the join's filter then only compares columns.
+        pre: dict[str, str] = {"_vat": f"coalesce(c.vat_rate, {default_vat})"}
         select = [
             "coalesce(c.sku, a.sku) AS sku",
             "c.sku IS NOT NULL AS in_c",
@@ -407,7 +561,7 @@ class _ChannelDiff:
             "c.title AS c_title",
             "a.title AS a_title",
             "a.ids AS a_ids",
-            "coalesce(c.vat_rate, " + default_vat + ") AS vat",
+            "c._vat AS vat",
         ]
         flags: list[str] = []
         fields = set(self.fields)
@@ -415,12 +569,15 @@ class _ChannelDiff:
         def add(field: Field, columns: list[str], flag: str) -> None:
             select.extend(columns)
             select.append(f"({flag}) AS d_{field.value}")
-            flags.append(f"d_{field.value}")
+            flags.append(f"({flag})")
 
         for field in (Field.TITLE, Field.DESCRIPTION):
             if field in fields:
                 rule = rules.title if field is Field.TITLE else rules.description
-                exp = expect.text_sql(field.value, rule)
+                exp = _expected_text(field.value, rule)
+                if exp != f"c.{field.value}":
+                    pre[f"_e_{field.value}"] = exp
+                    exp = f"c._e_{field.value}"
                 add(
                     field,
                     [
@@ -428,13 +585,13 @@ class _ChannelDiff:
                         f"{exp} AS e_{field.value}",
                         f"a.{field.value} AS x_{field.value}",
                     ],
-                    f"{_norm_text(exp)} IS DISTINCT FROM {_norm_text('a.' + field.value)}",
+                    _text_differs(exp, f"a.{field.value}"),
                 )
         if Field.BRAND in fields:
             add(
                 Field.BRAND,
                 ["c.brand AS c_brand", "c.brand AS e_brand", "a.brand AS x_brand"],
-                f"{_norm_text('c.brand')} IS DISTINCT FROM {_norm_text('a.brand')}",
+                _text_differs("c.brand", "a.brand"),
             )
         if Field.GTIN in fields:
             add(
@@ -453,26 +610,30 @@ class _ChannelDiff:
                 "c.attributes IS DISTINCT FROM a.attributes",
             )
         price_expr = price.effective if rules.price.sale is SaleMode.EFFECTIVE else price.regular
+        if Field.PRICE in fields or Field.SALE_PRICE in fields:
+            pre["_e_currency"] = price.currency
         if Field.PRICE in fields:
+            pre["_e_price"] = price_expr
+            pre["_sale_active"] = price.sale_active
             add(
                 Field.PRICE,
                 [
                     "c.price AS c_price",
                     "c.currency AS c_currency",
-                    f"{price_expr} AS e_price",
-                    f"{price.currency} AS e_currency",
+                    "c._e_price AS e_price",
+                    "c._e_currency AS e_currency",
                     "a.price AS x_price",
                     "a.currency AS x_currency",
-                    f"{price.sale_active} AS sale_active",
+                    "c._sale_active AS sale_active",
                     "c.sale_price AS c_sale_price",
                 ],
-                self._money_flag(price_expr, price.currency, "a.price", "a.currency", tol_price),
+                self._money_flag("c._e_price", "c._e_currency", "a.price", "a.currency", tol_price),
             )
         if Field.SALE_PRICE in fields:
             scheduled = rules.price.sale is SaleMode.SCHEDULED
-            expected_sale = price.scheduled if scheduled else price.sale
+            pre["_e_sale"] = price.scheduled if scheduled else price.sale
             sale_flag = self._money_flag(
-                expected_sale, price.currency, "a.sale_price", "a.sale_currency", tol_price
+                "c._e_sale", "c._e_currency", "a.sale_price", "a.sale_currency", tol_price
             )
             if scheduled:
                 # Windows compare to the minute: a date-only end and 23:59 mean the same day.
@@ -487,8 +648,8 @@ class _ChannelDiff:
                     "c.sale_price AS c_sale",
                     "c.sale_start AS c_sale_start",
                     "c.sale_end AS c_sale_end",
-                    f"{expected_sale} AS e_sale",
-                    f"{price.currency} AS e_sale_currency",
+                    "c._e_sale AS e_sale",
+                    "c._e_currency AS e_sale_currency",
                     "a.sale_price AS x_sale",
                     "a.sale_currency AS x_sale_currency",
                     "a.sale_start AS x_sale_start",
@@ -500,25 +661,25 @@ class _ChannelDiff:
         if Field.AVAILABILITY in fields:
             stock_rules = rules.stock
             expected_qty = expect.stock_sql("coalesce(t.qty, 0)", stock_rules)
-            exp = expect.availability_sql(expected_qty, stock_rules)
+            pre["_c_availability"] = "coalesce(t.qty, 0)"
+            pre["_e_availability"] = expect.availability_sql(expected_qty, stock_rules)
             add(
                 Field.AVAILABILITY,
                 [
-                    "coalesce(t.qty, 0) AS c_availability",
-                    f"{exp} AS e_availability",
+                    "c._c_availability AS c_availability",
+                    "c._e_availability AS e_availability",
                     "a.availability AS x_availability",
                 ],
-                f"{exp} IS DISTINCT FROM a.availability",
+                "c._e_availability IS DISTINCT FROM a.availability",
             )
             join_stock = f" LEFT JOIN ({self._stock_total_sql(c)}) t ON t.sku = c.sku"
 
-        any_flag = " OR ".join(flags) if flags else "false"
+        derived = ", ".join(f"{sql} AS {name}" for name, sql in pre.items())
         sql = (
-            f"WITH j AS (SELECT {', '.join(select)} "
-            f"FROM (SELECT * FROM {c}_items WHERE sku NOT IN (SELECT sku FROM _dups)) c{join_stock} "
-            f"LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat}) "
-            f"FULL OUTER JOIN _chan a ON a.sku = c.sku) "
-            f"SELECT * FROM j WHERE NOT in_c OR NOT in_a OR {any_flag}"
+            f"WITH x AS (SELECT c.*, {derived} FROM _canon c{join_stock} "
+            f"LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat})) "
+            f"SELECT {', '.join(select)} FROM x c FULL OUTER JOIN _chan a ON a.sku = c.sku "
+            f"WHERE c.sku IS NULL OR a.sku IS NULL OR {' OR '.join(flags) or 'false'}"
         )
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description]
@@ -552,7 +713,7 @@ class _ChannelDiff:
                 self.name,
                 Kind.MISSING,
                 sku,
-                canonical=row["c_title"],
+                canonical=_nfc(row["c_title"]),
                 detail="in canonical, not in channel",
             )
             self.findings.append(missing)
@@ -564,7 +725,7 @@ class _ChannelDiff:
                     self.name,
                     Kind.EXTRA,
                     sku,
-                    actual=row["a_title"],
+                    actual=_nfc(row["a_title"]),
                     detail="in channel, not in canonical",
                     ids=ids,
                     before={"sku": sku, "ids": ids},
@@ -645,6 +806,12 @@ class _ChannelDiff:
                 f.canonical = row[f"c_{field.value}"]
                 f.expected = row[f"e_{field.value}"]
                 f.actual = row[f"x_{field.value}"]
+                if field.value in COMPOSED_LATER:
+                    f.canonical, f.expected, f.actual = (
+                        _nfc(f.canonical),
+                        _nfc(f.expected),
+                        _nfc(f.actual),
+                    )
                 f.before, f.after = f.actual, f.expected
                 if field in (Field.TITLE, Field.DESCRIPTION):
                     rule = rules.title if field is Field.TITLE else rules.description
@@ -653,9 +820,10 @@ class _ChannelDiff:
 
     # ---------------------------------------------------------------- stock
 
-    def _stock_cte(self, c: str, a: str, skus: str) -> str:
+    def _stock_cte(self, c: str, a: str, skus: str, few: bool = False) -> str:
         """SQL CTEs ending in ``e``: expected stock per (sku, channel location) for ``skus``
-        (a query of ``sku, ids``), and ``xs``: the channel's stock per (sku, location)."""
+        (a query of ``sku, ids``), and ``xs``: the channel's stock per (sku, location).
+        ``few``: ``skus`` is a small part of the catalogue; sum only their stock."""
         rules = self.config.expect.stock
         locations = rules.locations
         con = self.con
@@ -675,9 +843,10 @@ class _ChannelDiff:
             locs = "SELECT NULL::VARCHAR AS loc"
             can_join = f"FROM {c}_stock s CROSS JOIN (SELECT NULL::VARCHAR AS loc) m"
         expected = expect.stock_sql("coalesce(cs.qty, 0)", rules)
+        only = " WHERE s.sku IN (SELECT sku FROM both_)" if few else ""
         return f"""
             WITH both_ AS ({skus}),
-            cs AS (SELECT s.sku, m.loc, sum(s.qty) AS qty {can_join} GROUP BY ALL),
+            cs AS (SELECT s.sku, m.loc, sum(s.qty) AS qty {can_join}{only} GROUP BY ALL),
             xs AS (SELECT s.sku, {chan_loc} AS loc, sum(s.qty) AS qty FROM {a}_stock s{chan_where} GROUP BY ALL),
             e AS (
                 SELECT b.sku, b.ids, l.loc, coalesce(cs.qty, 0) AS canonical, {expected} AS expected
@@ -731,16 +900,18 @@ class _ChannelDiff:
         if not self.missing:
             return
         con = self.con
-        con.execute("CREATE OR REPLACE TEMP TABLE _missing (sku VARCHAR)")
-        con.executemany("INSERT INTO _missing VALUES (?)", [(sku,) for sku in self.missing])
+        missing = pa.table({"sku": pa.array(list(self.missing), pa.string())})
+        con.register("_missing_skus", missing)
+        con.execute("CREATE OR REPLACE TEMP TABLE _missing AS SELECT sku FROM _missing_skus")
+        con.unregister("_missing_skus")
         rules = self.config.expect
         carried = self.channel.fields
         default_vat = expect.sql_dec(rules.price.vat, "DECIMAL(9,4)")
         sale = price.scheduled if rules.price.sale is SaleMode.SCHEDULED else price.sale
         price_expr = price.effective if rules.price.sale is SaleMode.EFFECTIVE else price.regular
         sql = f"""
-            SELECT c.sku, {expect.text_sql("title", rules.title)} AS title,
-                {expect.text_sql("description", rules.description)} AS description,
+            SELECT c.sku, {_expected_text("title", rules.title)} AS title,
+                {_expected_text("description", rules.description)} AS description,
                 c.gtin, c.brand, c.attributes, {price_expr} AS price, {price.currency} AS currency,
                 {sale} AS sale, c.sale_start, c.sale_end
             FROM {c}_items c JOIN _missing m ON m.sku = c.sku
@@ -763,10 +934,10 @@ class _ChannelDiff:
             ) = row
             record: dict[str, Any] = {"sku": sku}
             for name, value in (
-                ("title", title),
-                ("description", description),
+                ("title", _nfc(title)),
+                ("description", _nfc(description)),
                 ("gtin", gtin),
-                ("brand", brand),
+                ("brand", _nfc(brand)),
             ):
                 if Field(name) in carried and value is not None:
                     record[name] = value
@@ -780,9 +951,9 @@ class _ChannelDiff:
                 )
             self.missing[sku].after = record
         if Field.STOCK in carried or Field.AVAILABILITY in carried:
-            sql = self._stock_cte(c, a, "SELECT sku, NULL::VARCHAR AS ids FROM _missing") + (
-                "SELECT e.sku, e.loc, e.expected FROM e"
-            )
+            sql = self._stock_cte(
+                c, a, "SELECT sku, NULL::VARCHAR AS ids FROM _missing", few=True
+            ) + ("SELECT e.sku, e.loc, e.expected FROM e")
             for sku, loc, qty in con.execute(sql).fetchall():
                 record = self.missing[sku].after
                 if Field.STOCK in carried:

@@ -11,7 +11,7 @@ reports show next to every expected value.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -245,17 +245,20 @@ def describe_availability(rules: StockRules) -> str:
 # ---------------------------------------------------------------- text
 
 
-def text_sql(field: str, rule: TextRule) -> str:
-    """SQL for a text field: the template (or the field itself), cut to ``max_length`` at a word."""
+def text_sql(
+    field: str, rule: TextRule, column: Callable[[str], str] = lambda name: f"c.{name}"
+) -> str:
+    """SQL for a text field: the template (or the field itself), cut to ``max_length`` at a word.
+    ``column`` gives the SQL of a canonical field (``c.title`` unless told otherwise)."""
     if rule.template is None:
-        expr = f"c.{field}"
+        expr = column(field)
     else:
         parts = []
         for literal, name, _, _ in string.Formatter().parse(rule.template):
             if literal:
                 parts.append(sql_str(literal))
             if name:
-                parts.append(f"coalesce(c.{name}, '')")
+                parts.append(f"coalesce({column(name)}, '')")
         joined = " || ".join(parts) or "''"
         expr = f"nullif(trim(regexp_replace({joined}, '\\s+', ' ', 'g')), '')"
     if rule.max_length is not None:

@@ -10,6 +10,7 @@ A :class:`Finding` is one difference between what a channel should show and what
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -140,9 +141,23 @@ class Finding:
         return f"{name}@{self.location}" if self.location else name
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["kind"] = self.kind.value
-        return data
+        # What asdict() gives (copies of the containers), spelled out: a report of a big
+        # catalogue turns tens of thousands of findings into dicts, and asdict deep-copies.
+        return {
+            "channel": self.channel,
+            "kind": self.kind.value,
+            "sku": self.sku,
+            "field": self.field,
+            "location": self.location,
+            "canonical": self.canonical,
+            "expected": self.expected,
+            "actual": self.actual,
+            "rule": self.rule,
+            "detail": self.detail,
+            "ids": dict(self.ids),
+            "before": _copied(self.before),
+            "after": _copied(self.after),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
@@ -150,6 +165,24 @@ class Finding:
         values["kind"] = Kind(values["kind"])
         values["ids"] = dict(values.get("ids") or {})
         return cls(**values)
+
+
+_IMMUTABLE = (str, int, float, type(None), Decimal, datetime)
+
+
+def _copied(value: Any) -> Any:
+    """``value`` copied as :func:`dataclasses.asdict` copies a field's value."""
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*[_copied(v) for v in value])
+    if isinstance(value, list | tuple):
+        return type(value)(_copied(v) for v in value)
+    if isinstance(value, dict):
+        return type(value)((_copied(k), _copied(v)) for k, v in value.items())
+    return copy.deepcopy(value)
 
 
 @dataclass(slots=True)

@@ -274,7 +274,8 @@ def parse_sale_window(text: str) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
-_AVAILABILITY: dict[str, Availability] = {
+#: Availability words, lower case with spaces (``_``/``-`` are read as spaces).
+AVAILABILITY_WORDS: dict[str, Availability] = {
     "in stock": Availability.IN_STOCK,
     "instock": Availability.IN_STOCK,
     "available": Availability.IN_STOCK,
@@ -297,7 +298,7 @@ def parse_availability(text: str) -> Availability:
     key = _SCHEMA_ORG.sub("", text.strip()).lower().replace("_", " ").replace("-", " ")
     key = " ".join(key.split())
     try:
-        return _AVAILABILITY[key]
+        return AVAILABILITY_WORDS[key]
     except KeyError:
         accepted = "in stock, out of stock, sold out, backorder, preorder (or in_stock, ...)"
         raise ValueError(f"{text.strip()!r} is not an availability; accepted: {accepted}") from None

@@ -51,6 +51,8 @@ def mask(text: str) -> str:
     pattern = _pattern
     if pattern is not None:
         text = pattern.sub(MASK, text)
+    if "://" not in text:  # no URL, no URL password: skip the regex (reports mask every value)
+        return text
     return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['tail']}", text)
 
 

@@ -45,7 +45,18 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 def test_shipped_example_is_valid() -> None:
     config = load_config(ROOT / "config.example.yaml")
-    assert list(config.channels) == ["webshop", "shopify", "webshop-api", "shopware", "pos", "pos-db", "medusa", "vendure", "google", "catalogue-print"]
+    assert list(config.channels) == [
+        "webshop",
+        "shopify",
+        "webshop-api",
+        "shopware",
+        "pos",
+        "pos-db",
+        "medusa",
+        "vendure",
+        "google",
+        "catalogue-print",
+    ]
     assert config.model.settings.timezone == "Europe/Berlin"
     assert len(config.fingerprint) == 64
 

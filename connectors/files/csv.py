@@ -69,7 +69,7 @@ from typing import Any, BinaryIO, cast
 import yaml
 from pydantic import field_validator, model_validator
 
-from omnisync.connector import ConnectorContext, ConnectorOptions
+from omnisync.connector import ConnectorContext, ConnectorOptions, TableTarget
 from omnisync.errors import InputError, OmnisyncError, Problem
 from omnisync.mapping import (
     FieldMapping,
@@ -264,6 +264,17 @@ class CsvConnector(FileConnector):
             mapper, group = self._setup(header, header_line)
             yield from self._rows(reader, header, header_line, mapper, group, problems)
         problems.raise_if_any()
+
+    def read_table(self, target: TableTarget) -> bool:
+        """The columnar fast path: DuckDB parses the file and SQL normalises it
+        (:mod:`.columnar` says when it declines and :meth:`read` runs instead)."""
+        from .columnar import read_table
+
+        return read_table(self, target)
+
+    def layout(self, header: list[str], mapper: RowMapper, group: str | None) -> _Layout:
+        """The row rules of a file with this header (container rows, blank values, groups)."""
+        return _Layout(header, mapper, group, self.preset)
 
     def document(self) -> CsvDocument:
         """The file parsed for editing, every record's raw text kept."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from omnisync.models import ChannelReport, CheckResult, Finding, Kind
 from omnisync.secrets import mask
@@ -20,20 +20,26 @@ def _m(text: str | None) -> str | None:
     return None if text is None else mask(text)
 
 
+_MASKED = (
+    "channel",
+    "sku",
+    "field",
+    "location",
+    "canonical",
+    "expected",
+    "actual",
+    "rule",
+    "detail",
+)
+
+
 def _mask_finding(finding: Finding) -> Finding:
-    return replace(
-        finding,
-        channel=mask(finding.channel),
-        sku=mask(finding.sku),
-        field=_m(finding.field),
-        location=_m(finding.location),
-        canonical=_m(finding.canonical),
-        expected=_m(finding.expected),
-        actual=_m(finding.actual),
-        rule=_m(finding.rule),
-        detail=_m(finding.detail),
-        ids={mask(k): mask(v) for k, v in finding.ids.items()},
-    )
+    values: dict[str, Any] = {name: _m(getattr(finding, name)) for name in _MASKED}
+    ids = {mask(k): mask(v) for k, v in finding.ids.items()}
+    if ids == finding.ids and all(values[n] is getattr(finding, n) for n in _MASKED):
+        # Nothing to hide (the usual case): renderers only read findings, so share it.
+        return finding
+    return replace(finding, ids=ids, **values)
 
 
 def mask_result(result: CheckResult) -> CheckResult:

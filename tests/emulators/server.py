@@ -38,7 +38,13 @@ class Faults:
     _seen: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail_request(self, n: int, status: int = 500, headers: dict[str, str] | None = None, body: bytes = b'{"message": "injected failure"}') -> None:
+    def fail_request(
+        self,
+        n: int,
+        status: int = 500,
+        headers: dict[str, str] | None = None,
+        body: bytes = b'{"message": "injected failure"}',
+    ) -> None:
         with self._lock:
             self._fail[self._seen + n] = (status, headers or {}, body)
 
@@ -80,12 +86,21 @@ class _Middleware:
         if action == "drop":
             # Start a response, send part of it, then fail: the server closes the connection
             # mid-body and the client sees a dropped connection, not an HTTP error.
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"1000")],
+                }
+            )
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
             raise ConnectionResetError("injected: connection dropped")
         if action == "fail":
             status, headers, body = detail
-            raw = [(b"content-type", b"application/json"), *((k.lower().encode(), v.encode()) for k, v in headers.items())]
+            raw = [
+                (b"content-type", b"application/json"),
+                *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+            ]
             await send({"type": "http.response.start", "status": status, "headers": raw})
             await send({"type": "http.response.body", "body": body})
             return
@@ -99,7 +114,11 @@ class Server:
     requests: Counter[str]
 
     def total(self, prefix: str = "") -> int:
-        return sum(n for key, n in self.requests.items() if key.split(" ", 1)[1].startswith(prefix) or key.startswith(prefix))
+        return sum(
+            n
+            for key, n in self.requests.items()
+            if key.split(" ", 1)[1].startswith(prefix) or key.startswith(prefix)
+        )
 
 
 @contextmanager
@@ -115,7 +134,12 @@ def serve(app: Any, *, latency: float = 0.0) -> Iterator[Server]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        _Middleware(app, faults, requests), log_level="critical", access_log=False, lifespan="off", limit_concurrency=1000, backlog=2048
+        _Middleware(app, faults, requests),
+        log_level="critical",
+        access_log=False,
+        lifespan="off",
+        limit_concurrency=1000,
+        backlog=2048,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
