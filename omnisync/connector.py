@@ -212,6 +212,36 @@ class Connector(ABC):
         return [change.to_dict() for change in changes]
 
 
+def map_locations(
+    wanted: dict[str, str] | None, every: dict[str, str], *, where: str, owner: str
+) -> dict[str, str]:
+    """A channel's stock locations (``id -> name``) mapped to omnisync locations.
+
+    ``wanted`` maps a location's id or name to an omnisync location; without it every location
+    keeps its own name. A key that matches nothing is an error listing what ``owner`` (``the
+    store``, ``Vendure``, ...) has, because silently comparing nothing would hide a typo.
+    """
+    if not wanted:
+        return dict(every)
+    mapped: dict[str, str] = {}
+    unknown = []
+    for key, target in wanted.items():
+        hits = [i for i, name in every.items() if key in (i, name)]
+        if not hits:
+            unknown.append(key)
+        for location_id in hits:
+            mapped[location_id] = target
+    if unknown:
+        present = ", ".join(f"{name} ({i})" for i, name in every.items()) or "none"
+        raise ConnectorError(
+            f"options.locations names stock location(s) {owner} does not have: "
+            f"{', '.join(map(repr, unknown))}",
+            where=where,
+            hint=f"its stock locations are: {present}",
+        )
+    return mapped
+
+
 def available_connectors() -> dict[str, EntryPoint]:
     """Installed connectors by name."""
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}

@@ -40,7 +40,13 @@ from pydantic import Field as PydanticField
 from pydantic import field_validator
 
 from omnisync import secrets
-from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.connector import (
+    Capabilities,
+    Connector,
+    ConnectorContext,
+    ConnectorOptions,
+    map_locations,
+)
 from omnisync.errors import ConnectorError
 from omnisync.http import HttpClient, HttpError, HttpOptions
 from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
@@ -221,26 +227,9 @@ class VendureConnector(Connector):
         return _Store(currencies or [default], default, self._map_locations(every))
 
     def _map_locations(self, every: dict[str, str]) -> dict[str, str]:
-        wanted = self.vendure_options.locations
-        if not wanted:
-            return dict(every)
-        mapped: dict[str, str] = {}
-        unknown = []
-        for key, target in wanted.items():
-            hits = [i for i, name in every.items() if key in (i, name)]
-            if not hits:
-                unknown.append(key)
-            for location_id in hits:
-                mapped[location_id] = target
-        if unknown:
-            present = ", ".join(f"{name} ({i})" for i, name in every.items()) or "none"
-            raise ConnectorError(
-                f"options.locations names stock location(s) Vendure does not have: "
-                f"{', '.join(map(repr, unknown))}",
-                where=self.name,
-                hint=f"its stock locations are: {present}",
-            )
-        return mapped
+        return map_locations(
+            self.vendure_options.locations, every, where=self.name, owner="Vendure"
+        )
 
     @property
     def currency(self) -> str:
