@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
@@ -28,12 +28,16 @@ from omnisync.console import (
 )
 from omnisync.errors import ExitCode, OmnisyncError, UsageError
 from omnisync.models import CheckResult
-from omnisync.plan import Plan, build_plan
-from omnisync.push import Pusher, PushOutcome
 from omnisync.report import FORMATS, print_report, render
-from omnisync.report.push import PUSH_FORMATS, print_plan, print_previews, print_push, render_push
 from omnisync.secrets import mask
-from omnisync.store import RunSummary, Store
+
+if TYPE_CHECKING:
+    from omnisync.plan import Plan
+    from omnisync.push import Pusher, PushOutcome
+    from omnisync.store import RunSummary, Store
+
+# The push pipeline and the state store (SQLAlchemy) are imported by the commands that use
+# them: a cron `check --no-history` or `validate` should not pay a quarter of a second for them.
 
 log = logging.getLogger("omnisync")
 
@@ -154,6 +158,8 @@ def _config(path: Path | None) -> Config:
 
 
 def _open_store(state: str | None, config: Config | None) -> Store:
+    from omnisync.store import Store
+
     if state:
         return Store.open(state, base_dir=Path.cwd())
     if config is not None:
@@ -382,6 +388,8 @@ def show(
     limit: LimitOption = 20,
 ) -> None:
     """Render a recorded run again, in any format."""
+    from omnisync.report.push import PUSH_FORMATS, print_push, render_push
+
     cfg = _config(config) if config or (not state and Path(DEFAULT_CONFIG).exists()) else None
     with _open_store(state, cfg) as store:
         run_id, kind = store.run_kind(run)
@@ -475,6 +483,8 @@ def _checked(cfg: Config, request: CheckRequest) -> CheckResult:
 def _plan_from_check(
     cfg: Config, channel: list[str] | None, when: datetime | None, store: Store
 ) -> Plan:
+    from omnisync.plan import build_plan
+
     result = _checked(cfg, CheckRequest(at=when, channels=channel, store=store))
     code = _exit_code(result, None, 0)
     store.record_check(result, int(code))
@@ -510,6 +520,9 @@ def plan(
     state: StateOption = None,
 ) -> None:
     """Check, then turn the mismatches into corrections: per channel, SKU and field, from → to."""
+    from omnisync.push import Pusher
+    from omnisync.report.push import print_plan
+
     cfg = _config(config)
     with _open_store(state, cfg) as store:
         the_plan = _plan_from_check(cfg, channel, _parse_at(at), store)
@@ -561,6 +574,9 @@ def apply(
     as stale. An interrupted push is finished with --resume RUN, each change applied exactly
     once. `omnisync undo RUN` reverts a push.
     """
+    from omnisync.plan import Plan
+    from omnisync.push import Pusher
+
     cfg = _config(config)
     with _open_store(state, cfg) as store:
         pusher = Pusher(cfg, store)
@@ -614,6 +630,8 @@ def _run_push(
     what: str,
 ) -> PushOutcome | None:
     """Shared by apply, undo and sync: show, guard, confirm, lock, push."""
+    from omnisync.report.push import print_plan, print_previews
+
     if not the_plan.changes:
         stdout_console().print("nothing to push: the plan has no changes")
         return None
@@ -640,6 +658,8 @@ def undo(
     state: StateOption = None,
 ) -> None:
     """Revert a push: apply the journal's before-values, through the same guardrails and journal."""
+    from omnisync.push import Pusher
+
     cfg = _config(config)
     with _open_store(state, cfg) as store:
         pusher = Pusher(cfg, store)
@@ -680,6 +700,9 @@ def sync(
     Prints one summary line; add --log-json for machine-readable log lines. A second sync
     while one runs exits at once with code 7.
     """
+    from omnisync.push import Pusher
+    from omnisync.report.push import print_previews
+
     cfg = _config(config)
     with _open_store(state, cfg) as store, store.lock("push"):
         the_plan = _plan_from_check(cfg, channel, _parse_at(at), store)

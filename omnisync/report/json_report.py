@@ -38,6 +38,7 @@ New keys may be added within version 1; a change of meaning bumps the version.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +53,7 @@ def _time(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def _channel(channel: ChannelReport) -> dict[str, Any]:
+def _channel(channel: ChannelReport, copy: bool = True) -> dict[str, Any]:
     return {
         "name": channel.name,
         "connector": channel.connector,
@@ -70,12 +71,15 @@ def _channel(channel: ChannelReport) -> dict[str, Any]:
         "changed_fields": changed_fields(channel),
         "error": channel.error,
         "error_code": channel.error_code,
-        "findings": [f.to_dict() for f in channel.findings],
+        "findings": [f.to_dict() for f in channel.findings] if copy else channel.findings,
     }
 
 
-def to_dict(result: CheckResult) -> dict[str, Any]:
-    """``result`` as a ``omnisync.check/1`` document (unmasked: mask before writing it out)."""
+def to_dict(result: CheckResult, *, copy: bool = True) -> dict[str, Any]:
+    """``result`` as a ``omnisync.check/1`` document (unmasked: mask before writing it out).
+
+    ``copy=False`` leaves each channel's ``findings`` the list of :class:`Finding` objects
+    (for :func:`render_json`, which writes them without copying)."""
     statuses = [status(c) for c in result.channels]
     totals: dict[str, int] = {
         "channels": len(result.channels),
@@ -96,13 +100,51 @@ def to_dict(result: CheckResult) -> dict[str, Any]:
         "config": result.config_path,
         "config_fingerprint": result.config_fingerprint,
         "totals": totals,
-        "channels": [_channel(c) for c in result.channels],
+        "channels": [_channel(c, copy) for c in result.channels],
     }
 
 
+#: One finding per line: the C encoder (which ``indent`` turns off) writes each of them, so a
+#: report of 40,000 findings takes a tenth of the time, and ``grep`` finds a SKU with its values.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _finding_json(f: Finding) -> str:
+    # The keys of Finding.to_dict, in its order, without copying (the encoder only reads).
+    return _ENCODE(
+        {
+            "channel": f.channel,
+            "kind": f.kind.value,
+            "sku": f.sku,
+            "field": f.field,
+            "location": f.location,
+            "canonical": f.canonical,
+            "expected": f.expected,
+            "actual": f.actual,
+            "rule": f.rule,
+            "detail": f.detail,
+            "ids": f.ids,
+            "before": f.before,
+            "after": f.after,
+        }
+    )
+
+
 def render_json(result: CheckResult) -> str:
-    """The JSON report, indented, UTF-8 text (not ASCII-escaped), ending in a newline."""
-    return json.dumps(to_dict(result), indent=2, ensure_ascii=False) + "\n"
+    """The JSON report, UTF-8 text (not ASCII-escaped), ending in a newline: indented, with
+    each finding on a line of its own."""
+    document = to_dict(result, copy=False)
+    # Each channel's findings stand in as a token no value can contain, then go in its place.
+    token = uuid.uuid4().hex
+    findings: list[list[Finding]] = []
+    for index, channel in enumerate(document["channels"]):
+        findings.append(channel["findings"])
+        channel["findings"] = f"{token}-{index}"
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    for index, listed in enumerate(findings):
+        body = ",\n        ".join(map(_finding_json, listed))
+        text = text.replace(f'"{token}-{index}"', f"[\n        {body}\n      ]" if listed else "[]")
+    return text + "\n"
 
 
 def load_json(text: str) -> CheckResult:
