@@ -436,8 +436,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k, one round: a smoke test")
     parser.add_argument(
         "--memory-limit",
-        default="1GB",
-        help="OMNISYNC_MEMORY_LIMIT for the checks ('' for DuckDB's default, 80%% of RAM)",
+        default="",
+        help="OMNISYNC_MEMORY_LIMIT for the checks (default: none, so settings.memory_limit's "
+        "default of 1GB applies)",
     )
     args = parser.parse_args()
     if args.quick:
@@ -449,7 +450,10 @@ def main() -> None:
     print(
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     )
-    print(f"omnisync runs with OMNISYNC_MEMORY_LIMIT={args.memory_limit or '(unset)'}")
+    print(
+        "omnisync runs with "
+        + (f"OMNISYNC_MEMORY_LIMIT={args.memory_limit}" if args.memory_limit else "its defaults")
+    )
     started = datetime.now(UTC)
     load_before = os.getloadavg()
     runs: list[Run] = []

@@ -5,8 +5,9 @@ then loaded, compared and dropped, so memory does not grow with the number of ch
 channel that cannot be read becomes an error on its own report; the other channels are still
 checked. A canonical source that cannot be read stops the check.
 
-``OMNISYNC_MEMORY_LIMIT`` (DuckDB's notation: ``1GB``, ``800MB``) caps the engine's memory;
-past it, tables and joins spill to a temporary folder instead of growing.
+``settings.memory_limit`` (default 1GB; ``OMNISYNC_MEMORY_LIMIT`` overrides it for one run)
+caps the engine's memory; past it, tables and joins spill to a temporary folder instead of
+growing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from omnisync.config import Config
+from omnisync.config import MEMORY, Config
 from omnisync.connector import Connector
 from omnisync.diff import CANONICAL, DiffEngine, Side
 from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, UsageError
@@ -76,11 +77,11 @@ def run_check(
     )
     engine = DiffEngine(
         timezone=config.model.settings.timezone,
-        memory_limit=os.environ.get("OMNISYNC_MEMORY_LIMIT") or None,
+        memory_limit=_memory_limit(config),
     )
     try:
-        source = config.connector(CANONICAL, store=request.store, full=request.full)
-        canonical = _load(engine, CANONICAL, source, progress)
+        with config.connector(CANONICAL, store=request.store, full=request.full) as source:
+            canonical = _load(engine, CANONICAL, source, progress)
         engine.require_unique(canonical, f"canonical ({source.describe()})")
         if canonical.count == 0:
             raise InputError(
@@ -98,6 +99,18 @@ def run_check(
         engine.close()
     result.finished_at = datetime.now(UTC)
     return result
+
+
+def _memory_limit(config: Config) -> str | None:
+    value = os.environ.get("OMNISYNC_MEMORY_LIMIT", "").strip()
+    if not value:
+        return config.model.settings.memory_limit
+    if not MEMORY.fullmatch(value):
+        raise UsageError(
+            f"OMNISYNC_MEMORY_LIMIT={value!r} is not an amount of memory",
+            hint="use e.g. 800MB or 2GB, or unset it to use settings.memory_limit",
+        )
+    return value
 
 
 def _selected(config: Config, wanted: Sequence[str] | None) -> list[str]:
@@ -137,8 +150,8 @@ def _check_channel(
     )
     table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
     try:
-        connector = config.connector(name, store=request.store, full=request.full)
-        side = _load(engine, table, connector, progress)
+        with config.connector(name, store=request.store, full=request.full) as connector:
+            side = _load(engine, table, connector, progress)
         report.channel_count = side.count
         findings, fields = engine.diff(
             name,

@@ -51,6 +51,10 @@ class Settings(_Strict):
     timezone: str = "UTC"
     #: Run history: a path (relative to the config file) or a database URL.
     state: str = ".omnisync/state.db"
+    #: Memory the diff engine may hold (DuckDB's notation: ``800MB``, ``2GB``); past it,
+    #: tables and joins spill to a temporary folder. ``null``: DuckDB's default, 80% of RAM.
+    #: ``OMNISYNC_MEMORY_LIMIT`` overrides it for one run.
+    memory_limit: str | None = "1GB"
 
     @field_validator("timezone")
     @classmethod
@@ -62,6 +66,17 @@ class Settings(_Strict):
                 f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)"
             ) from None
         return value
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is not None and not MEMORY.fullmatch(value):
+            raise ValueError(f"{value!r} is not an amount of memory (use e.g. 800MB or 2GB)")
+        return value
+
+
+#: An amount of memory as DuckDB reads it.
+MEMORY = re.compile(r"\d+(\.\d+)? ?([KMGT]i?B|B)", re.IGNORECASE)
 
 
 class PriceBasis(StrEnum):
@@ -313,10 +328,21 @@ class Source:
     options: ConnectorOptions
 
     def connector(
-        self, base_dir: Path, timezone: str = "UTC", *, store: Any = None, full: bool = False
+        self,
+        base_dir: Path,
+        timezone: str = "UTC",
+        *,
+        store: Any = None,
+        full: bool = False,
+        run_id: str | None = None,
     ) -> Connector:
         context = ConnectorContext(
-            name=self.name, base_dir=base_dir, timezone=timezone, store=store, full=full
+            name=self.name,
+            base_dir=base_dir,
+            timezone=timezone,
+            store=store,
+            full=full,
+            run_id=run_id,
         )
         return self.connector_class(self.options, context)
 
@@ -336,11 +362,16 @@ class Config:
     def base_dir(self) -> Path:
         return self.path.parent
 
-    def connector(self, name: str, *, store: Any = None, full: bool = False) -> Connector:
-        """A connector for the source ``name`` (``canonical`` or a channel), ready to use;
-        with ``store`` it may pull incrementally (unless ``full``)."""
+    def connector(
+        self, name: str, *, store: Any = None, full: bool = False, run_id: str | None = None
+    ) -> Connector:
+        """A connector for the source ``name`` (``canonical`` or a channel), ready to use
+        (the caller closes it); with ``store`` it may pull incrementally (unless ``full``),
+        with ``run_id`` it writes for that push run."""
         source = self.canonical if name == "canonical" else self.channels[name]
-        return source.connector(self.base_dir, self.model.settings.timezone, store=store, full=full)
+        return source.connector(
+            self.base_dir, self.model.settings.timezone, store=store, full=full, run_id=run_id
+        )
 
     def channel_config(self, name: str) -> ChannelConfig:
         return self.model.channels[name]
@@ -655,8 +686,8 @@ def _cross_check(
         )
     checked = channel.expect.check
     if checked is not None:
-        with_source = source.connector(base_dir)
-        available = with_source.fields()
+        with source.connector(base_dir) as with_source:
+            available = with_source.fields()
         for i, wanted in enumerate(checked):
             if wanted not in available:
                 key = ("channels", name, "expect", "check", i)

@@ -8,7 +8,7 @@ import pytest
 
 from omnisync import secrets
 from omnisync.config import load_config
-from omnisync.errors import ConfigError
+from omnisync.errors import ConfigError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,3 +170,25 @@ def test_missing_file_and_unknown_timezone(tmp_path: Path) -> None:
         tmp_path, "settings:\n  timezone: Mars/Olympus\n" + BASE.replace("version: 1\n", "")
     )
     assert "unknown time zone 'Mars/Olympus'" in problem
+
+
+def test_memory_limit_defaults_to_1gb_and_is_validated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omnisync.check import _memory_limit
+
+    config = load_config(write(tmp_path, BASE))
+    assert config.model.settings.memory_limit == "1GB"
+    monkeypatch.setenv("OMNISYNC_MEMORY_LIMIT", "4GB")
+    assert _memory_limit(config) == "4GB"
+    monkeypatch.setenv("OMNISYNC_MEMORY_LIMIT", "lots")
+    with pytest.raises(UsageError, match="OMNISYNC_MEMORY_LIMIT='lots'"):
+        _memory_limit(config)
+    (problem,) = problems(
+        tmp_path, "settings:\n  memory_limit: 2 gigs\n" + BASE.replace("version: 1\n", "")
+    )
+    assert "'2 gigs' is not an amount of memory" in problem
+    unlimited = load_config(
+        write(tmp_path, "settings:\n  memory_limit: null\n" + BASE.replace("version: 1\n", ""))
+    )
+    assert unlimited.model.settings.memory_limit is None
