@@ -23,7 +23,12 @@ records one write request may carry). A connector that writes also implements
 :class:`~omnisync.errors.TransientError` for a failure a retry may cure, and return
 ``ok=False`` with the channel's message for a record the channel rejected), and may override
 ``current()`` (re-read the targets before a batch; the default reads everything) and
-``preview()`` (the exact payloads ``write`` would send, for ``--dry-run``). Connectors are found through the ``omnisync.connectors``
+``preview()`` (the exact payloads ``write`` would send, for ``--dry-run``).
+
+A connector that holds resources (an HTTP client, a database engine) releases them in
+``close()``; the core closes every connector it opens, and a connector is a context manager
+(``with config.connector("shop") as shop: ...``). Building one should stay offline: open
+clients on first use. Connectors are found through the ``omnisync.connectors``
 entry-point group; the built-in ones register there exactly like a third-party package would,
 and the core never imports a connector module by name.
 """
@@ -35,7 +40,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -89,6 +95,10 @@ class ConnectorContext:
     store: Any = None
     #: Force a full pull even where the connector could pull incrementally.
     full: bool = False
+    #: The push run this connector writes for (None outside a push). A connector that sends
+    #: idempotency keys derives them from it and the change (``Change.key``, its values), so
+    #: that a retried request and ``apply --resume`` repeat the same key.
+    run_id: str | None = None
 
     def resolve(self, path: str | Path) -> Path:
         candidate = Path(path).expanduser()
@@ -162,6 +172,21 @@ class Connector(ABC):
     def describe(self) -> str:
         """Where this connector reads from, for messages (``examples/shop.csv``); no secrets."""
         return self.name
+
+    def close(self) -> None:  # noqa: B027 - nothing to release is the right default for files
+        """Release what the connector holds (HTTP client, database engine). Safe to call
+        twice and on a connector that never connected; it is not used afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def read_table(self, target: TableTarget) -> bool:
         """Optional columnar fast path: create ``target.items`` and ``target.stock`` holding

@@ -8,19 +8,25 @@ transport — wrapped so that every request
   timeouts, dropped connections, HTTP 429 and 5xx, honouring ``Retry-After``;
 * fails with a classified, actionable error otherwise: 401/403 → :class:`AuthError` ("check
   your token/scopes"), other 4xx → :class:`HttpError` carrying the status and the API's own
-  message, connection refused → "is the server running?";
+  message, connection refused → "is the server running?" after only a brief retry
+  (:class:`~omnisync.retry.UnreachableError`);
 * never shows a secret: URLs, headers and bodies in messages pass through
   :func:`omnisync.secrets.mask`, and credentials are registered as secrets when set.
 
 Pulls that can fetch pages in parallel use :meth:`HttpClient.map` (threads; ``httpx.Client``
 is thread-safe) with a bounded concurrency.
+
+Building an SSL context that trusts the usual CAs costs some 30 ms, and httpx builds one per
+client; clients here share one per process instead, built on first use by an https client.
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +38,7 @@ from pydantic import Field, field_validator
 from omnisync import secrets
 from omnisync.connector import ConnectorOptions
 from omnisync.errors import AuthError, ConnectorError, TransientError
-from omnisync.retry import Retry
+from omnisync.retry import Retry, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +121,28 @@ def api_message(response: httpx.Response) -> str:
     return json.dumps(body)[:300]
 
 
+@functools.cache
+def _verified_context(http2: bool) -> ssl.SSLContext:
+    """The process's SSL context for https: httpx's default (certifi, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR``). One per ``http2`` setting, because each connection sets the context's
+    ALPN protocols from it: clients sharing a context must want the same ones."""
+    return httpx.create_ssl_context()
+
+
+@functools.cache
+def _no_tls_context() -> ssl.SSLContext:
+    """For http:// clients, which never do TLS: cheap to build, and trusting no CA, so that a
+    TLS connection made through it by mistake fails verification instead of skipping it."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def ssl_context(url: str, *, http2: bool = False) -> ssl.SSLContext:
+    """The shared SSL context for a client of ``url`` (built once per process)."""
+    if httpx.URL(url).scheme == "https":
+        return _verified_context(http2)
+    return _no_tls_context()
+
+
 class HttpClient:
     """An ``httpx.Client`` with omnisync's retry policy and error classification."""
 
@@ -166,6 +194,7 @@ class HttpClient:
             headers=dict(headers or {}),
             auth=auth,
             follow_redirects=False,
+            verify=ssl_context(options.url, http2=http2),
         )
         return cls(
             channel,
@@ -175,6 +204,7 @@ class HttpClient:
         )
 
     def close(self) -> None:
+        """Close the connections (idempotent); the client cannot send afterwards."""
         self.client.close()
 
     # ------------------------------------------------------------ requests
@@ -199,7 +229,7 @@ class HttpClient:
         try:
             response = self.client.request(method, url, **kwargs)
         except httpx.ConnectError as exc:
-            raise TransientError(
+            raise UnreachableError(
                 f"cannot connect ({secrets.mask(str(exc)) or type(exc).__name__})",
                 where=where,
                 hint="is the server running and the url right? check the channel's `url` option",

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from omnisync import values
 from omnisync.config import Config
@@ -114,17 +114,30 @@ def _settle(change: Change, current: Any, sent_before: bool) -> str:
 
 
 def _batches(entries: Sequence[JournalEntry], size: int) -> Iterator[list[JournalEntry]]:
-    """Entries in plan order, ``size`` records (SKUs) per batch; a record's changes stay together."""
+    """Entries in plan order, ``size`` records (SKUs) per batch; a record's changes stay together.
+
+    The changes an interrupted push had on their way (``sending``) form a batch of their own,
+    as when they were sent: a channel that keys requests by their content (Shopify's
+    idempotency keys) then sees the same request again and can recognise it."""
     batch: list[JournalEntry] = []
     skus: set[str] = set()
+    sending = False
     for entry in entries:
-        if entry.change.sku not in skus and len(skus) >= size:
+        full = entry.change.sku not in skus and len(skus) >= size
+        if batch and (full or (entry.status == JOURNAL_SENDING) != sending):
             yield batch
             batch, skus = [], set()
         batch.append(entry)
         skus.add(entry.change.sku)
+        sending = entry.status == JOURNAL_SENDING
     if batch:
         yield batch
+
+
+class ConnectorFactory(Protocol):
+    """Opens the connector of a channel; ``run_id`` is the push run it will write for."""
+
+    def __call__(self, name: str, *, run_id: str | None = None) -> Connector: ...
 
 
 class Pusher:
@@ -136,12 +149,13 @@ class Pusher:
         store: Store | None,
         *,
         retry: Retry | None = None,
-        connectors: Callable[[str], Connector] | None = None,
+        connectors: ConnectorFactory | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.retry = retry or Retry()
-        self._connector = connectors or (config.connector)
+        #: Opens connectors; the pusher closes each one it opened when done with it.
+        self._connector: ConnectorFactory = connectors or config.connector
 
     # ------------------------------------------------------------ entry points
 
@@ -159,15 +173,16 @@ class Pusher:
         for channel in plan.channels:
             if not channel.changes:
                 continue
-            connector = self._connector(channel.name)
-            size = max(1, connector.capabilities.max_batch)
-            entries = [
-                JournalEntry(i, c, "planned", None, 0, datetime.now(UTC))
-                for i, c in enumerate(channel.changes)
-            ]
-            outcome.previews[channel.name] = [
-                connector.preview([e.change for e in batch]) for batch in _batches(entries, size)
-            ]
+            with self._connector(channel.name) as connector:
+                size = max(1, connector.capabilities.max_batch)
+                entries = [
+                    JournalEntry(i, c, "planned", None, 0, datetime.now(UTC))
+                    for i, c in enumerate(channel.changes)
+                ]
+                outcome.previews[channel.name] = [
+                    connector.preview([e.change for e in batch])
+                    for batch in _batches(entries, size)
+                ]
         return outcome
 
     def apply(
@@ -290,27 +305,28 @@ class Pusher:
             outcome.failures.extend((e.change, message) for e in entries)
 
         try:
-            connector = self._connector(name)
+            connector = self._connector(name, run_id=run_id)
         except OmnisyncError as exc:
             fail(pending, f"channel could not be opened: {exc}")
             return
-        writes = connector.capabilities.writes
-        unwritable = [e for e in pending if _entity(e.change) not in writes]
-        if unwritable:
-            fail(unwritable, f"connector {type(connector).__name__} cannot write this")
-            pending = [e for e in pending if e not in unwritable]
-        size = max(1, connector.capabilities.max_batch)
-        batches = list(_batches(pending, size))
-        for index, batch in enumerate(batches):
-            try:
-                self._batch(run_id, connector, batch, counts, outcome)
-            except ConnectorError as exc:
-                # The channel itself failed (auth, unreachable after retries): nothing more
-                # can be sent to it in this run.
-                rest = [e for b in batches[index:] for e in b if e.seq not in outcome.settled]
-                fail(rest, str(exc))
-                log.error("channel %s: %s", name, exc)
-                return
+        with connector:
+            writes = connector.capabilities.writes
+            unwritable = [e for e in pending if _entity(e.change) not in writes]
+            if unwritable:
+                fail(unwritable, f"connector {type(connector).__name__} cannot write this")
+                pending = [e for e in pending if e not in unwritable]
+            size = max(1, connector.capabilities.max_batch)
+            batches = list(_batches(pending, size))
+            for index, batch in enumerate(batches):
+                try:
+                    self._batch(run_id, connector, batch, counts, outcome)
+                except ConnectorError as exc:
+                    # The channel itself failed (auth, unreachable after retries): nothing
+                    # more can be sent to it in this run.
+                    rest = [e for b in batches[index:] for e in b if e.seq not in outcome.settled]
+                    fail(rest, str(exc))
+                    log.error("channel %s: %s", name, exc)
+                    return
 
     def _batch(
         self,

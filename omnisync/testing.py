@@ -77,6 +77,14 @@ class ConnectorContract:
     def test_describe_names_the_source(self, connector: Connector) -> None:
         assert connector.describe().strip()
 
+    def test_closes_as_a_context_manager_and_again(self, connector: Connector) -> None:
+        """The core closes every connector it opens when done with it (``with``); closing
+        must not fail, also when it happens twice."""
+        with connector as opened:
+            assert opened is connector
+            connector.check()
+        connector.close()
+
     def test_has_a_one_line_description(self, connector: Connector) -> None:
         description = type(connector).description
         assert description.strip()

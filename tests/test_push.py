@@ -71,10 +71,18 @@ def store(tmp_path: Path) -> Store:
         yield opened
 
 
-def pusher(config: Config, store: Store, channel: FakeChannel) -> Pusher:
-    return Pusher(
-        config, store, retry=Retry(attempts=4, max_wait=0.0), connectors=lambda name: channel
-    )
+def pusher(
+    config: Config, store: Store, channel: FakeChannel, opened: list[str | None] | None = None
+) -> Pusher:
+    """A pusher whose every channel is ``channel``; ``opened`` collects the run ids it was
+    opened for."""
+
+    def connector(name: str, *, run_id: str | None = None) -> FakeChannel:
+        if opened is not None:
+            opened.append(run_id)
+        return channel
+
+    return Pusher(config, store, retry=Retry(attempts=4, max_wait=0.0), connectors=connector)
 
 
 def statuses(store: Store, run_id: str) -> dict[str, str]:
@@ -315,7 +323,8 @@ def test_broken_canonical_is_refused(tmp_path: Path, store: Store) -> None:
 def test_interrupted_push_resumes_exactly_once(tmp_path: Path, store: Store) -> None:
     config = make_config(tmp_path)
     channel = FakeChannel(shop_records(9), Faults(crash_after_write=2))
-    push = pusher(config, store, channel)
+    opened: list[str | None] = []
+    push = pusher(config, store, channel, opened)
     plan = make_plan([price_change(f"S{i:03d}") for i in range(9)])
     with pytest.raises(InterruptedPush) as info:
         push.apply(plan)
@@ -333,6 +342,35 @@ def test_interrupted_push_resumes_exactly_once(tmp_path: Path, store: Store) -> 
     assert all(n == 1 for n in channel.sent.values())
     assert len(channel.sent) == 9
     assert outcome.total("already") == 3  # batch 2 was recognised in the channel, not resent
+    # The channel wrote for the same run both times (idempotency keys derive from it).
+    assert opened == [run.id, run.id]
+
+
+def test_a_batch_interrupted_on_its_way_is_sent_again_as_it_was(
+    tmp_path: Path, store: Store
+) -> None:
+    config = make_config(tmp_path)
+    channel = FakeChannel(shop_records(9), Faults(crash_after_write=2))
+    channel.records["S003"].price = Money(Decimal("11"), "EUR")  # already as planned
+    push = pusher(config, store, channel)
+    with pytest.raises(InterruptedPush):
+        push.apply(make_plan([price_change(f"S{i:03d}") for i in range(9)]))
+    (run,) = store.runs(1)
+    journal = statuses(store, run.id)
+    assert [sku for sku, status in journal.items() if status == "sending"] == [
+        "S004:price",
+        "S005:price",
+    ]
+    # The channel never acted on that request (its answer and its effect were lost).
+    for sku in ("S004", "S005"):
+        channel.records[sku].price = Money(Decimal("10"), "EUR")
+    channel.faults.crash_after_write = None
+    assert channel.batch_sizes == [3, 2]
+    outcome = push.resume(run.id)
+    assert outcome.exit_code is ExitCode.OK
+    # The two again on their own, the same request as before (so the same idempotency key
+    # at a channel that keys requests by content); the rest after them.
+    assert channel.batch_sizes == [3, 2, 2, 3]
 
 
 def test_undo_restores_before_values_through_the_journal(tmp_path: Path, store: Store) -> None:

@@ -1,5 +1,6 @@
 """medusa and vendure connectors without a server: what the real servers cannot be made to do
-on demand (an expiring JWT, a silently skipped update, a GraphQL error of each class).
+on demand (an expiring JWT, a silently skipped update, a GraphQL error of each class); and the
+shopify connector's idempotency keys across processes, against its emulator.
 
 The full behaviour against the real servers is in tests/real_shops/.
 """
@@ -20,9 +21,12 @@ from pydantic import ValidationError
 from omnisync import secrets
 from omnisync.connector import ConnectorContext
 from omnisync.errors import AuthError, TransientError
-from omnisync.models import Change
+from omnisync.models import Change, Op
 from omnisync_connectors.medusa.connector import MedusaConnector, MedusaOptions
+from omnisync_connectors.shopify.connector import ShopifyConnector
 from omnisync_connectors.vendure.connector import VendureConnector, VendureOptions
+from tests.emulators.server import Server, serve
+from tests.emulators.shopify import ShopifyEmulator
 
 URL = "http://shop.test"
 
@@ -265,3 +269,42 @@ def test_vendure_a_refused_batch_is_retried_input_by_input() -> None:
     assert [r.ok for r in results] == [True, False]
     assert results[1].error == 'ENTITY_NOT_FOUND: No ProductVariant with the id "2" could be found'
     assert fake.calls.count("UpdateVariants") == 3
+
+
+# ------------------------------------------------------------------ shopify idempotency keys
+
+SHOPIFY_TOKEN = "shpat_0123456789abcdef0123456789abcdef"
+
+
+def shopify(server: Server, run_id: str | None) -> ShopifyConnector:
+    options = ShopifyConnector.Options.model_validate(
+        {"url": server.url, "token": SHOPIFY_TOKEN, "api_version": "2026-01", "max_wait": 0.05}
+    )
+    connector = ShopifyConnector(options, ConnectorContext("shop", run_id=run_id))
+    assert isinstance(connector, ShopifyConnector)
+    return connector
+
+
+def test_shopify_a_resumed_push_sends_its_stock_writes_with_the_same_idempotency_key() -> None:
+    shop = ShopifyEmulator(SHOPIFY_TOKEN, maximum=20_000, restore_rate=20_000)
+    shop.seed(3, 1, locations=("Lager",))
+    with serve(shop) as server:
+        with shopify(server, None) as reader:
+            record = next(r for r in reader.read() if r.sku == "P00002-1")
+        before = shop.available("P00002-1", "Lager")
+        change = Change(
+            "shop", "P00002-1", Op.UPDATE, "stock", "Lager", before, before + 5, ids=record.ids
+        )
+        # The push that crashed after its request went out, then `apply --resume` in a new
+        # process sending the same batch again, then another push run.
+        results = []
+        for run_id in ("run-1", "run-1", "run-2"):
+            with shopify(server, run_id) as connector:
+                results += connector.write([change])
+
+    assert [(r.ok, r.error) for r in results] == [(True, None)] * 3
+    writes = [c.variables for c in shop.calls if c.operation == "OmnisyncWrite"]
+    keys = [v["s0_key"] for v in writes]
+    assert keys[0] == keys[1] != keys[2]
+    assert shop.replays == 1  # Shopify recognised the resent request by its key
+    assert shop.available("P00002-1", "Lager") == before + 5

@@ -27,10 +27,12 @@ Writing (``push.fields``): ``price``/``sale_price`` and ``gtin`` with
 rejected variant does not block the others), ``title``/``description``/``brand`` with
 ``productUpdate`` (product fields: every variant of the product shares them), ``stock`` with
 ``inventorySetQuantities`` (``available``, reason ``correction``, compare-and-set against the
-plan's *from* value, an ``@idempotent`` key from API version 2026-01). A batch goes out as one
-request carrying these mutations as aliased fields (split only when it would exceed 1000
-points). ``userErrors`` become per-change failures with Shopify's message; an inventory
-mutation is all-or-nothing at Shopify, so the quantities it did not reject are sent again.
+plan's *from* value, an ``@idempotent`` key from API version 2026-01: a uuid5 of the push run,
+the channel and the quantities, so the same on a retry and on ``apply --resume``). A batch
+goes out as one request carrying these mutations as aliased fields (split only when it would
+exceed 1000 points). ``userErrors`` become per-change failures with Shopify's message; an
+inventory mutation is all-or-nothing at Shopify, so the quantities it did not reject are sent
+again.
 """
 
 from __future__ import annotations
@@ -181,17 +183,33 @@ class ShopifyConnector(Connector):
         super().__init__(options, context)
         self.shop_options = options
         secrets.register(options.token)
-        self.client = ShopifyClient.connect(
-            context.name,
-            options,
-            token=options.token,
-            api_version=options.api_version,
-            transport=transport,
-        )
+        self._transport = transport
+        self._client: ShopifyClient | None = None
+        self._client_lock = threading.Lock()
         self._shop_lock = threading.Lock()
         self._shop_info: Shop | None = None
         #: Variants read by current(), by GID: write() of the same batch needs their prices.
         self._seen: dict[str, VariantState] = {}
+
+    @property
+    def client(self) -> ShopifyClient:
+        """The Admin API client, made on first use (validating a config opens nothing)."""
+        with self._client_lock:
+            if self._client is None:
+                options = self.shop_options
+                self._client = ShopifyClient.connect(
+                    self.name,
+                    options,
+                    token=options.token,
+                    api_version=options.api_version,
+                    transport=self._transport,
+                )
+            return self._client
+
+    def close(self) -> None:
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
 
     def describe(self) -> str:
         return (
@@ -515,9 +533,10 @@ class ShopifyConnector(Connector):
         return [WriteResult(c.key, i not in failed, failed.get(i)) for i, c in enumerate(changes)]
 
     def _run(self) -> str:
-        """What idempotency keys derive from: the push run when the core provides it, else a
-        fresh value per write (a resend of the same request still carries the same key)."""
-        return str(getattr(self.context, "run_id", None) or uuid.uuid4())
+        """What idempotency keys derive from, with the channel and the quantities sent: the
+        push run, so that ``apply --resume`` sends a batch with the keys it had before; else
+        (no push run: a direct write) a fresh value per write, which its retries share."""
+        return self.context.run_id or str(uuid.uuid4())
 
     def _prepare(
         self, changes: Sequence[Change], *, run: str

@@ -278,6 +278,10 @@ class SqlConnector(Connector):
             self.url, where=self.name, connect_timeout=self.sql_options.connect_timeout
         )
 
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A connection; failures to connect are translated (auth, unreachable, ...)."""

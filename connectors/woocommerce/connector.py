@@ -183,6 +183,10 @@ class WooCommerceConnector(Connector):
             self._client = WooClient(self.name, self.woo, transport=self._transport)
         return self._client
 
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
     @property
     def currency(self) -> str:
         if self._currency is None:

@@ -1,0 +1,176 @@
+"""The shared HTTP layer: a channel nobody listens on fails fast, a dropped connection is
+retried under the one policy, and clients share one SSL context that verifies."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from typer.testing import CliRunner
+
+from omnisync import http
+from omnisync.cli import app
+from omnisync.errors import ConnectorError, TransientError
+from omnisync.http import HttpClient, HttpOptions
+from omnisync.retry import UNREACHABLE_ATTEMPTS, Retry, UnreachableError
+from tests.emulators.server import serve
+
+ENV = {
+    "COLUMNS": "200",
+    "SHOP_TOKEN": "shpat_0123456789abcdef0123456789abcdef",
+    "SHOP_KEY": "ck_0123456789abcdef",
+    "SHOP_SECRET": "cs_fedcba9876543210",
+}
+
+#: The options block of a channel of each HTTP connector, at ``{url}``.
+CHANNELS = {
+    "shopify": "{{url: '{url}', token: '${{SHOP_TOKEN}}'}}",
+    "woocommerce": "{{url: '{url}', consumer_key: '${{SHOP_KEY}}', consumer_secret: '${{SHOP_SECRET}}'}}",
+    "medusa": "{{url: '{url}', api_key: '${{SHOP_SECRET}}'}}",
+    "vendure": "{{url: '{url}', username: admin, password: '${{SHOP_SECRET}}'}}",
+    "shopware6": "{{url: '{url}', client_id: SWIA0, client_secret: '${{SHOP_SECRET}}', currency: EUR}}",
+}
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every request that went to the network, as ``METHOD url``."""
+    sent: list[str] = []
+    real = httpx.HTTPTransport.handle_request
+
+    def counting(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        sent.append(f"{request.method} {request.url}")
+        return real(self, request)
+
+    monkeypatch.setattr(httpx.HTTPTransport, "handle_request", counting)
+    return sent
+
+
+# ------------------------------------------------------------------ nobody listening
+
+
+@pytest.mark.parametrize("connector", sorted(CHANNELS))
+def test_a_channel_nobody_listens_on_exits_3_after_a_brief_retry(
+    tmp_path: Path, closed_port: int, attempts: list[str], connector: str
+) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
+    (tmp_path / "erp.csv").write_text("sku,price\nA-1,9.90\n", encoding="utf-8")
+    (tmp_path / "omnisync.yaml").write_text(
+        "canonical:\n"
+        "  connector: csv\n"
+        "  options: {path: erp.csv, currency: EUR, mapping: {sku: sku, price: price}}\n"
+        "channels:\n"
+        "  webshop:\n"
+        f"    connector: {connector}\n"
+        f"    options: {CHANNELS[connector].format(url=url)}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        app,
+        ["check", "-c", str(tmp_path / "omnisync.yaml"), "--no-history", "-f", "json"],
+        env=ENV,
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 3, result.stdout + result.stderr
+    (channel,) = json.loads(result.stdout)["channels"]
+    assert channel["error_code"] == 3
+    error = channel["error"]
+    assert "webshop" in error
+    assert f"127.0.0.1:{closed_port}" in error
+    assert "cannot connect" in error
+    assert "is the server running" in error
+    # Tried briefly (the channel's `retries` is 5), then reported.
+    assert 1 <= len(attempts) <= UNREACHABLE_ATTEMPTS < 5, attempts
+
+
+def test_an_unreachable_address_is_retried_briefly_then_no_longer_transient() -> None:
+    calls = 0
+
+    def refused() -> None:
+        nonlocal calls
+        calls += 1
+        raise UnreachableError("cannot connect", where="shop", hint="is the server running?")
+
+    with pytest.raises(ConnectorError) as caught:
+        Retry(attempts=5, max_wait=0.0)(refused)
+    assert calls == UNREACHABLE_ATTEMPTS
+    # An outer retry (the push pipeline's) must not start over.
+    assert not isinstance(caught.value, TransientError)
+    assert str(caught.value) == "shop: cannot connect — is the server running?"
+
+
+# ------------------------------------------------------------------ dropped connections
+
+
+def _ok(request: Any) -> JSONResponse:
+    return JSONResponse({"ok": True})
+
+
+def test_a_connection_dropped_mid_response_is_retried_under_the_policy() -> None:
+    ok = Starlette(routes=[Route("/ping", _ok)])
+    with serve(ok) as server:
+        options = HttpOptions(url=server.url, retries=4, max_wait=0)
+        client = HttpClient.from_options("shop", options)
+        try:
+            server.faults.drop_request(1)
+            server.faults.drop_request(2)
+            assert client.get("/ping").json() == {"ok": True}
+            assert client.requests == 3
+
+            for n in range(1, 5):
+                server.faults.drop_request(n)
+            with pytest.raises(TransientError, match="connection failed"):
+                client.get("/ping")
+            assert client.requests == 3 + 4  # every try the channel's `retries` allows
+        finally:
+            client.close()
+
+
+# ------------------------------------------------------------------ SSL contexts
+
+
+def test_clients_share_one_verifying_ssl_context_built_only_for_https(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[Any] = []
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        built.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    http._verified_context.cache_clear()
+    clients = [
+        HttpClient.from_options("shop", HttpOptions(url=f"http://127.0.0.1:{8000 + n}"))
+        for n in range(3)
+    ]
+    assert built == []  # plain http builds no CA store
+    clients += [
+        HttpClient.from_options("shop", HttpOptions(url=f"https://shop{n}.example.com"))
+        for n in range(3)
+    ]
+    assert len(built) == 1  # one for the process, not one per client
+    for client in clients:
+        client.close()
+    for url in ("https://shop.example.com", "http://127.0.0.1"):
+        context = http.ssl_context(url)
+        assert context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname
