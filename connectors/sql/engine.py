@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError, TransientError
+from omnisync.retry import UnreachableError
 
 #: Bare dialect -> the driver omnisync ships (the `sql` extra).
 DEFAULT_DRIVERS = {
@@ -206,8 +207,12 @@ def translate(exc: sa.exc.SQLAlchemyError, *, where: str, url: URL, doing: str) 
         )
     if is_connection_failure(exc):
         if doing == "connecting":
-            text = f"cannot connect to {shown}: {message}"
-            hint = "check that the database server is running and options.url names it"
+            # Nothing answered: retried briefly, then reported (see omnisync.retry).
+            return UnreachableError(
+                f"cannot connect to {shown}: {message}",
+                where=where,
+                hint="check that the database server is running and options.url names it",
+            )
         else:
             text = f"the connection to {shown} was lost while {doing}: {message}"
             hint = "nothing was kept from the interrupted operation; run it again"
