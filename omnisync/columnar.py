@@ -59,6 +59,37 @@ def blank_sql(x: str) -> str:
     return f"({x} IS NULL OR regexp_full_match({x}, {sql_str(_WHITESPACE_CLASS + '*')}))"
 
 
+def visible_start_sql(x: str) -> str:
+    """SQL, cheap: ``x`` begins with a character from U+0021 to U+0084, none of which is
+    whitespace (so ``x`` is not blank and has nothing to strip at its start). DuckDB compares
+    text by its UTF-8 bytes, which order as the code points do; ``chr(133)`` is U+0085."""
+    return f"({x} >= '!' AND {x} < chr(133))"
+
+
+def _strip_sql(x: str) -> str:
+    # trim(x, characters) costs microseconds a value in DuckDB; RE2 anchored at one end
+    # looks at that end only. RE2's $ is the end of the text, as \z.
+    start, end = sql_str("^" + _WHITESPACE_CLASS + "+"), sql_str(_WHITESPACE_CLASS + "+$")
+    return f"regexp_replace(regexp_replace({x}, {start}, ''), {end}, '')"
+
+
+def _ends_with_space_sql(x: str) -> str:
+    return f"regexp_matches({x}, {sql_str(_WHITESPACE_CLASS + '$')})"
+
+
+def strip_sql(x: str) -> str:
+    """SQL: ``x.strip()``, Python's whitespace removed at both ends (NULL stays NULL)."""
+    return (
+        f"(CASE WHEN {visible_start_sql(x)} AND NOT {_ends_with_space_sql(x)} THEN {x} "
+        f"ELSE {_strip_sql(x)} END)"
+    )
+
+
+def filled_sql(x: str) -> str:
+    """SQL: ``NOT blank_sql(x)``, with the cheap check for nearly every cell first."""
+    return f"(CASE WHEN {visible_start_sql(x)} THEN true ELSE NOT {blank_sql(x)} END)"
+
+
 def sql_name(name: str) -> str:
     """A SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -73,11 +104,20 @@ def text_sql(x: str, *, compose: bool = True) -> str:
     measures or shows text (:class:`~omnisync.connector.TableTarget`); on long descriptions
     the check alone costs more than parsing the file.
     """
+    # Text that surely needs none of it, tested cheaply (DuckDB evaluates the terms of a
+    # CASE condition in turn, each on the rows still in question).
+    sure = [
+        visible_start_sql(x),
+        f"NOT contains({x}, chr(13))",
+        f"NOT {_ends_with_space_sql(x)}",
+    ]
+    if compose:
+        sure.append(f"strlen({x}) = length({x})")  # ASCII
     unsure = [
         f"contains({x}, chr(13))",
         # Anchored patterns: RE2 looks at one end of the text only.
         f"regexp_matches({x}, {sql_str('^' + _WHITESPACE_CLASS)})",
-        f"regexp_matches({x}, {sql_str(_WHITESPACE_CLASS + '$')})",
+        _ends_with_space_sql(x),
     ]
     inner = x
     if compose:
@@ -91,11 +131,12 @@ def text_sql(x: str, *, compose: bool = True) -> str:
             f"WHEN NOT contains({x}, chr(65535)) THEN replace(nfc_normalize("
             f"replace({x}, chr(0), chr(65535))), chr(65535), chr(0)) END)"
         )
-    full = (
-        f"nullif(trim(replace(replace({inner}, chr(13) || chr(10), chr(10)), chr(13), chr(10)), "
-        f"{sql_str(WHITESPACE)}), '')"
+    lines = f"replace(replace({inner}, chr(13) || chr(10), chr(10)), chr(13), chr(10))"
+    full = f"nullif({_strip_sql(lines)}, '')"
+    return (
+        f"(CASE WHEN {' AND '.join(sure)} THEN {x} "
+        f"WHEN {' OR '.join(unsure)} THEN {full} ELSE nullif({x}, '') END)"
     )
-    return f"(CASE WHEN {' OR '.join(unsure)} THEN {full} ELSE nullif({x}, '') END)"
 
 
 @dataclass(frozen=True)
@@ -116,33 +157,48 @@ class NumberForms:
 
 
 def number_forms(
-    decimal: str, thousands: str | None, *, digits: int, places: int, signed: bool = True
+    decimal: str,
+    thousands: str | None,
+    *,
+    digits: int,
+    places: int,
+    signed: bool = True,
+    grouped: bool = True,
 ) -> NumberForms:
     """Written numbers :func:`omnisync.normalize.parse_decimal` surely reads as SQL does,
-    with at most ``digits`` integer digits and ``places`` decimals (what the column holds)."""
+    with at most ``digits`` integer digits and ``places`` decimals (what the column holds).
+    ``grouped=False``: only the forms without thousands separators (cheaper to convert)."""
     sign = "-?" if signed else ""
     if decimal == "auto":
         # parse_decimal's fast path: one mark, not the thousands one, not three decimals.
         marks = "".join(re.escape(m) for m in ".," if m != thousands)
         fraction = "[0-9]{1,2}" + (f"|[0-9]{{4,{places}}}" if places >= 4 else "")
         return NumberForms(f"{sign}[0-9]{{1,{digits}}}(?:[{marks}](?:{fraction}))?", None, ",")
+    fraction = f"(?:{re.escape(decimal)}[0-9]{{1,{places}}})?"
+    if not grouped:
+        return NumberForms(f"{sign}[0-9]{{1,{digits}}}{fraction}", None, decimal)
     group = thousands or ("." if decimal == "," else ",")
+    if group == "-":
+        sign = ""  # removing the separators would remove the sign too
     groups = (digits - 1) // 3
-    grouped = f"|[0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}}){{1,{groups}}}" if groups else ""
-    return NumberForms(
-        f"{sign}(?:[0-9]{{1,{digits}}}{grouped})(?:{re.escape(decimal)}[0-9]{{1,{places}}})?",
-        group,
-        decimal,
-    )
+    grouping = f"|[0-9]{{1,3}}(?:{re.escape(group)}[0-9]{{3}}){{1,{groups}}}" if groups else ""
+    return NumberForms(f"{sign}(?:[0-9]{{1,{digits}}}{grouping}){fraction}", group, decimal)
 
 
 def whole_forms(thousands: str | None) -> NumberForms:
     """Whole numbers :func:`omnisync.normalize.parse_int` surely reads as SQL does (BIGINT)."""
     if thousands is None:
         return NumberForms("-?[0-9]{1,18}")
+    sign = "" if thousands == "-" else "-?"  # removing the separators would remove the sign
     return NumberForms(
-        f"-?(?:[0-9]{{1,18}}|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}}){{1,5}})", thousands
+        f"{sign}(?:[0-9]{{1,18}}|[0-9]{{1,3}}(?:{re.escape(thousands)}[0-9]{{3}}){{1,5}})",
+        thousands,
     )
+
+
+def digits_sql(x: str, most: int) -> str:
+    """SQL, cheap: ``x`` is 1 to ``most`` ASCII digits."""
+    return f"(strlen({x}) BETWEEN 1 AND {most} AND {x} NOT GLOB '*[!0-9]*')"
 
 
 def _full(x: str, pattern: str) -> str:
@@ -218,8 +274,12 @@ class ColumnarMapper:
             plan.columns[name] = text_sql(raw(column), compose=False) if column else "NULL"
         if m.gtin:
             x = raw(m.gtin)
-            plan.second["_s_gtin"] = f"({x} NOT GLOB '*[!0-9]*' AND strlen({x}) BETWEEN 8 AND 14)"
-            plan.columns["gtin"] = f"(CASE WHEN _s_gtin THEN lpad({x}, 14, '0') END)"
+            plan.second["_s_gtin"] = f"(strlen({x}) BETWEEN 8 AND 14 AND {x} NOT GLOB '*[!0-9]*')"
+            # zfill(14); lpad counts characters, the usual 13 digits need no count.
+            plan.columns["gtin"] = (
+                f"(CASE WHEN NOT _s_gtin THEN NULL WHEN strlen({x}) = 13 THEN '0' || {x} "
+                f"WHEN strlen({x}) = 14 THEN {x} ELSE lpad({x}, 14, '0') END)"
+            )
             self._group(plan, "gtin", [m.gtin], "_s_gtin", gtin=("VARCHAR", _get("gtin")))
         self._money(plan, raw)
         if m.vat_rate:
@@ -271,7 +331,10 @@ class ColumnarMapper:
         forms = whole_forms(self.mapper._int_thousands)
         for index, (location, column) in enumerate(locations.items()):
             x, sure = raw(column), f"_s_q_{index}"
-            plan.second[sure] = _full(x, forms.pattern)
+            # Plain digits (nearly all) skip the regular expression.
+            plan.second[sure] = (
+                f"(CASE WHEN {digits_sql(x, 18)} THEN true ELSE {_full(x, forms.pattern)} END)"
+            )
             plan.columns[f"_q_{index}"] = (
                 f"(CASE WHEN {sure} THEN CAST({forms.value_sql(x)} AS BIGINT) END)"
             )
@@ -307,6 +370,7 @@ class ColumnarMapper:
         if not amounts:
             return
         forms = number_forms(parse.decimal, parse.thousands, digits=12, places=6)
+        plain = number_forms(parse.decimal, parse.thousands, digits=12, places=6, grouped=False)
         pattern = (
             f"^(?:([A-Za-z]{{3}}) *({forms.pattern})|({forms.pattern})(?: *([A-Za-z]{{3}}))?)$"
         )
@@ -322,13 +386,21 @@ class ColumnarMapper:
         for name, column in amounts:
             x = raw(column)
             parts, code = f"_m_{name}", f"_c_{name}"
-            plan.first[parts] = f"regexp_extract({x}, {sql_str(pattern)}, ['c1', 'n1', 'n2', 'c2'])"
+            # A plain number (nearly every amount) is its own number, without a code: it
+            # skips the extraction (the dearest expression here), and its parts stay NULL.
+            plan.first[parts] = (
+                f"(CASE WHEN NOT {_full(x, plain.pattern)} THEN "
+                f"regexp_extract({x}, {sql_str(pattern)}, ['c1', 'n1', 'n2', 'c2']) END)"
+            )
             number = f"coalesce(nullif({parts}.n1, ''), nullif({parts}.n2, ''))"
             plan.second[code] = f"upper(coalesce(nullif({parts}.c1, ''), nullif({parts}.c2, '')))"
-            plan.second[f"_n_{name}"] = f"CAST({forms.value_sql(number)} AS DECIMAL(18,6))"
+            plan.second[f"_n_{name}"] = (
+                f"CAST((CASE WHEN {parts} IS NULL THEN {plain.value_sql(x)} "
+                f"ELSE {forms.value_sql(number)} END) AS DECIMAL(18,6))"
+            )
             currency = f"coalesce({code}, {binding}, {default})"
             conditions.append(
-                f"({x} IS NULL OR ({number} IS NOT NULL AND {currency} IS NOT NULL "
+                f"({x} IS NULL OR (_n_{name} IS NOT NULL AND {currency} IS NOT NULL "
                 f"AND ({code} IS NULL OR {binding} IS NULL OR {code} = {binding})))"
             )
             money = "currency" if name == "price" else "sale_currency"

@@ -25,11 +25,20 @@ import pytest
 
 import omnisync_connectors.files.columnar as csv_columnar
 from omnisync.check import run_check
-from omnisync.columnar import WHITESPACE, number_forms, text_sql, whole_forms
+from omnisync.columnar import (
+    WHITESPACE,
+    ColumnarMapper,
+    filled_sql,
+    number_forms,
+    strip_sql,
+    text_sql,
+    whole_forms,
+)
 from omnisync.config import load_config
 from omnisync.connector import Connector, ConnectorContext, TableTarget
 from omnisync.diff import ITEM_COLUMNS, STOCK_COLUMNS, DiffEngine
-from omnisync.errors import InputError
+from omnisync.errors import InputError, Problem
+from omnisync.mapping import FieldMapping, ParseOptions, RowMapper
 from omnisync.models import Field, Record
 from omnisync.normalize import clean_text, parse_decimal, parse_int
 from omnisync.testing import read_both_ways
@@ -79,6 +88,9 @@ def _awkward_texts() -> list[str]:
         "😀", "\u0300", "\u0327", "\u0f71", "\u1161", "\uac00", "\x00", "'", '"', ",",
     ]  # fmt: skip
     texts = ["", " ", "\u00a0x\u00a0", "x\r\ny\r", "\u2001", "e\u0301 \u2000", "\ufeffsku"]
+    # Around the cheap checks: a first character from U+0021 to U+0084 is not whitespace.
+    texts += [c + tail for c in "\x00\x1f !\x7f\x80\x84\x85\x86\xa0\xa1" for tail in ("", "a", " ")]
+    texts += ["a" + c for c in WHITESPACE] + ["a\x84", "a\x86", "a\r", "a\rb", "a\r\n", "\x00"]
     texts += ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 8))) for _ in range(3000)]
     return texts
 
@@ -100,6 +112,16 @@ def test_text_sql_is_clean_text(compose: bool) -> None:
         assert value == clean_text(text), repr(text)
 
 
+def test_strip_and_filled_sql_are_str_strip() -> None:
+    texts: list[str | None] = [None, *_awkward_texts()]
+    con = duckdb.connect()
+    con.register("t", pa.table({"x": pa.array(texts, pa.string()), "i": range(len(texts))}))
+    got = con.execute(f"SELECT {strip_sql('x')}, {filled_sql('x')} FROM t ORDER BY i").fetchall()
+    for text, (stripped, filled) in zip(texts, got, strict=True):
+        assert stripped == (None if text is None else text.strip()), repr(text)
+        assert filled is bool(text and text.strip()), repr(text)
+
+
 def _numbers() -> list[str]:
     rng = random.Random(11)
     alphabet = "0123456789" * 3 + ".,-+ '"
@@ -113,7 +135,10 @@ def _numbers() -> list[str]:
 
 @pytest.mark.parametrize(
     ("decimal", "thousands"),
-    [(".", None), (",", None), (",", "."), (".", ","), ("auto", None), ("auto", "."), (",", " ")],
+    [
+        *[(".", None), (",", None), (",", "."), (".", ","), ("auto", None), ("auto", ".")],
+        *[(",", " "), (".", "-"), ("auto", "-")],
+    ],
 )
 def test_numbers_sql_reads_are_parse_decimals(decimal: str, thousands: str | None) -> None:
     forms = number_forms(decimal, thousands, digits=12, places=6)
@@ -129,7 +154,7 @@ def test_numbers_sql_reads_are_parse_decimals(decimal: str, thousands: str | Non
         assert value == parse_decimal(text, decimal, thousands), text  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("thousands", [None, ".", ",", " "])
+@pytest.mark.parametrize("thousands", [None, ".", ",", " ", "-"])
 def test_whole_numbers_sql_reads_are_parse_ints(thousands: str | None) -> None:
     forms = whole_forms(thousands)
     values = _numbers()
@@ -142,6 +167,116 @@ def test_whole_numbers_sql_reads_are_parse_ints(thousands: str | None) -> None:
     assert rows
     for text, value in rows:
         assert value == parse_int(text, thousands), text
+
+
+class _SureOnly(ColumnarMapper):
+    """Leaves the values SQL is unsure of unresolved and keeps the helper columns."""
+
+    def _resolve(self, target: TableTarget, group: Any) -> bool:
+        return True
+
+    def _finish(self, target: TableTarget, plan: Any) -> None:
+        pass
+
+
+def _sql_reads(
+    mapping: dict[str, str], parse: dict[str, Any], rows: list[dict[str, str | None]]
+) -> tuple[RowMapper, list[dict[str, Any]]]:
+    """The RowMapper, and what SQL alone makes of each row (``_u_<group>`` is NULL where SQL
+    was sure of the group's values)."""
+    mapper = RowMapper(FieldMapping.model_validate(mapping), ParseOptions.model_validate(parse))
+    names = {column: f"c{i}" for i, column in enumerate(mapper.required_columns())}
+    con = duckdb.connect()
+    con.register(
+        "t",
+        pa.table({n: pa.array([r.get(c) for r in rows], pa.string()) for c, n in names.items()}),
+    )
+    target = TableTarget(con, "items", "stock", ITEM_COLUMNS, STOCK_COLUMNS)
+    assert _SureOnly(mapper, "UTC").load(target, "SELECT * FROM t", names)
+    cursor = con.execute("SELECT * FROM items ORDER BY sku")
+    keys = [d[0] for d in cursor.description]
+    return mapper, [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _python_reads(mapper: RowMapper, row: dict[str, str | None]) -> Record | None:
+    problems: list[Problem] = []
+    record = mapper.to_record(row, "", problems)
+    return None if problems else record
+
+
+_AMOUNTS = [
+    "19.99", "19,99", "1.299,00", "1,299.00", "1.299", "1,299", "1,2999", "1.2345", "0.999",
+    "007", "007.50", "-0", "-0.00", "+5", "-5", "- 5", " 5", "5 ", "5 EUR", "EUR 5", "eur5",
+    "5,00 €", "€5", "$5", "5 USD", "12.5 usd", "123456789012", "1234567890123", "123456789012.5",
+    "1.1234567", "0.123456", "12345678901.123456", "1 299,00", "1'299.00", "1.234.567,89",
+    "1,234,567.89", "٣", "１２", "1٫5", "5.", ".5", ",5", "1e3", "", "-", "EUR", "5 EURO",
+    "1-299.00", "-1-299.00", "EUR -1-299", "-1.299,00", "-1,299.00 EUR",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("decimal", "thousands"),
+    [(".", None), (",", None), (",", "."), (".", ","), ("auto", None), ("auto", "."), (".", "-")],
+)
+def test_amounts_sql_is_sure_of_are_what_row_mapper_reads(
+    decimal: str, thousands: str | None
+) -> None:
+    rng = random.Random(5)
+    values: list[str | None] = [None, *_AMOUNTS, *rng.sample(_numbers(), 600)]
+    rows = [
+        {"sku": f"A{i:06}", "price": value, "currency": currency}
+        for i, (value, currency) in enumerate(
+            (v, c) for v in values for c in (None, "EUR", "usd", "X1", " ")
+        )
+    ]
+    for default in (None, "EUR"):
+        parse = {"decimal": decimal, "thousands": thousands, "currency": default}
+        mapping = {"sku": "sku", "price": "price", "currency": "currency"}
+        mapper, reads = _sql_reads(mapping, parse, rows)
+        sure = 0
+        for row, got in zip(rows, reads, strict=True):
+            if got["_u_money"] is not None:
+                continue  # resolved by RowMapper itself
+            sure += 1
+            record = _python_reads(mapper, row)
+            assert record is not None, row
+            money = record.price
+            expected = (money.amount, money.currency) if money else (None, None)
+            assert (got["price"], got["currency"]) == expected, row
+        assert sure > 300
+    comma = decimal == "," or thousands == "."
+    plain = {"sku": "A", "price": "-19,99" if comma else "-19.99", "currency": "EUR"}
+    assert _sql_reads(mapping, parse, [plain])[1][0]["_u_money"] is None
+
+
+@pytest.mark.parametrize(
+    ("decimal", "thousands"), [(".", None), (",", None), (".", ","), (".", "-")]
+)
+def test_stock_and_gtins_sql_is_sure_of_are_what_row_mapper_reads(
+    decimal: str, thousands: str | None
+) -> None:
+    values: list[str | None] = [
+        None, "", "0", "-0", "007", "12", "-3", "+5", " 5", "5 ", "1.204", "1,204", "1.2", "12.0",
+        "123456789012345678", "1234567890123456789", "٣", "１２", "4006381333931", "04006381333931",
+        "400638133393", "12345678", "1234567", "123456789012345", "4006381 333931", "4006381-333931",
+    ]  # fmt: skip
+    values += _numbers()[:500]
+    rows = [{"sku": f"A{i:06}", "stock": v, "gtin": v} for i, v in enumerate(values)]
+    mapping = {"sku": "sku", "stock": "stock", "gtin": "gtin"}
+    mapper, reads = _sql_reads(mapping, {"decimal": decimal, "thousands": thousands}, rows)
+    sure = {"q_0": 0, "gtin": 0}
+    for row, got in zip(rows, reads, strict=True):
+        record = _python_reads(mapper, {"sku": row["sku"], "stock": row["stock"]})
+        if got["_u_q_0"] is None:
+            sure["q_0"] += 1
+            assert record is not None, row
+            assert got["_q_0"] == (record.stock or {}).get("default"), row
+        record = _python_reads(mapper, {"sku": row["sku"], "gtin": row["gtin"]})
+        if got["_u_gtin"] is None:
+            sure["gtin"] += 1
+            assert record is not None, row
+            assert got["gtin"] == record.gtin, row
+    assert min(sure.values()) > 10
 
 
 # -- whole files, both ways -------------------------------------------------------------------

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
 
-from omnisync.columnar import WHITESPACE, ColumnarMapper, blank_sql, sql_name
+from omnisync.columnar import ColumnarMapper, filled_sql, sql_name, strip_sql
 from omnisync.connector import TableTarget
 from omnisync.errors import OmnisyncError
 from omnisync.expect import sql_str
@@ -105,7 +105,7 @@ def _load(connector: CsvConnector, target: TableTarget, path: Path) -> bool:
     layout = connector.layout(header, mapper, group)
     # Skipped as the row path skips them: blank rows, then container rows.
     # A CASE tests the cells in turn and stops at the first that is not blank.
-    whens = " ".join(f"WHEN NOT {blank_sql(f'c{i}')} THEN true" for i in range(len(header)))
+    whens = " ".join(f"WHEN {filled_sql(f'c{i}')} THEN true" for i in range(len(header)))
     where = [f"(CASE {whens} ELSE false END)"]
     for column, values in layout.skip.items():
         where.append(f"{_stripped(cell[column])} NOT IN ({_list(values)})")
@@ -134,7 +134,7 @@ def _header(connector: CsvConnector) -> tuple[list[str], int]:
 
 
 def _stripped(x: str) -> str:
-    return f"coalesce(trim({x}, {sql_str(WHITESPACE)}), '')"
+    return f"coalesce({strip_sql(x)}, '')"
 
 
 def _list(values: frozenset[str]) -> str:
