@@ -44,22 +44,25 @@ from omnisync.models import Change, Field, Money, Op, Record
 from omnisync.normalize import clean_text, normalize_gtin
 from omnisync.values import json_money
 
-#: The product fields a pull asks for (``includes``, Shopware's partial data loading).
+#: The product fields a pull asks for (``includes``, Shopware's partial data loading): what a
+#: record is made of, and no more, since decoding the answer is most of a pull's CPU time.
+#: ``translated`` holds the name and description with their fallbacks (the system language,
+#: and with ``sw-inheritance`` the parent), so the plain ``name`` and ``description`` would
+#: add nothing.
 PRODUCT_FIELDS = (
     "id",
     "parentId",
     "productNumber",
-    "name",
-    "description",
     "translated",
     "ean",
     "price",
     "stock",
     "childCount",
-    "taxId",
     "createdAt",
     "updatedAt",
 )
+#: The fields a targeted read before a write asks for: a price write also needs the tax rate.
+TARGET_FIELDS = (*PRODUCT_FIELDS, "taxId")
 #: Fields a write can set, by record field.
 WRITES = {Field.TITLE: "name", Field.DESCRIPTION: "description"}
 #: The key of omnisync's operation in a sync body.
@@ -135,6 +138,8 @@ def _text(value: Any) -> str | None:
 
 
 def _gtin(value: Any) -> str | None:
+    if isinstance(value, str) and 8 <= len(value) <= 14 and value.isdigit() and value.isascii():
+        return value.zfill(14)  # already clean: what normalize_gtin(clean_text(value)) gives
     text = _text(value)
     if text is None:
         return None

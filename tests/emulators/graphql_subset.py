@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 #: What a mutation field costs, whatever it selects.
@@ -318,8 +319,16 @@ class _Parser:
 
 
 def parse(source: str) -> list[Operation]:
-    """The operations of a GraphQL document; :class:`GraphQLError` when it is not valid syntax."""
-    return _Parser(source).document()
+    """The operations of a GraphQL document; :class:`GraphQLError` when it is not valid syntax.
+
+    Documents are cached by their text (clients send the same few queries again and again, a
+    page at a time): the trees are shared, so nothing may change them after parsing."""
+    return list(_parse(source))
+
+
+@lru_cache(maxsize=256)
+def _parse(source: str) -> tuple[Operation, ...]:
+    return tuple(_Parser(source).document())
 
 
 def select_operation(operations: list[Operation], name: str | None) -> Operation:
@@ -448,6 +457,12 @@ class Executor:
         self.variables = variables
         self.actual_cost = 0
         self._flat: dict[tuple[int, str | None], list[FieldNode]] = {}
+        #: (selection set, typename) -> [(response key, field name, field, has a selection,
+        #: has arguments)]: what :meth:`_object` walks for each object.
+        self._plans: dict[tuple[int, str | None], list[tuple[str, str, FieldNode, bool, bool]]] = {}
+        #: A field's arguments with the request's variables substituted (the same on every node
+        #: of a page, so resolved once per request).
+        self._arguments: dict[int, dict[str, Any]] = {}
 
     def _fields(
         self, selections: Sequence[FieldNode | InlineFragment], typename: str | None
@@ -457,6 +472,27 @@ class Executor:
         if flat is None:
             flat = self._flat[key] = list(fields(selections, typename))
         return flat
+
+    def _plan(
+        self, selections: Sequence[FieldNode | InlineFragment], typename: str | None
+    ) -> list[tuple[str, str, FieldNode, bool, bool]]:
+        key = (id(selections), typename)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = [
+                (f.key, f.name, f, bool(f.selections), bool(f.arguments))
+                for f in self._fields(selections, typename)
+            ]
+        return plan
+
+    def arguments(self, node: FieldNode) -> dict[str, Any]:
+        """``node``'s arguments, variables substituted (a fresh dict the caller may keep)."""
+        if not node.arguments:
+            return {}
+        resolved = self._arguments.get(id(node))
+        if resolved is None:
+            resolved = self._arguments[id(node)] = arguments(node, self.variables)
+        return dict(resolved)
 
     def select(self, value: Any, node: FieldNode) -> Any:
         """The response value of ``node`` given its resolved ``value``."""
@@ -480,7 +516,9 @@ class Executor:
             key = child.key
             if child.name == "nodes":
                 self.actual_cost += len(value.items)
-                out[key] = [self._object(item, child.selections) for _, item in value.items]
+                selections = child.selections
+                make = self._object
+                out[key] = [make(item, selections) for _, item in value.items]
             elif child.name == "edges":
                 edges = []
                 for cursor, item in value.items:
@@ -510,14 +548,22 @@ class Executor:
         self, resolver: Resolver, selections: Sequence[FieldNode | InlineFragment]
     ) -> dict[str, Any]:
         typename = resolver.get("__typename")
+        plan = self._plans.get((id(selections), typename)) or self._plan(selections, typename)
         out: dict[str, Any] = {}
-        for child in self._fields(selections, typename):
-            if child.name not in resolver:
-                raise _unknown(child, typename or "object")
-            value = resolver[child.name]
+        for key, name, child, nested, has_arguments in plan:
+            try:
+                value = resolver[name]
+            except KeyError:
+                raise _unknown(child, typename or "object") from None
             if callable(value):
-                value = value(arguments(child, self.variables))
-            out[child.key] = self.select(value, child) if child.selections else value
+                value = value(self.arguments(child) if has_arguments else {})
+            if nested and value is not None:
+                if type(value) is dict:  # the common case of select(), inline
+                    self.actual_cost += 1
+                    value = self._object(value, child.selections)
+                else:
+                    value = self.select(value, child)
+            out[key] = value
         return out
 
 
