@@ -3,6 +3,7 @@ return a documented exit code (see :class:`omnisync.errors.ExitCode` and the REA
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from collections.abc import Callable
@@ -742,4 +743,9 @@ def main() -> None:
 
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     signal.signal(signal.SIGTERM, _terminated)
+    # A run builds tens of thousands of findings that all live to the report; the collector's
+    # passes over them find nothing to free. Collecting young objects less often takes a
+    # 1M-SKU check's collection time from 0.16 s to 0.04 s. (gc.freeze() would save a little
+    # more but makes DuckDB's bindings report leaks at exit.)
+    gc.set_threshold(100_000, 50, 100)
     app()
