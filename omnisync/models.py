@@ -185,6 +185,29 @@ def _copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+@dataclass(frozen=True, slots=True)
+class _Tally:
+    """Counts over one list of findings, in one pass."""
+
+    counts: dict[Kind, int]
+    fields: dict[str, int]
+
+    @classmethod
+    def of(cls, findings: list[Finding]) -> _Tally:
+        counts = dict.fromkeys(Kind, 0)
+        changed: set[str] = set()
+        fields: set[tuple[str, str]] = set()
+        for f in findings:
+            if f.kind is Kind.CHANGED:
+                changed.add(f.sku)
+                if f.field:
+                    fields.add((f.sku, f.field))
+            else:
+                counts[f.kind] += 1
+        counts[Kind.CHANGED] = len(changed)
+        return cls(counts, dict(Counter(name for _, name in fields)))
+
+
 @dataclass(slots=True)
 class ChannelReport:
     """The outcome of checking one channel."""
@@ -204,15 +227,24 @@ class ChannelReport:
     def ok(self) -> bool:
         return self.error is None and not self.findings
 
+    #: (id and length of ``findings``, their tally): reports ask for the counts many times.
+    _tallied: tuple[tuple[int, int], _Tally] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def _tally(self) -> _Tally:
+        key = (id(self.findings), len(self.findings))
+        if self._tallied is None or self._tallied[0] != key:
+            self._tallied = (key, _Tally.of(self.findings))
+        return self._tallied[1]
+
     def count(self, kind: Kind) -> int:
-        if kind is Kind.CHANGED:
-            return len({f.sku for f in self.findings if f.kind is Kind.CHANGED})
-        return sum(1 for f in self.findings if f.kind is kind)
+        """Findings of ``kind``; for ``changed`` the SKUs with any changed field."""
+        return self._tally().counts[kind]
 
     def field_counts(self) -> Counter[str]:
         """Changed fields by name (``price``, ``stock``, ...), counting each SKU once per field."""
-        seen = {(f.sku, f.field) for f in self.findings if f.kind is Kind.CHANGED and f.field}
-        return Counter(name for _, name in seen)
+        return Counter(self._tally().fields)
 
     @property
     def matched(self) -> int:

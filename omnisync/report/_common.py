@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import chain
+from operator import attrgetter
 from typing import Any, Literal
 
 from omnisync.models import ChannelReport, CheckResult, Finding, Kind
@@ -42,27 +44,15 @@ def _mask_finding(finding: Finding) -> Finding:
     return replace(finding, ids=ids, **values)
 
 
+_MASKED_VALUES = attrgetter(*_MASKED)
+
+
 def _clean(findings: list[Finding]) -> bool:
     """No value of ``findings`` holds anything to mask: one pass of the masking regexes over
     all their text (a NUL, which no secret contains, keeps the values apart)."""
-    text = "\0".join(
-        value
-        for f in findings
-        for value in (
-            f.channel,
-            f.sku,
-            f.field,
-            f.location,
-            f.canonical,
-            f.expected,
-            f.actual,
-            f.rule,
-            f.detail,
-            *f.ids,
-            *f.ids.values(),
-        )
-        if value
-    )
+    values = chain.from_iterable(map(_MASKED_VALUES, findings))
+    ids = chain.from_iterable(chain(f.ids, f.ids.values()) for f in findings if f.ids)
+    text = "\0".join(filter(None, chain(values, ids)))
     return mask(text) == text
 
 
