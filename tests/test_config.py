@@ -61,6 +61,15 @@ def test_shipped_example_is_valid() -> None:
     assert len(config.fingerprint) == 64
 
 
+def test_the_examples_placeholder_secrets_are_not_words() -> None:
+    """A secret is masked wherever it appears: a placeholder like ``unset`` would turn the
+    hint 'unset OMNISYNC_MEMORY_LIMIT' into '*** OMNISYNC_MEMORY_LIMIT' for every user."""
+    secrets.forget_all()
+    load_config(ROOT / "config.example.yaml")
+    for word in ("unset", "default", "token", "secret", "password", "admin", "shop"):
+        assert secrets.mask(f"or {word} it") == f"or {word} it"
+
+
 def test_minimal_config_loads(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, BASE))
     assert config.channel_config("shop").expect.price.vat == 19
