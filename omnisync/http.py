@@ -16,6 +16,9 @@ transport — wrapped so that every request
 Pulls that can fetch pages in parallel use :meth:`HttpClient.map` (threads; ``httpx.Client``
 is thread-safe) with a bounded concurrency.
 
+Connectors to an HTTP API derive from :class:`HttpConnector`: it checks their options, registers
+their credentials as secrets, takes the injected transport and builds their client on first use.
+
 Building an SSL context that trusts the usual CAs costs some 30 ms, and httpx builds one per
 client; clients here share one per process instead, built on first use by an https client.
 """
@@ -27,16 +30,18 @@ import functools
 import json
 import logging
 import ssl
+import threading
 import time
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from omnisync import secrets
-from omnisync.connector import ConnectorOptions
+from omnisync.connector import Connector, ConnectorContext, ConnectorOptions
 from omnisync.errors import AuthError, ConnectorError, TransientError
 from omnisync.retry import Retry, UnreachableError
 
@@ -276,3 +281,71 @@ class HttpClient:
             max_workers=self.concurrency, thread_name_prefix=f"omnisync-{self.channel}"
         ) as pool:
             yield from pool.map(func, items)
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+OptionsT = TypeVar("OptionsT", bound=HttpOptions)
+ClientT = TypeVar("ClientT", bound=_Closable)
+
+
+class HttpConnector(Connector, Generic[OptionsT, ClientT]):
+    """Base of the connectors that talk to an HTTP API.
+
+    A subclass sets ``Options`` (an :class:`HttpOptions` model; ``self.options`` is then of
+    that type), names the option fields holding credentials in ``secret_options`` and builds
+    its API client in :meth:`connect`; state of its own it sets up in :meth:`_init_state`.
+    Building the connector stays offline: the client is made on first use of :attr:`client`
+    (once, also when threads ask at the same time) and closed by :meth:`close`.
+    ``transport`` replaces the network (tests, proxies).
+    """
+
+    retries_itself = True
+    #: Option fields holding credentials: registered as secrets (when set) before anything
+    #: could print them. The config masks only values under secret-looking keys.
+    secret_options: ClassVar[tuple[str, ...]] = ()
+
+    options: OptionsT
+
+    def __init__(
+        self,
+        options: ConnectorOptions,
+        context: ConnectorContext,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not isinstance(options, self.Options):
+            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
+        super().__init__(options, context)
+        for name in self.secret_options:
+            value = getattr(options, name)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if value:
+                secrets.register(value)
+        self._transport = transport
+        self._client: ClientT | None = None
+        self._client_lock = threading.Lock()
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Set up a subclass's own state (caches, locks); called last by ``__init__``. Offline."""
+
+    @abstractmethod
+    def connect(self, transport: httpx.BaseTransport | None) -> ClientT:
+        """Build the API client (called once, on first use) over ``transport``."""
+
+    @property
+    def client(self) -> ClientT:
+        """The API client, made on first use (validating a config sends no request)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self.connect(self._transport)
+            return self._client
+
+    def close(self) -> None:
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()

@@ -36,7 +36,7 @@ update it silently did not apply (an unknown variant id), and such a change fail
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import cached_property, partial
@@ -44,22 +44,16 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import Field as PydanticField
-from pydantic import field_validator, model_validator
+from pydantic import model_validator
 
 from omnisync import secrets
-from omnisync.connector import (
-    Capabilities,
-    Connector,
-    ConnectorContext,
-    ConnectorOptions,
-    map_locations,
-)
 from omnisync.errors import ConnectorError
-from omnisync.http import HttpClient, HttpError, HttpOptions
-from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
+from omnisync.http import HttpClient, HttpError
+from omnisync.models import Change, Field, Money, Record
 from omnisync.normalize import clean_text, normalize_gtin
-from omnisync.values import field_value, json_money, same
+from omnisync.values import json_money
 
+from .._variants import Refused, ShopSetup, VariantConnector, VariantOptions, stock_quantity
 from .api import JwtLogin, MedusaApi, api_key_auth
 
 log = logging.getLogger(__name__)
@@ -95,35 +89,19 @@ _LOOKUP = 100
 _FIELDS = frozenset({Field.TITLE, Field.DESCRIPTION, Field.GTIN, Field.PRICE, Field.STOCK})
 
 
-class MedusaOptions(HttpOptions):
-    """Options of the medusa connector."""
+class MedusaOptions(VariantOptions):
+    """Options of the medusa connector (``currency``, ``locations``, ``title``, ``page_size``
+    and ``max_batch`` as every variant shop has them)."""
 
     #: A secret API key (``sk_...``); or set ``email`` and ``password``.
     api_key: str | None = None
     #: An admin user's email, for JWT login (faster per request than an API key).
     email: str | None = None
     password: str | None = None
-    #: The currency whose price is compared (ISO 4217); default: the store's default currency.
-    currency: str | None = None
-    #: Medusa stock location (name or id) → omnisync location. Empty: every location, by name.
-    locations: dict[str, str] = PydanticField(default_factory=dict)
     #: Which variant code is the GTIN.
     gtin: Literal["ean", "upc", "barcode"] = "ean"
-    #: Title from the product (shared by its variants) or the variant's own title.
-    title: Literal["product", "variant"] = "product"
     #: Variants per page (Medusa accepts up to 1000).
     page_size: int = PydanticField(default=200, ge=1, le=1000)
-    #: SKUs per write batch.
-    max_batch: int = PydanticField(default=100, ge=1, le=1000)
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not (len(value) == 3 and value.isalpha()):
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code (EUR, USD, ...)")
-        return value.upper()
 
     @model_validator(mode="after")
     def _credentials(self) -> MedusaOptions:
@@ -133,27 +111,6 @@ class MedusaOptions(HttpOptions):
         if not self.api_key and not (self.email and self.password):
             raise ValueError("set api_key (a secret API key), or email and password")
         return self
-
-
-class _Capabilities:
-    """On the class: what the kind can do; on an instance: with its configured batch size."""
-
-    def __get__(self, instance: MedusaConnector | None, owner: type | None = None) -> Capabilities:
-        entities = frozenset(Entity)
-        batch = instance.medusa_options.max_batch if instance is not None else 100
-        return Capabilities(reads=entities, writes=entities, max_batch=batch)
-
-
-@dataclass
-class _Store:
-    """What the store itself says: its currencies and stock locations."""
-
-    currencies: list[str]
-    default_currency: str
-    #: Medusa location id → omnisync location name (only the locations compared).
-    locations: dict[str, str]
-    #: Every stock location, id → name, for messages.
-    all_locations: dict[str, str]
 
 
 @dataclass
@@ -210,37 +167,23 @@ def _levels_body(levels: dict[tuple[str, str], list[Any]]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v}
 
 
-class MedusaConnector(Connector):
+class MedusaConnector(VariantConnector[MedusaOptions, _Outbox]):
     """Medusa v2 (Admin REST API): variants with content, prices and stock per location."""
 
     description = (
         "Medusa v2 shop (Admin REST API): variants, prices per currency, stock per location"
     )
     Options = MedusaOptions
-    capabilities = _Capabilities()
-    retries_itself = True
-
-    def __init__(
-        self,
-        options: ConnectorOptions,
-        context: ConnectorContext,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not isinstance(options, MedusaOptions):
-            raise TypeError(f"{type(self).__name__} needs {MedusaOptions.__name__}")
-        super().__init__(options, context)
-        self.medusa_options = options
-        self._transport = transport
-        for secret in (options.api_key, options.password):
-            if secret:
-                secrets.register(secret)
+    secret_options = ("api_key", "password")
+    system = "Medusa"
+    place = "shop"
+    locations_owner = "the store"
+    lookup_size = _LOOKUP
 
     # ------------------------------------------------------------------ plumbing
 
-    @cached_property
-    def http(self) -> HttpClient:
-        options = self.medusa_options
+    def connect(self, transport: httpx.BaseTransport | None) -> HttpClient:
+        options = self.options
         auth: httpx.Auth
         if options.api_key:
             auth = api_key_auth(options.api_key)
@@ -249,28 +192,22 @@ class MedusaConnector(Connector):
         return HttpClient.from_options(
             self.name,
             options,
-            transport=self._transport,
+            transport=transport,
             auth=auth,
             headers={"Accept": "application/json"},
         )
 
     @cached_property
     def api(self) -> MedusaApi:
-        return MedusaApi(self.http)
-
-    def close(self) -> None:
-        if "http" in self.__dict__:
-            self.http.close()
+        return MedusaApi(self.client)
 
     def describe(self) -> str:
-        return f"Medusa at {secrets.mask(self.medusa_options.url)}"
+        return f"Medusa at {secrets.mask(self.options.url)}"
 
     def fields(self) -> frozenset[Field]:
         return _FIELDS
 
-    @cached_property
-    def store(self) -> _Store:
-        """The store's currencies and stock locations (read once)."""
+    def _read_store(self) -> ShopSetup:
         stores = self.api.get(
             "/admin/stores",
             {"fields": "id,supported_currencies.currency_code,supported_currencies.is_default"},
@@ -289,16 +226,7 @@ class MedusaConnector(Connector):
             "/admin/stock-locations", "stock_locations", {"fields": "id,name"}
         )
         every = {str(loc["id"]): str(loc.get("name") or loc["id"]) for loc in located}
-        return _Store(currencies, default, self._map_locations(every), every)
-
-    def _map_locations(self, every: dict[str, str]) -> dict[str, str]:
-        return map_locations(
-            self.medusa_options.locations, every, where=self.name, owner="the store"
-        )
-
-    @property
-    def currency(self) -> str:
-        return self.medusa_options.currency or self.store.default_currency
+        return ShopSetup(currencies, default, self._map_locations(every))
 
     def check(self) -> None:
         """Authenticate, read the store, and confirm the currency and locations exist."""
@@ -313,45 +241,25 @@ class MedusaConnector(Connector):
 
     # ------------------------------------------------------------------ reading
 
-    def _page(self, offset: int) -> dict[str, Any]:
-        page: dict[str, Any] = self.api.get(
+    def _page(self, offset: int) -> tuple[list[dict[str, Any]], int, str]:
+        page = self.api.get(
             "/admin/product-variants",
             {
-                "limit": self.medusa_options.page_size,
+                "limit": self.options.page_size,
                 "offset": offset,
                 "order": "id",
                 "fields": VARIANT_FIELDS,
             },
         )
-        return page
-
-    def read(self) -> Iterator[Record]:
-        """Every variant with a SKU; pages after the first are fetched in parallel."""
-        self.check()
-        size = self.medusa_options.page_size
-        first = self._page(0)
-        yield from self._records(first, 0)
-        count = int(first.get("count") or 0)
-        for offset, page in zip(
-            range(size, count, size),
-            self.http.map(self._page, range(size, count, size)),
-            strict=True,
-        ):
-            yield from self._records(page, offset)
-
-    def _records(self, page: dict[str, Any], offset: int) -> Iterator[Record]:
         origin = f"GET /admin/product-variants?offset={offset}"
-        for variant in page.get("variants") or []:
-            record = self._record(variant, origin)
-            if record is not None:
-                yield record
+        return page.get("variants") or [], int(page.get("count") or 0), origin
 
     def _record(self, variant: dict[str, Any], origin: str = "") -> Record | None:
         sku = clean_text(variant.get("sku"))
         if sku is None:
             return None
         product = variant.get("product") or {}
-        options = self.medusa_options
+        options = self.options
         title = product.get("title") if options.title == "product" else variant.get("title")
         record = Record(
             sku=sku,
@@ -397,81 +305,16 @@ class MedusaConnector(Connector):
 
     # ------------------------------------------------------------------ targeted reads
 
-    def _variants(self, skus: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """The shop's variants of these SKUs, by SKU (a list: the shop may hold one twice)."""
-        wanted = list(dict.fromkeys(skus))
-        chunks = [wanted[i : i + _LOOKUP] for i in range(0, len(wanted), _LOOKUP)]
-
-        def lookup(chunk: list[str]) -> list[dict[str, Any]]:
-            params: list[tuple[str, str | int]] = [("sku[]", sku) for sku in chunk]
-            params += [("limit", len(chunk) * 2 + 10), ("fields", VARIANT_FIELDS)]
-            found: list[dict[str, Any]] = self.api.get("/admin/product-variants", params)[
-                "variants"
-            ]
-            return found
-
-        found: dict[str, list[dict[str, Any]]] = {}
-        for variants in self.http.map(lookup, chunks):
-            for variant in variants:
-                sku = clean_text(variant.get("sku"))
-                if sku is not None:
-                    found.setdefault(sku, []).append(variant)
+    def _lookup(self, skus: list[str]) -> list[dict[str, Any]]:
+        params: list[tuple[str, str | int]] = [("sku[]", sku) for sku in skus]
+        params += [("limit", len(skus) * 2 + 10), ("fields", VARIANT_FIELDS)]
+        found: list[dict[str, Any]] = self.api.get("/admin/product-variants", params)["variants"]
         return found
-
-    def current(self, changes: Sequence[Change]) -> dict[str, Any]:
-        variants = self._variants([c.sku for c in changes])
-        result: dict[str, Any] = {}
-        for change in changes:
-            found = variants.get(change.sku) or []
-            record = self._record(found[0]) if len(found) == 1 else None
-            if change.op is Op.UPDATE and change.field is not None:
-                result[change.key] = field_value(record, change.field, change.location)
-            else:
-                result[change.key] = {"sku": change.sku} if record else None
-        return result
 
     # ------------------------------------------------------------------ writing
 
-    def preview(self, changes: Sequence[Change]) -> list[Any]:
-        outbox, failures = self._prepare(changes, self._variants([c.sku for c in changes]))
-        shown: list[Any] = outbox.requests()
-        shown += [{"refused": changes[i].key, "why": why} for i, why in sorted(failures.items())]
-        return shown
-
-    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
-        variants = self._variants([c.sku for c in changes])
-        outbox, failures = self._prepare(changes, variants)
-        self._send(outbox, failures)
-        sent = [i for i in range(len(changes)) if i not in failures]
-        if sent:
-            self._confirm(changes, sent, failures)
-        return [
-            WriteResult(c.key, i not in failures, failures.get(i)) for i, c in enumerate(changes)
-        ]
-
-    def _prepare(
-        self, changes: Sequence[Change], variants: dict[str, list[dict[str, Any]]]
-    ) -> tuple[_Outbox, dict[int, str]]:
-        """Turn changes into request items; changes that cannot be sent get their reason."""
-        outbox = _Outbox()
-        failures: dict[int, str] = {}
-        for index, change in enumerate(changes):
-            found = variants.get(change.sku) or []
-            try:
-                if change.op is not Op.UPDATE or change.field is None:
-                    raise _Refused(
-                        f"the medusa connector does not {change.op.value} variants; "
-                        "create or delete them in Medusa"
-                    )
-                if not found:
-                    raise _Refused(f"no variant with SKU {change.sku!r} in the shop")
-                if len(found) > 1:
-                    ids = ", ".join(str(v["id"]) for v in found)
-                    raise _Refused(f"SKU {change.sku!r} is on {len(found)} variants ({ids})")
-                self._stage(outbox, index, change, found[0])
-            except _Refused as refused:
-                failures[index] = str(refused)
-        return outbox, failures
+    def _new_outbox(self) -> _Outbox:
+        return _Outbox()
 
     def _stage(self, outbox: _Outbox, index: int, change: Change, variant: dict[str, Any]) -> None:
         variant_id = str(variant["id"])
@@ -480,64 +323,47 @@ class MedusaConnector(Connector):
         if name is Field.PRICE:
             money = _money(change.after)
             if money.currency not in self.store.currencies:
-                raise _Refused(
+                raise Refused(
                     f"the store has no currency {money.currency} "
                     f"(its currencies: {', '.join(self.store.currencies)}); "
                     "add it in Medusa's store settings or convert the price "
                     "(expect.price.currency and rate)"
                 )
             if money.amount < 0:
-                raise _Refused(f"a negative price ({money}) cannot be right")
+                raise Refused(f"a negative price ({money}) cannot be right")
             body = outbox.variants.setdefault(product_id, {}).setdefault(variant_id, {})
             prices = body.get("prices") or _price_set(variant)
             body["prices"] = _with_price(prices, money)
             outbox.own(("variant", variant_id), index)
-        elif name is Field.GTIN or (name is Field.TITLE and self.medusa_options.title == "variant"):
+        elif name is Field.GTIN or (name is Field.TITLE and self.options.title == "variant"):
             body = outbox.variants.setdefault(product_id, {}).setdefault(variant_id, {})
             if name is Field.GTIN:
-                body[self.medusa_options.gtin] = _gtin_out(change.after)
+                body[self.options.gtin] = _gtin_out(change.after)
             else:
                 body["title"] = change.after
             outbox.own(("variant", variant_id), index)
         elif name in (Field.TITLE, Field.DESCRIPTION):
             if name is Field.TITLE and not change.after:
-                raise _Refused("a product needs a title")
+                raise Refused("a product needs a title")
             outbox.products.setdefault(product_id, {})[name.value] = change.after
             outbox.own(("product", product_id), index)
         elif name is Field.STOCK:
             location_id = self._location_id(change.location)
             items = variant.get("inventory_items") or []
             if variant.get("manage_inventory") is False or not items:
-                raise _Refused("the variant does not manage inventory in Medusa")
+                raise Refused("the variant does not manage inventory in Medusa")
             if len(items) != 1 or _number(items[0].get("required_quantity")) not in (None, 1):
-                raise _Refused(
+                raise Refused(
                     "the variant is a kit of several inventory items; set their stock in Medusa"
                 )
-            quantity = change.after if change.after is not None else 0
-            if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-                raise _Refused(f"stock must be a whole number of at least 0, not {quantity!r}")
+            quantity = stock_quantity(change)
             item_id = str(items[0]["inventory_item_id"])
             levels = (items[0].get("inventory") or {}).get("location_levels") or []
             exists = any(lv.get("location_id") == location_id for lv in levels)
             outbox.levels[(item_id, location_id)] = [quantity, exists]
             outbox.own(("level", item_id, location_id), index)
         else:
-            raise _Refused(f"the medusa connector cannot write {name.value}")
-
-    def _location_id(self, location: str | None) -> str:
-        mapped = self.store.locations
-        if location is None:
-            if len(set(mapped.values())) == 1:
-                return next(iter(mapped))
-            raise _Refused("stock without a location, and the shop has several: name one")
-        hits = [i for i, name in mapped.items() if name == location]
-        if len(hits) != 1:
-            known = ", ".join(sorted(set(mapped.values()))) or "none"
-            raise _Refused(
-                f"location {location!r} is not one stock location of the shop "
-                f"(compared locations: {known}; see options.locations)"
-            )
-        return hits[0]
+            raise Refused(f"the medusa connector cannot write {name.value}")
 
     # -- sending: a batch per kind, item by item when the batch is refused
 
@@ -567,7 +393,7 @@ class MedusaConnector(Connector):
             )
 
         # Medusa updates variants product by product: send those requests side by side.
-        for _ in self.http.map(variants, list(outbox.variants)):
+        for _ in self.client.map(variants, list(outbox.variants)):
             pass
         if outbox.products:
             batch = [{"id": pid, **body} for pid, body in outbox.products.items()]
@@ -638,33 +464,14 @@ class MedusaConnector(Connector):
 
     # -- confirming: Medusa may answer 200 and change nothing
 
-    def _confirm(
-        self, changes: Sequence[Change], sent: list[int], failures: dict[int, str]
-    ) -> None:
-        again = self._variants([changes[i].sku for i in sent])
-        for index in sent:
-            change = changes[index]
-            found = again.get(change.sku) or []
-            if len(found) != 1:
-                failures[index] = "the variant is gone after the write"
-                continue
-            assert change.field is not None
-            variant = found[0]
-            if change.field == Field.PRICE.value:
-                money = _money(change.after)
-                now: Any = _price(variant, money.currency)
-                now_json = {"amount": str(now.amount), "currency": now.currency} if now else None
-            else:
-                now_json = field_value(self._record(variant), change.field, change.location)
-            if not same(change.field, now_json, change.after):
-                failures[index] = (
-                    f"Medusa answered OK but the variant shows {_show(now_json)}, not "
-                    f"{_show(change.after)} (an update Medusa silently skipped)"
-                )
+    def _price_in(self, variant: dict[str, Any], currency: str) -> Money | None:
+        return _price(variant, currency)
 
-
-class _Refused(Exception):
-    """A change this connector will not send, with the reason."""
+    def _unconfirmed(self, now: Any, after: Any) -> str:
+        return (
+            f"Medusa answered OK but the variant shows {_show(now)}, not "
+            f"{_show(after)} (an update Medusa silently skipped)"
+        )
 
 
 def _number(value: Any) -> Decimal | None:
@@ -744,7 +551,7 @@ def _amount_out(amount: Decimal) -> int | float:
 def _money(value: Any) -> Money:
     money = json_money(value)
     if money is None:
-        raise _Refused("no price to set")
+        raise Refused("no price to set")
     return Money(money.amount, money.currency.upper())
 
 

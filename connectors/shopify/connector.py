@@ -53,9 +53,9 @@ from pydantic import Field as PydanticField
 from pydantic import StringConstraints, field_validator
 
 from omnisync import secrets
-from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.connector import Capabilities
 from omnisync.errors import ConnectorError
-from omnisync.http import HttpOptions
+from omnisync.http import HttpConnector, HttpOptions
 from omnisync.incremental import incremental_read
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
 from omnisync.values import field_value, json_money, record_to_json, same
@@ -138,7 +138,7 @@ class _Capabilities:
 
     def __get__(self, instance: ShopifyConnector | None, owner: type | None = None) -> Capabilities:
         everything = frozenset(Entity)
-        batch = instance.shop_options.max_batch if instance is not None else 50
+        batch = instance.options.max_batch if instance is not None else 50
         return Capabilities(reads=everything, writes=everything, incremental=True, max_batch=batch)
 
 
@@ -163,58 +163,33 @@ class Shop:
         return next((loc.gid for loc in self.locations if loc.as_name == name), None)
 
 
-class ShopifyConnector(Connector):
+class ShopifyConnector(HttpConnector[ShopifyOptions, ShopifyClient]):
     """Shopify Admin GraphQL API: variants, prices (sale model), stock per location."""
 
     description = "Shopify (Admin GraphQL API): variants, prices, stock per location; writes"
     Options = ShopifyOptions
     capabilities = _Capabilities()
-    retries_itself = True
+    secret_options = ("token",)
 
-    def __init__(
-        self,
-        options: ConnectorOptions,
-        context: ConnectorContext,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not isinstance(options, ShopifyOptions):
-            raise TypeError(f"{type(self).__name__} needs {ShopifyOptions.__name__}")
-        super().__init__(options, context)
-        self.shop_options = options
-        secrets.register(options.token)
-        self._transport = transport
-        self._client: ShopifyClient | None = None
-        self._client_lock = threading.Lock()
+    def _init_state(self) -> None:
         self._shop_lock = threading.Lock()
         self._shop_info: Shop | None = None
         #: Variants read by current(), by GID: write() of the same batch needs their prices.
         self._seen: dict[str, VariantState] = {}
 
-    @property
-    def client(self) -> ShopifyClient:
-        """The Admin API client, made on first use (validating a config opens nothing)."""
-        with self._client_lock:
-            if self._client is None:
-                options = self.shop_options
-                self._client = ShopifyClient.connect(
-                    self.name,
-                    options,
-                    token=options.token,
-                    api_version=options.api_version,
-                    transport=self._transport,
-                )
-            return self._client
-
-    def close(self) -> None:
-        with self._client_lock:
-            if self._client is not None:
-                self._client.close()
+    def connect(self, transport: httpx.BaseTransport | None) -> ShopifyClient:
+        """The Admin API client."""
+        options = self.options
+        return ShopifyClient.connect(
+            self.name,
+            options,
+            token=options.token,
+            api_version=options.api_version,
+            transport=transport,
+        )
 
     def describe(self) -> str:
-        return (
-            f"{secrets.mask(self.shop_options.url)} (Admin GraphQL {self.shop_options.api_version})"
-        )
+        return f"{secrets.mask(self.options.url)} (Admin GraphQL {self.options.api_version})"
 
     def fields(self) -> frozenset[Field]:
         return _FIELDS
@@ -239,7 +214,7 @@ class ShopifyConnector(Connector):
             shop = data.get("shop") or {}
             name, currency = shop.get("name") or "", shop.get("currencyCode") or ""
             found += [(n["id"], n["name"]) for n in data["locations"]["nodes"]]
-        mapping = self.shop_options.locations
+        mapping = self.options.locations
         if mapping is None:
             locations = tuple(ShopLocation(gid, label, label) for gid, label in found)
         else:
@@ -255,7 +230,7 @@ class ShopifyConnector(Connector):
                     )
                 chosen.append(ShopLocation(match[0][0], match[0][1], target))
             locations = tuple(chosen)
-        return Shop(name, self.shop_options.currency or currency, locations)
+        return Shop(name, self.options.currency or currency, locations)
 
     def _shop_pages(self) -> Iterator[dict[str, Any]]:
         after: str | None = None
@@ -280,7 +255,7 @@ class ShopifyConnector(Connector):
             self,
             fetch_all=self._fetch_all,
             fetch_since=self._fetch_since,
-            full_every=self.shop_options.full_every,
+            full_every=self.options.full_every,
         )
 
     def _fetch_all(self) -> Iterator[tuple[Record, str | None]]:
@@ -288,7 +263,7 @@ class ShopifyConnector(Connector):
         variants read before the stock is complete wait in memory (stock is joined by item)."""
         shop = self.shop()
         stop = threading.Event()
-        size = records.page_size(self.shop_options.page_size, records.VARIANT_COST)
+        size = records.page_size(self.options.page_size, records.VARIANT_COST)
         pages = self.client.pages(
             records.VARIANTS,
             {"first": size, "query": None},
@@ -296,11 +271,11 @@ class ShopifyConnector(Connector):
             cost=records.page_cost(size, records.VARIANT_COST),
             path=("productVariants",),
         )
-        workers = min(max(1, self.shop_options.concurrency - 1), max(1, len(shop.locations)))
+        workers = min(max(1, self.options.concurrency - 1), max(1, len(shop.locations)))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"omnisync-{self.name}")
         try:
             futures = [pool.submit(self._stock_at, loc, stop) for loc in shop.locations]
-            if self.shop_options.concurrency <= 1:
+            if self.options.concurrency <= 1:
                 for future in futures:
                     future.result()
             stock: dict[str, dict[str, tuple[int, str]]] | None = None
@@ -330,7 +305,7 @@ class ShopifyConnector(Connector):
         self, location: ShopLocation, stop: threading.Event
     ) -> dict[str, tuple[int, str]]:
         """``{inventory item GID: (available, updatedAt)}`` at one location."""
-        size = records.page_size(self.shop_options.page_size, records.LEVEL_COST, overhead=1)
+        size = records.page_size(self.options.page_size, records.LEVEL_COST, overhead=1)
         found: dict[str, tuple[int, str]] = {}
         for page in self.client.pages(
             records.LEVELS,
@@ -368,7 +343,7 @@ class ShopifyConnector(Connector):
         """Variants of products changed since ``mark`` and variants whose stock changed."""
         shop = self.shop()
         search = f"updated_at:>'{_earlier(mark, OVERLAP)}'"
-        size = records.page_size(self.shop_options.page_size, records.CHANGED_PRODUCT_COST)
+        size = records.page_size(self.options.page_size, records.CHANGED_PRODUCT_COST)
         terms: list[str] = []
         for page in self.client.pages(
             records.CHANGED_PRODUCTS,
@@ -378,7 +353,7 @@ class ShopifyConnector(Connector):
             path=("products",),
         ):
             terms += [f"product_id:{_number(n['id'])}" for n in page["nodes"]]
-        size = records.page_size(self.shop_options.page_size, records.CHANGED_LEVEL_COST, 1)
+        size = records.page_size(self.options.page_size, records.CHANGED_LEVEL_COST, 1)
         variants: set[str] = set()
         for loc in shop.locations:
             for page in self.client.pages(
@@ -406,7 +381,7 @@ class ShopifyConnector(Connector):
             return
         shop = self.shop()
         levels = max(1, min(MAX_PAGE, len(shop.locations)))
-        size = records.page_size(self.shop_options.page_size, records.target_cost(levels))
+        size = records.page_size(self.options.page_size, records.target_cost(levels))
         chunks = [
             list(terms[i : i + TERMS_PER_QUERY]) for i in range(0, len(terms), TERMS_PER_QUERY)
         ]
@@ -635,7 +610,7 @@ class ShopifyConnector(Connector):
         return row, None
 
     def _new_inventory_api(self) -> bool:
-        version = self.shop_options.api_version
+        version = self.options.api_version
         return version == "unstable" or version >= IDEMPOTENT_FROM
 
     def _variant_mutations(

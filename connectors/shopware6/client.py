@@ -69,6 +69,10 @@ class Shopware6Client:
     def channel(self) -> str:
         return self.http.channel
 
+    def close(self) -> None:
+        """Close the connections (idempotent)."""
+        self.http.close()
+
     # ------------------------------------------------------------ token
 
     def token(self) -> str:

@@ -53,9 +53,9 @@ from pydantic import Field as PydanticField
 from pydantic import StringConstraints, field_validator
 
 from omnisync import secrets
-from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.connector import Capabilities
 from omnisync.errors import ConnectorError, InputError, Problem
-from omnisync.http import HttpClient, HttpOptions
+from omnisync.http import HttpClient, HttpConnector, HttpOptions
 from omnisync.incremental import incremental_read
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
 from omnisync.values import field_value, record_to_json
@@ -126,33 +126,20 @@ class _Capabilities:
     def __get__(
         self, instance: Shopware6Connector | None, owner: type | None = None
     ) -> Capabilities:
-        batch = instance.sw_options.sync_batch if instance is not None else DEFAULT_SYNC_BATCH
+        batch = instance.options.sync_batch if instance is not None else DEFAULT_SYNC_BATCH
         everything = frozenset(Entity)
         return Capabilities(reads=everything, writes=everything, incremental=True, max_batch=batch)
 
 
-class Shopware6Connector(Connector):
+class Shopware6Connector(HttpConnector[Shopware6Options, Shopware6Client]):
     """Products and variants of a Shopware 6 shop: reads and writes content, prices and stock."""
 
     description = "Shopware 6 Admin API: products and variants (content, prices, stock)"
     Options = Shopware6Options
     capabilities = _Capabilities()
-    retries_itself = True
+    secret_options = ("client_secret",)
 
-    def __init__(
-        self,
-        options: ConnectorOptions,
-        context: ConnectorContext,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not isinstance(options, Shopware6Options):
-            raise TypeError(f"{type(self).__name__} needs {Shopware6Options.__name__}")
-        super().__init__(options, context)
-        self.sw_options = options
-        secrets.register(options.client_secret)
-        self._transport = transport
-        self._api: Shopware6Client | None = None
+    def _init_state(self) -> None:
         self._currency: Currency | None = None
         self._tax_rates: dict[str, Decimal] | None = None
         #: Products read by current(), by id, with when: write() reuses them for a moment.
@@ -164,7 +151,7 @@ class Shopware6Connector(Connector):
     # ------------------------------------------------------------------ describing
 
     def describe(self) -> str:
-        return f"Shopware 6 at {secrets.mask(self.sw_options.url)} ({self.sw_options.currency})"
+        return f"Shopware 6 at {secrets.mask(self.options.url)} ({self.options.currency})"
 
     def fields(self) -> frozenset[Field]:
         return frozenset(
@@ -173,24 +160,19 @@ class Shopware6Connector(Connector):
 
     # ------------------------------------------------------------------ connecting
 
+    def connect(self, transport: httpx.BaseTransport | None) -> Shopware6Client:
+        """The authenticated API client."""
+        options = self.options
+        headers = {"Accept": "application/json", "sw-inheritance": "1"}
+        if options.language_id:
+            headers["sw-language-id"] = options.language_id
+        http = HttpClient.from_options(self.name, options, transport=transport, headers=headers)
+        return Shopware6Client(http, options.client_id, options.client_secret)
+
     @property
     def api(self) -> Shopware6Client:
-        """The authenticated API client (made on first use: building a connector is offline)."""
-        with self._lock:
-            if self._api is None:
-                options = self.sw_options
-                headers = {"Accept": "application/json", "sw-inheritance": "1"}
-                if options.language_id:
-                    headers["sw-language-id"] = options.language_id
-                http = HttpClient.from_options(
-                    self.name, options, transport=self._transport, headers=headers
-                )
-                self._api = Shopware6Client(http, options.client_id, options.client_secret)
-            return self._api
-
-    def close(self) -> None:
-        if self._api is not None:
-            self._api.http.close()
+        """The authenticated API client: :attr:`client`, made on first use."""
+        return self.client
 
     def check(self) -> None:
         """Obtain a token and find the configured currency."""
@@ -201,7 +183,7 @@ class Shopware6Connector(Connector):
         with self._lock:
             if self._currency is not None:
                 return self._currency
-        code = self.sw_options.currency
+        code = self.options.currency
         found = self.api.search(
             "currency", {"filter": [{"type": "equals", "field": "isoCode", "value": code}]}
         )["data"]
@@ -240,7 +222,7 @@ class Shopware6Connector(Connector):
             self,
             fetch_all=lambda: self._pull([]),
             fetch_since=self._pull_since,
-            full_every=self.sw_options.full_every,
+            full_every=self.options.full_every,
         )
 
     def _pull_since(self, mark: str) -> Iterator[tuple[Record, str | None]]:
@@ -259,8 +241,8 @@ class Shopware6Connector(Connector):
             seen.add(record.ids["product_id"])
             yield record, stamp
         # Variants inherit unset fields from their parent: its change is theirs too.
-        for start in range(0, len(parents), self.sw_options.page_size):
-            chunk = parents[start : start + self.sw_options.page_size]
+        for start in range(0, len(parents), self.options.page_size):
+            chunk = parents[start : start + self.options.page_size]
             children = {"type": "equalsAny", "field": "parentId", "value": chunk}
             for record, stamp in self._pull([children]):
                 if record.ids["product_id"] not in seen:
@@ -272,7 +254,7 @@ class Shopware6Connector(Connector):
     ) -> Iterator[tuple[Record, str | None]]:
         """(record, timestamp) of every product matching ``filters``, page by page; the ids of
         containers met go to ``containers``."""
-        size = self.sw_options.page_size
+        size = self.options.page_size
 
         def criteria(page: int, count: int) -> dict[str, Any]:
             body: dict[str, Any] = {
@@ -363,7 +345,7 @@ class Shopware6Connector(Connector):
                 rows.append((product_id, None, stamp))
                 continue
             try:
-                record = records.to_record(product, currency, self.sw_options.prices, origin)
+                record = records.to_record(product, currency, self.options.prices, origin)
             except (ValueError, ArithmeticError) as exc:
                 problems.append(Problem(f"{origin}: product {product_id}", str(exc)))
                 continue
@@ -406,7 +388,7 @@ class Shopware6Connector(Connector):
         return found
 
     def _search_chunks(self, key: str, values: list[str]) -> Iterator[dict[str, Any]]:
-        size = self.sw_options.page_size
+        size = self.options.page_size
         for start in range(0, len(values), size):
             chunk = values[start : start + size]
             body: dict[str, Any] = {
@@ -432,7 +414,7 @@ class Shopware6Connector(Connector):
             product = products.get(change.sku)
             record = None
             if product is not None and not records.is_container(product):
-                record = records.to_record(product, currency, self.sw_options.prices, "current")
+                record = records.to_record(product, currency, self.options.prices, "current")
             if change.op is Op.UPDATE:
                 assert change.field is not None
                 location = None if change.location == "default" else change.location
@@ -488,8 +470,8 @@ class Shopware6Connector(Connector):
                 product_id,
                 group,
                 product,
-                currency=currency or Currency("", self.sw_options.currency),
-                basis=self.sw_options.prices,
+                currency=currency or Currency("", self.options.currency),
+                basis=self.options.prices,
                 tax_rates=tax_rates,
             )
             refused.update((indexes[i], message) for i, message in rejected.items())
@@ -500,7 +482,7 @@ class Shopware6Connector(Connector):
     def preview(self, changes: Sequence[Change]) -> list[Any]:
         """The ``_action/sync`` bodies :meth:`write` would send (and what it would refuse)."""
         sendable, refused = self._payloads(changes)
-        size = self.sw_options.sync_batch
+        size = self.options.sync_batch
         bodies: list[Any] = [
             records.sync_operations([data for _, data in sendable[start : start + size]])
             for start in range(0, len(sendable), size)
@@ -513,7 +495,7 @@ class Shopware6Connector(Connector):
         """Upsert the changes, ``sync_batch`` products per request; one result per change."""
         sendable, errors = self._payloads(changes)
         self._recent = {}  # what was read before this write is not the state after it
-        size = self.sw_options.sync_batch
+        size = self.options.sync_batch
         for start in range(0, len(sendable), size):
             chunk = sendable[start : start + size]
             failed = self._sync([data for _, data in chunk])

@@ -31,6 +31,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -38,9 +39,9 @@ from pydantic import Field as PydanticField
 from pydantic import SecretStr, field_validator
 
 from omnisync import secrets
-from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.connector import Capabilities
 from omnisync.errors import ConnectorError
-from omnisync.http import HttpError, HttpOptions
+from omnisync.http import HttpConnector, HttpError, HttpOptions
 from omnisync.incremental import incremental_read
 from omnisync.mapping import ProblemCollector
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
@@ -131,7 +132,7 @@ class _Request:
         return body
 
 
-class WooCommerceConnector(Connector):
+class WooCommerceConnector(HttpConnector[WooCommerceOptions, WooClient]):
     """Reads and writes a WooCommerce shop: products, variations, prices, sales and stock."""
 
     description = "WooCommerce shop (REST API v3): products and variations, batched writes"
@@ -139,62 +140,35 @@ class WooCommerceConnector(Connector):
     capabilities: ClassVar[Capabilities] = Capabilities(
         reads=frozenset(Entity), writes=frozenset(Entity), incremental=True, max_batch=MAX_BATCH
     )
-    retries_itself = True
-
-    def __init__(
-        self,
-        options: ConnectorOptions,
-        context: ConnectorContext,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        if not isinstance(options, WooCommerceOptions):
-            raise TypeError(f"{type(self).__name__} needs {WooCommerceOptions.__name__}")
-        super().__init__(options, context)
-        self.woo = options
-        # Registered now, before anything could print them (the config registers only
-        # values under secret-looking keys; consumer_key is not one).
-        secrets.register(options.consumer_key.get_secret_value())
-        secrets.register(options.consumer_secret.get_secret_value())
-        self._transport = transport
-        self._client: WooClient | None = None
-        self._currency = options.currency
+    # consumer_key is not a secret-looking key to the config: registered here.
+    secret_options = ("consumer_key", "consumer_secret")
 
     # ------------------------------------------------------------------ basics
 
-    @property
-    def client(self) -> WooClient:
-        """The API client, made on first use (validating a config sends no request)."""
-        if self._client is None:
-            # Blank keys pass validation, so that a disabled channel whose ${VAR:-} is unset
-            # still loads; using them is an error.
-            blank = [
-                name
-                for name in ("consumer_key", "consumer_secret")
-                if not getattr(self.woo, name).get_secret_value().strip()
-            ]
-            if blank:
-                raise ConnectorError(
-                    f"options.{' and options.'.join(blank)} {'is' if len(blank) == 1 else 'are'} empty",
-                    where=self.name,
-                    hint="set the environment variables the config names (a WooCommerce REST "
-                    "API key: WooCommerce → Settings → Advanced → REST API)",
-                )
-            self._client = WooClient(self.name, self.woo, transport=self._transport)
-        return self._client
+    def connect(self, transport: httpx.BaseTransport | None) -> WooClient:
+        """The API client; its keys must not be blank."""
+        # Blank keys pass validation, so that a disabled channel whose ${VAR:-} is unset
+        # still loads; using them is an error.
+        blank = [
+            name
+            for name in ("consumer_key", "consumer_secret")
+            if not getattr(self.options, name).get_secret_value().strip()
+        ]
+        if blank:
+            raise ConnectorError(
+                f"options.{' and options.'.join(blank)} {'is' if len(blank) == 1 else 'are'} empty",
+                where=self.name,
+                hint="set the environment variables the config names (a WooCommerce REST "
+                "API key: WooCommerce → Settings → Advanced → REST API)",
+            )
+        return WooClient(self.name, self.options, transport=transport)
 
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-    @property
+    @cached_property
     def currency(self) -> str:
-        if self._currency is None:
-            self._currency = self.client.currency()
-        return self._currency
+        return self.options.currency or self.client.currency()
 
     def describe(self) -> str:
-        return f"WooCommerce {secrets.mask(api_url(self.woo.url))}"
+        return f"WooCommerce {secrets.mask(api_url(self.options.url))}"
 
     def fields(self) -> frozenset[Field]:
         return frozenset(
@@ -218,13 +192,13 @@ class WooCommerceConnector(Connector):
 
     def read(self) -> Iterator[Record]:
         """Every sellable product and variation; incremental where the store allows."""
-        if not self.woo.incremental:
+        if not self.options.incremental:
             return (record for record, _ in self._pull({}))
         return incremental_read(
             self,
             fetch_all=lambda: self._pull({}),
             fetch_since=self._pull_since,
-            full_every=self.woo.full_every,
+            full_every=self.options.full_every,
         )
 
     def _pull_since(self, mark: str) -> Iterator[tuple[Record, str | None]]:
@@ -243,7 +217,7 @@ class WooCommerceConnector(Connector):
             "context": "edit",
             "orderby": "id",
             "order": "asc",
-            "status": self.woo.status,
+            "status": self.options.status,
             "_fields": ",".join(fields),
         }
 
@@ -473,7 +447,7 @@ class WooCommerceConnector(Connector):
         for index, change in enumerate(changes):
             try:
                 if change.op is Op.CREATE:
-                    payload = create_item(change, currency, self.woo.create_status)
+                    payload = create_item(change, currency, self.options.create_status)
                     group = groups.setdefault("products/batch", {})
                     group[("create", index)] = _Item("create", payload, [index])
                     continue
