@@ -597,7 +597,9 @@ class _ChannelDiff:
             add(
                 Field.GTIN,
                 ["c.gtin AS c_gtin", "c.gtin AS e_gtin", "a.gtin AS x_gtin"],
-                f"{_norm_gtin('c.gtin')} IS DISTINCT FROM {_norm_gtin('a.gtin')}",
+                # Equal as stored (nearly all) skips the padding.
+                "CASE WHEN c.gtin IS NOT DISTINCT FROM a.gtin THEN false ELSE "
+                f"{_norm_gtin('c.gtin')} IS DISTINCT FROM {_norm_gtin('a.gtin')} END",
             )
         if Field.ATTRIBUTES in fields:
             add(

@@ -56,25 +56,31 @@ def _clean(findings: list[Finding]) -> bool:
     return mask(text) == text
 
 
+def _mask_channel(channel: ChannelReport) -> ChannelReport:
+    name, connector = mask(channel.name), mask(channel.connector)
+    fields, error = [mask(f) for f in channel.fields], _m(channel.error)
+    clean = _clean(channel.findings)
+    same = (name, connector, fields, error) == (
+        channel.name,
+        channel.connector,
+        channel.fields,
+        channel.error,
+    )
+    if clean and same:
+        return channel  # nothing to hide: share it (and its tally of the findings)
+    findings = channel.findings if clean else [_mask_finding(f) for f in channel.findings]
+    return replace(
+        channel, name=name, connector=connector, fields=fields, error=error, findings=findings
+    )
+
+
 def mask_result(result: CheckResult) -> CheckResult:
     """A copy of ``result`` with every string masked.
 
     Masking happens on the values, before any format escapes them: a secret containing
     ``"`` or ``&`` would no longer match once written as ``\\"`` or ``&amp;``.
     """
-    channels = [
-        replace(
-            channel,
-            name=mask(channel.name),
-            connector=mask(channel.connector),
-            findings=channel.findings
-            if _clean(channel.findings)
-            else [_mask_finding(f) for f in channel.findings],
-            fields=[mask(name) for name in channel.fields],
-            error=_m(channel.error),
-        )
-        for channel in result.channels
-    ]
+    channels = [_mask_channel(channel) for channel in result.channels]
     return replace(
         result,
         config_path=mask(result.config_path),
