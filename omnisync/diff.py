@@ -514,7 +514,7 @@ class _ChannelDiff:
         finally:
             for view in ("_chan", "_canon"):
                 con.execute(f"DROP VIEW IF EXISTS {view}")
-            for temp in ("_dups", "_factors", "_locmap", "_missing"):
+            for temp in ("_dups", "_factors", "_locmap", "_missing", "_prices"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         self.findings.sort(
             key=lambda f: (
@@ -550,6 +550,9 @@ class _ChannelDiff:
             "INSERT INTO _factors VALUES (?, ?)", [(v, f) for v, f in price.factor_rows]
         )
         default_vat = expect.sql_dec(rules.price.vat, "DECIMAL(9,4)")
+        # The creations (few rows) compute their prices directly; the comparison looks them up.
+        direct = price
+        price, prices_join = self._expected_prices(price, vat_rates, currencies, default_vat)
 
         # What the channel should show is derived once per canonical row (CTE x, before the
         # join); the join's filter then only compares columns.
@@ -678,7 +681,7 @@ class _ChannelDiff:
 
         derived = ", ".join(f"{sql} AS {name}" for name, sql in pre.items())
         sql = (
-            f"WITH x AS (SELECT c.*, {derived} FROM _canon c{join_stock} "
+            f"WITH x AS (SELECT c.*, {derived} FROM _canon c{join_stock}{prices_join} "
             f"LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat})) "
             f"SELECT {', '.join(select)} FROM x c FULL OUTER JOIN _chan a ON a.sku = c.sku "
             f"WHERE c.sku IS NULL OR a.sku IS NULL OR {' OR '.join(flags) or 'false'}"
@@ -693,7 +696,54 @@ class _ChannelDiff:
             for values in chunk:
                 row = dict(zip(names, values, strict=True))
                 self._row_findings(row, rule_price)
-        return price
+        return direct
+
+    def _expected_prices(
+        self,
+        price: expect.PriceExpectation,
+        vat_rates: list[Any],
+        currencies: list[Any],
+        default_vat: str,
+    ) -> tuple[expect.PriceExpectation, str]:
+        """The price rule with its amounts looked up in ``_prices``, computed once per distinct
+        (amount, VAT, currency): the exact arithmetic runs in 128-bit decimals, and a catalogue
+        repeats its prices. Also the joins that bring the amounts to the canonical rows."""
+        if Field.PRICE not in self.fields and Field.SALE_PRICE not in self.fields:
+            return price, ""
+        con = self.con
+        vat = f"coalesce(vat_rate, {default_vat})"
+        columns = ["price"]
+        row = con.execute("SELECT count(sale_price) > 0 FROM _canon").fetchone()
+        if row and row[0]:
+            columns.append("sale_price")
+        amounts = " UNION ".join(
+            f"SELECT DISTINCT {column} AS amount, {vat} AS vat, currency FROM _canon "
+            f"WHERE {column} IS NOT NULL"
+            for column in columns
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _prices AS SELECT c.amount, c.vat, c.currency, "
+            f"{price.amount_sql} AS expected FROM ({amounts}) c "
+            "LEFT JOIN _factors f ON f.vat = c.vat"
+        )
+        joins = "".join(
+            f" LEFT JOIN _prices {alias} ON {alias}.amount = c.{column} "
+            f"AND {alias}.vat = coalesce(c.vat_rate, {default_vat}) "
+            f"AND {alias}.currency IS NOT DISTINCT FROM c.currency"
+            for alias, column in (("_pp", "price"), ("_ps", "sale_price"))
+            if column in columns
+        )
+        looked_up = expect.compile_price(
+            self.config.expect.price,
+            self.basis,
+            vat_rates,
+            currencies,
+            self.now,
+            amounts={"price": "_pp.expected", "sale_price": "_ps.expected"}
+            if "sale_price" in columns
+            else {"price": "_pp.expected", "sale_price": "CAST(NULL AS DECIMAL(18,6))"},
+        )
+        return looked_up, joins
 
     @staticmethod
     def _money_flag(

@@ -11,7 +11,7 @@ reports show next to every expected value.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -96,6 +96,9 @@ class PriceExpectation:
     describe: str
     #: SQL: whether a sale is active.
     sale_active: str
+    #: SQL: the expected amount for ``c.amount`` (canonical price or sale price) in currency
+    #: ``c.currency`` at factor ``f.factor``: what ``amounts`` of :func:`compile_price` hold.
+    amount_sql: str = ""
 
 
 def price_factor(rules: PriceRules, canonical_basis: PriceBasis, vat: Decimal) -> Decimal:
@@ -164,18 +167,27 @@ def compile_price(
     vat_rates: Iterable[Decimal],
     currencies: Iterable[str],
     now_utc: datetime,
+    amounts: Mapping[str, str] | None = None,
 ) -> PriceExpectation:
     """Compile the price rule of one channel.
 
     ``vat_rates`` are the distinct rates canonical records carry (their own or the default);
     ``currencies`` the distinct canonical currencies; ``now_utc`` the evaluation moment.
+    ``amounts`` may name, for ``price`` and ``sale_price``, SQL that already holds the
+    expected amount (:meth:`PriceExpectation.expected_sql` of it, looked up once per
+    distinct amount); by default it is computed per row from ``c`` and the factor table ``f``.
     """
     rates = sorted({*vat_rates, rules.vat})
     factor_rows = [(rate, price_factor(rules, canonical_basis, rate)) for rate in rates]
     currency = sql_str(rules.currency) if rules.currency and rules.rate else "c.currency"
     currency_list = [rules.currency] if rules.currency and rules.rate else list(currencies)
-    regular = rounding_sql("c.price * f.factor", rules.rounding, currency, currency_list)
-    sale_raw = rounding_sql("c.sale_price * f.factor", rules.rounding, currency, currency_list)
+    amounts = amounts or {}
+    regular = amounts.get("price") or rounding_sql(
+        "c.price * f.factor", rules.rounding, currency, currency_list
+    )
+    sale_raw = amounts.get("sale_price") or rounding_sql(
+        "c.sale_price * f.factor", rules.rounding, currency, currency_list
+    )
     now = sql_ts(now_utc)
     active = (
         f"(c.sale_price IS NOT NULL AND (c.sale_start IS NULL OR c.sale_start <= {now})"
@@ -203,6 +215,7 @@ def compile_price(
         factor_rows=factor_rows,
         describe=", ".join(steps) or "same as canonical",
         sale_active=active,
+        amount_sql=rounding_sql("c.amount * f.factor", rules.rounding, currency, currency_list),
     )
 
 
