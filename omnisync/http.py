@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import importlib.util
 import json
 import logging
 import ssl
@@ -66,6 +67,15 @@ class HttpOptions(ConnectorOptions):
     retries: int = Field(default=5, ge=1, le=20)
     #: Longest wait between tries, in seconds (a longer Retry-After is capped here).
     max_wait: float = Field(default=60.0, ge=0)
+
+    @field_validator("http2")
+    @classmethod
+    def _h2_installed(cls, value: bool) -> bool:
+        if value and importlib.util.find_spec("h2") is None:
+            raise ValueError(
+                "HTTP/2 needs the h2 package: pip install 'omnisync[http2]' (or set http2: false)"
+            )
+        return value
 
     @field_validator("url")
     @classmethod

@@ -174,3 +174,19 @@ def test_clients_share_one_verifying_ssl_context_built_only_for_https(
         context = http.ssl_context(url)
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname
+
+
+def test_http2_without_the_h2_package_is_a_config_error_that_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.util
+
+    from pydantic import ValidationError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "h2" else real(name, *a)
+    )
+    with pytest.raises(ValidationError, match=r"pip install 'omnisync\[http2\]'"):
+        HttpOptions(url="https://shop.example.com", http2=True)
+    assert HttpOptions(url="https://shop.example.com").http2 is False
