@@ -276,6 +276,13 @@ def test_stock_per_location_mapping_and_tolerance() -> None:
     assert tolerant == []
 
 
+def test_without_a_mapping_both_sides_compare_their_totals() -> None:
+    canonical = [Record("A", stock={"lager": 10, "laden": 5}), Record("B", stock={"lager": 3})]
+    channel = [Record("A", stock={"web": 9, "app": 6}), Record("B", stock={"web": 2, "app": 0})]
+    findings = run(canonical, channel, {}, channel_fields=STOCK_ONLY)
+    assert [(f.sku, f.expected, f.actual) for f in findings] == [("B", "3", "2")]
+
+
 def test_missing_stock_level_in_channel() -> None:
     rules = {"stock": {"locations": {"web": ["lager"], "berlin": ["berlin"]}}}
     findings = run(
