@@ -164,8 +164,11 @@ def _check_channel(
         report.findings = findings
         report.fields = fields
     except (InputError, ConnectorError) as exc:
-        if exc.where == name:  # the report already names the channel
+        # The report already names the channel: "shop: could not be read: POST /api: ...".
+        if exc.where == name:
             exc.where = ""
+        elif exc.where.startswith(f"{name}: "):
+            exc.where = exc.where[len(name) + 2 :]
         report.error = str(exc)
         report.error_code = int(exc.exit_code)
         progress.finish(name, 0)
