@@ -217,6 +217,8 @@ class DiffEngine:
     ) -> None:
         self.zone = ZoneInfo(timezone)
         self.con = duckdb.connect(":memory:")
+        #: Distinct stock locations per loaded table (see :meth:`locations`).
+        self._locations: dict[str, int] = {}
         # Beyond the memory limit DuckDB writes tables and join partitions to a private folder
         # of the system's temp directory (never the working directory: cron jobs run anywhere).
         self._spill = tempfile.TemporaryDirectory(prefix="omnisync-duckdb-")
@@ -332,7 +334,16 @@ class DiffEngine:
         self.con.unregister("_batch_items")
         self.con.unregister("_batch_stock")
 
+    def locations(self, table: str) -> int:
+        """How many distinct locations ``table``'s stock has (counted once per loaded table:
+        the canonical side is compared with every channel)."""
+        if table not in self._locations:
+            row = self.con.execute(f"SELECT count(DISTINCT location) FROM {table}_stock").fetchone()
+            self._locations[table] = int(row[0]) if row else 0
+        return self._locations[table]
+
     def drop(self, table: str) -> None:
+        self._locations.pop(table, None)
         self.con.execute(f"DROP TABLE IF EXISTS {table}_items")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
 
@@ -901,7 +912,9 @@ class _ChannelDiff:
         # one (a mapping that merges sources, or no mapping and several locations). Summing a
         # million single rows costs as much as a join.
         merged = any(len(sources) > 1 for sources in (locations or {}).values())
-        summed = {side: merged or (not locations and self._locations(side) > 1) for side in (c, a)}
+        summed = {
+            side: merged or (not locations and self.engine.locations(side) > 1) for side in (c, a)
+        }
 
         def per_location(side: str, loc: str, source: str) -> str:
             if summed[side]:
@@ -920,11 +933,6 @@ class _ChannelDiff:
                 LEFT JOIN cs ON cs.sku = b.sku AND cs.loc IS NOT DISTINCT FROM l.loc
             )
         """
-
-    def _locations(self, table: str) -> int:
-        """How many distinct locations ``table``'s stock has (a scan of one short column)."""
-        row = self.con.execute(f"SELECT count(DISTINCT location) FROM {table}_stock").fetchone()
-        return int(row[0]) if row else 0
 
     def _stock(self, c: str, a: str) -> None:
         rules = self.config.expect.stock

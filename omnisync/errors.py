@@ -13,6 +13,7 @@ Every error a user can cause or meet carries three things: *what* went wrong, *w
     ├── ConnectorError               exit 3  a channel could not be read or written
     │   ├── AuthError                        credentials rejected: check token/scopes
     │   ├── TransientError                   retry may help (timeouts, 429, 5xx, throttling)
+    │   │   └── UnreachableError             nothing listens: retried briefly only
     │   └── UnknownConnectorError    exit 2  no installed connector has that name
     └── StateError                   exit 2  the state store is unusable
 """
@@ -127,6 +128,13 @@ class TransientError(ConnectorError):
     ) -> None:
         super().__init__(message, where=where, hint=hint)
         self.retry_after = retry_after
+
+
+class UnreachableError(TransientError):
+    """Nothing accepts connections at the address (refused, no route, unknown host).
+
+    Usually a server that is not running or a wrong URL: :mod:`omnisync.retry` tries it only
+    briefly and then re-raises it as a plain ConnectorError."""
 
 
 class UnknownConnectorError(OmnisyncError):

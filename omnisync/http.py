@@ -9,7 +9,7 @@ transport — wrapped so that every request
 * fails with a classified, actionable error otherwise: 401/403 → :class:`AuthError` ("check
   your token/scopes"), other 4xx → :class:`HttpError` carrying the status and the API's own
   message, connection refused → "is the server running?" after only a brief retry
-  (:class:`~omnisync.retry.UnreachableError`);
+  (:class:`~omnisync.errors.UnreachableError`);
 * never shows a secret: URLs, headers and bodies in messages pass through
   :func:`omnisync.secrets.mask`, and credentials are registered as secrets when set.
 
@@ -43,8 +43,8 @@ from pydantic import Field, SecretStr, field_validator
 
 from omnisync import secrets
 from omnisync.connector import Connector, ConnectorContext, ConnectorOptions
-from omnisync.errors import AuthError, ConnectorError, TransientError
-from omnisync.retry import Retry, UnreachableError
+from omnisync.errors import AuthError, ConnectorError, TransientError, UnreachableError
+from omnisync.retry import Retry
 
 log = logging.getLogger(__name__)
 

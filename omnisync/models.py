@@ -140,10 +140,11 @@ class Finding:
         name = self.field or self.kind.value
         return f"{name}@{self.location}" if self.location else name
 
-    def to_dict(self) -> dict[str, Any]:
-        # What asdict() gives (copies of the containers), spelled out: a report of a big
-        # catalogue turns tens of thousands of findings into dicts, and asdict deep-copies.
-        return {
+    def to_dict(self, *, copy: bool = True) -> dict[str, Any]:
+        """The finding as a dict: what asdict() gives (copies of the containers), spelled out,
+        since a big catalogue's report turns tens of thousands of findings into dicts.
+        ``copy=False`` shares ``ids``, ``before`` and ``after`` (for a writer that only reads)."""
+        values = {
             "channel": self.channel,
             "kind": self.kind.value,
             "sku": self.sku,
@@ -154,10 +155,15 @@ class Finding:
             "actual": self.actual,
             "rule": self.rule,
             "detail": self.detail,
-            "ids": dict(self.ids),
-            "before": _copied(self.before),
-            "after": _copied(self.after),
+            "ids": self.ids,
+            "before": self.before,
+            "after": self.after,
         }
+        if copy:
+            values.update(
+                ids=dict(self.ids), before=_copied(self.before), after=_copied(self.after)
+            )
+        return values
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Finding:
@@ -227,16 +233,17 @@ class ChannelReport:
     def ok(self) -> bool:
         return self.error is None and not self.findings
 
-    #: (id and length of ``findings``, their tally): reports ask for the counts many times.
-    _tallied: tuple[tuple[int, int], _Tally] | None = field(
+    #: (the findings list, its length, its tally): reports ask for the counts many times.
+    #: The list itself is kept, not its id, which a new list could reuse.
+    _tallied: tuple[list[Finding], int, _Tally] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
     def _tally(self) -> _Tally:
-        key = (id(self.findings), len(self.findings))
-        if self._tallied is None or self._tallied[0] != key:
-            self._tallied = (key, _Tally.of(self.findings))
-        return self._tallied[1]
+        cached = self._tallied
+        if cached is None or cached[0] is not self.findings or cached[1] != len(self.findings):
+            cached = self._tallied = (self.findings, len(self.findings), _Tally.of(self.findings))
+        return cached[2]
 
     def count(self, kind: Kind) -> int:
         """Findings of ``kind``; for ``changed`` the SKUs with any changed field."""

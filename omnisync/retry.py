@@ -29,7 +29,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from omnisync.errors import ConnectorError, TransientError
+from omnisync.errors import ConnectorError, TransientError, UnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,6 @@ RETRY_MAX_WAIT = 60.0
 UNREACHABLE_ATTEMPTS = 3
 #: Waits between those tries: 0.1 s, then 0.2 s.
 _UNREACHABLE_WAIT = wait_exponential(multiplier=0.1, max=0.5)
-
-
-class UnreachableError(TransientError):
-    """Nothing accepts connections at the address (refused, no route, unknown host).
-
-    Retried only briefly; the last one is re-raised as a plain ConnectorError."""
 
 
 class Retry:

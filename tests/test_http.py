@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from omnisync import http
 from omnisync.cli import app
-from omnisync.errors import ConnectorError, TransientError
+from omnisync.errors import ConnectorError, TransientError, UnreachableError
 from omnisync.http import HttpClient, HttpOptions
-from omnisync.retry import UNREACHABLE_ATTEMPTS, Retry, UnreachableError
+from omnisync.retry import UNREACHABLE_ATTEMPTS, Retry
 from tests.emulators.server import serve
 
 ENV = {

@@ -18,9 +18,15 @@ from pydantic import ValidationError
 
 from omnisync import secrets
 from omnisync.connector import Connector, ConnectorContext, load_connector
-from omnisync.errors import AuthError, ConnectorError, ExitCode, InputError, TransientError
+from omnisync.errors import (
+    AuthError,
+    ConnectorError,
+    ExitCode,
+    InputError,
+    TransientError,
+    UnreachableError,
+)
 from omnisync.models import Change, Entity, Field, Money, Op, Record
-from omnisync.retry import UnreachableError
 from omnisync.testing import ConnectorContract
 from omnisync.values import record_to_json
 from omnisync_connectors.sql.connector import SqlConnector

@@ -16,8 +16,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import NullPool
 
 from omnisync import secrets
-from omnisync.errors import AuthError, ConnectorError, TransientError
-from omnisync.retry import UnreachableError
+from omnisync.errors import AuthError, ConnectorError, TransientError, UnreachableError
 
 #: Bare dialect -> the driver omnisync ships (the `sql` extra).
 DEFAULT_DRIVERS = {

@@ -110,24 +110,7 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _finding_json(f: Finding) -> str:
-    # The keys of Finding.to_dict, in its order, without copying (the encoder only reads).
-    return _ENCODE(
-        {
-            "channel": f.channel,
-            "kind": f.kind.value,
-            "sku": f.sku,
-            "field": f.field,
-            "location": f.location,
-            "canonical": f.canonical,
-            "expected": f.expected,
-            "actual": f.actual,
-            "rule": f.rule,
-            "detail": f.detail,
-            "ids": f.ids,
-            "before": f.before,
-            "after": f.after,
-        }
-    )
+    return _ENCODE(f.to_dict(copy=False))
 
 
 def render_json(result: CheckResult) -> str:
