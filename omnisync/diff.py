@@ -491,6 +491,7 @@ class _ChannelDiff:
         self.findings: list[Finding] = []
         #: Missing SKUs, whose findings get the whole expected record (for creates).
         self.missing: dict[str, Finding] = {}
+        self._stock_rule: str | None = None
 
     def run(self) -> tuple[list[Finding], list[str]]:
         con = self.con
@@ -518,14 +519,15 @@ class _ChannelDiff:
                 )
             )
         try:
-            price = self._items(c)
-            if Field.STOCK in self.fields:
+            folded = Field.STOCK in self.fields and self._stock_per_sku(c, a)
+            price = self._items(c, a, folded)
+            if Field.STOCK in self.fields and not folded:
                 self._stock(c, a)
             self._creations(c, a, price)
         finally:
             for view in ("_chan", "_canon"):
                 con.execute(f"DROP VIEW IF EXISTS {view}")
-            for temp in ("_dups", "_factors", "_locmap", "_missing", "_prices"):
+            for temp in ("_dups", "_factors", "_locmap", "_missing", "_prices", "_cand"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         self.findings.sort(
             key=lambda f: (
@@ -548,7 +550,29 @@ class _ChannelDiff:
             where = " WHERE location IN (" + ", ".join(expect.sql_str(s) for s in sources) + ")"
         return f"SELECT sku, sum(qty) AS qty FROM {c}_stock{where} GROUP BY sku"
 
-    def _items(self, c: str) -> expect.PriceExpectation:
+    def _stock_per_sku(self, c: str, a: str) -> bool:
+        """Whether stock compares as one quantity per SKU (no location mapping, at most one
+        location on either side): then it is one more column of the items comparison instead
+        of a join of its own."""
+        return (
+            not self.config.expect.stock.locations
+            and self.engine.locations(c) <= 1
+            and self.engine.locations(a) <= 1
+        )
+
+    def _items(self, c: str, a: str, stock: bool) -> expect.PriceExpectation:
+        """Compare the item fields (and, with ``stock``, the per-SKU stock) in two steps.
+
+        1. *Screen*: the FULL JOIN of every canonical SKU with every channel SKU keeps only
+           narrow columns (keys, 64-bit hashes of long texts, amounts), so that its hash table
+           stays small (the wide rows would spill to disk under the memory limit). It yields the
+           candidates (``_cand``): SKUs on one side only, or with a field that may differ.
+        2. *Explain*: only the candidates' whole rows are read, the exact (normalising) text
+           comparison decides, and every differing field becomes a finding.
+
+        Equal hashes are taken as equal texts (a 64-bit collision between a canonical text and
+        its channel copy: ~1 in 10^19 per changed text); different hashes are always confirmed.
+        """
         con = self.con
         rules = self.config.expect
         tol_price = expect.sql_dec(rules.tolerance.price, "DECIMAL(18,6)")
@@ -569,26 +593,48 @@ class _ChannelDiff:
         # join); the join's filter then only compares columns.
         pre: dict[str, str] = {"_vat": f"coalesce(c.vat_rate, {default_vat})"}
         select = [
-            "coalesce(c.sku, a.sku) AS sku",
-            "c.sku IS NOT NULL AS in_c",
-            "a.sku IS NOT NULL AS in_a",
-            "c.title AS c_title",
-            "a.title AS a_title",
+            "k.sku AS sku",
+            "k.in_c AS in_c",
+            "k.in_a AS in_a",
+            "CASE WHEN NOT k.in_a THEN c.title END AS missing_title",
+            "CASE WHEN NOT k.in_c THEN a.title END AS extra_title",
             "a.ids AS a_ids",
-            "c._vat AS vat",
         ]
-        flags: list[str] = []
+        #: Step 1's columns of ``_cand``: ``s_<field>`` is true where the field may differ.
+        screens: list[str] = []
+        #: Step 2's exact verdicts (``d_<field>``) of the fields whose screen is a hash.
+        confirmed: list[str] = []
+        #: The channel's text hashes, computed before the join like the canonical ones in ``pre``
+        #: (the join then carries 8 bytes per text, not the text).
+        hashed: list[str] = []
         fields = set(self.fields)
 
-        def add(field: Field, columns: list[str], flag: str) -> None:
-            select.extend(columns)
-            select.append(f"({flag}) AS d_{field.value}")
-            flags.append(f"({flag})")
+        def add(
+            field: Field, columns: list[str], flag: str, texts: tuple[str, str] | None = None
+        ) -> None:
+            """``flag``: SQL that is true where ``field`` differs. ``texts``: the SQL of the
+            expected text (over the canonical row) and of the channel's column: screened by
+            hash in step 1, confirmed by ``flag`` in step 2."""
+            name = field.value
+            # A field's values only travel to Python for the rows where it may differ.
+            for column in columns:
+                sql, alias = column.rsplit(" AS ", 1)
+                select.append(f"CASE WHEN k.s_{name} THEN {sql} END AS {alias}")
+            if texts is None:
+                screens.append(f"({flag}) AS s_{name}")
+                select.append(f"k.s_{name} AS d_{name}")
+                return
+            expected, actual = texts
+            pre[f"_h_{name}"] = f"hash({expected})"
+            hashed.append(f"hash({actual}) AS _h_{name}")
+            screens.append(f"(c._h_{name} <> a._h_{name}) AS s_{name}")
+            select.append(f"(CASE WHEN k.s_{name} THEN {flag} ELSE false END) AS d_{name}")
+            confirmed.append(f"d_{name}")
 
         for field in (Field.TITLE, Field.DESCRIPTION):
             if field in fields:
                 rule = rules.title if field is Field.TITLE else rules.description
-                exp = _expected_text(field.value, rule)
+                exp = source = _expected_text(field.value, rule)
                 if exp != f"c.{field.value}":
                     pre[f"_e_{field.value}"] = exp
                     exp = f"c._e_{field.value}"
@@ -600,12 +646,14 @@ class _ChannelDiff:
                         f"a.{field.value} AS x_{field.value}",
                     ],
                     _text_differs(exp, f"a.{field.value}"),
+                    (source, f"a.{field.value}"),
                 )
         if Field.BRAND in fields:
             add(
                 Field.BRAND,
                 ["c.brand AS c_brand", "c.brand AS e_brand", "a.brand AS x_brand"],
                 _text_differs("c.brand", "a.brand"),
+                ("c.brand", "a.brand"),
             )
         if Field.GTIN in fields:
             add(
@@ -624,6 +672,7 @@ class _ChannelDiff:
                     "a.attributes AS x_attributes",
                 ],
                 "c.attributes IS DISTINCT FROM a.attributes",
+                ("c.attributes", "a.attributes"),
             )
         price_expr = price.effective if rules.price.sale is SaleMode.EFFECTIVE else price.regular
         if Field.PRICE in fields or Field.SALE_PRICE in fields:
@@ -673,7 +722,10 @@ class _ChannelDiff:
                 ],
                 sale_flag,
             )
-        join_stock = ""
+        priced = [f"k.s_{f.value}" for f in (Field.PRICE, Field.SALE_PRICE) if f in fields]
+        if priced:
+            select.append(f"CASE WHEN {' OR '.join(priced)} THEN c._vat END AS vat")
+        joins = ""
         if Field.AVAILABILITY in fields:
             stock_rules = rules.stock
             expected_qty = expect.stock_sql("coalesce(t.qty, 0)", stock_rules)
@@ -688,15 +740,53 @@ class _ChannelDiff:
                 ],
                 "c._e_availability IS DISTINCT FROM a.availability",
             )
-            join_stock = f" LEFT JOIN ({self._stock_total_sql(c)}) t ON t.sku = c.sku"
-
-        derived = ", ".join(f"{sql} AS {name}" for name, sql in pre.items())
-        sql = (
-            f"WITH x AS (SELECT c.*, {derived} FROM _canon c{join_stock}{prices_join} "
-            f"LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat})) "
-            f"SELECT {', '.join(select)} FROM x c FULL OUTER JOIN _chan a ON a.sku = c.sku "
-            f"WHERE c.sku IS NULL OR a.sku IS NULL OR {' OR '.join(flags) or 'false'}"
+            joins = f" LEFT JOIN ({self._stock_total_sql(c)}) t ON t.sku = c.sku"
+        joins += (
+            prices_join + f" LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat})"
         )
+        derived = ", ".join(f"{sql} AS {name}" for name, sql in pre.items())
+
+        # Step 1: the screen. Stock per SKU rides along as two integers.
+        canon_stock = chan_stock = ""
+        kept: list[str] = []
+        if stock:
+            expected_stock = expect.stock_sql("coalesce(c._c_qty, 0)", rules.stock)
+            canon_stock = (
+                f", cs.qty AS _c_qty FROM _canon c LEFT JOIN {c}_stock cs ON cs.sku = c.sku"
+            )
+            chan_stock = f", xs.qty AS _x_qty FROM _chan a LEFT JOIN {a}_stock xs ON xs.sku = a.sku"
+            screens.append(
+                "(c.sku IS NOT NULL AND a.sku IS NOT NULL AND "
+                f"abs(coalesce(a._x_qty, 0) - {expected_stock}) > {int(rules.tolerance.stock)}) AS s_stock"
+            )
+            kept = ["c._c_qty AS c_qty", "a._x_qty AS x_qty", f"{expected_stock} AS e_qty"]
+            select.extend(["k.s_stock AS d_stock", "k.c_qty", "k.x_qty", "k.e_qty"])
+        canon_from = canon_stock or " FROM _canon c"
+        chan_from = "".join(f", {h}" for h in hashed) + (chan_stock or " FROM _chan a")
+        names = [screen.rsplit(" AS ", 1)[1] for screen in screens]
+        con.execute("DROP TABLE IF EXISTS _cand")
+        con.execute(
+            f"CREATE TEMP TABLE _cand AS SELECT * FROM ("
+            f"WITH x AS (SELECT c.*, {derived}{canon_from}{joins}), "
+            f"y AS (SELECT a.*{chan_from}) "
+            "SELECT coalesce(c.sku, a.sku) AS sku, c.sku IS NOT NULL AS in_c, a.sku IS NOT NULL AS in_a"
+            + "".join(f", {column}" for column in screens + kept)
+            + " FROM x c FULL OUTER JOIN y a ON a.sku = c.sku) "
+            f"WHERE NOT (in_c AND in_a){''.join(f' OR {name}' for name in names)}"
+        )
+
+        # Step 2: the candidates' whole rows; texts whose hashes differ are compared exactly.
+        sql = (
+            f"WITH x AS (SELECT c.*, {derived} FROM "
+            f"(SELECT * FROM _canon WHERE sku IN (SELECT sku FROM _cand)) c{joins}), "
+            "y AS (SELECT * FROM _chan WHERE sku IN (SELECT sku FROM _cand)) "
+            f"SELECT {', '.join(select)} FROM _cand k "
+            "LEFT JOIN x c ON c.sku = k.sku LEFT JOIN y a ON a.sku = k.sku"
+        )
+        if confirmed:
+            sql = f"SELECT * FROM ({sql}) WHERE NOT (in_c AND in_a) OR " + " OR ".join(
+                [*confirmed, *(f"d_{n[2:]}" for n in names if f"d_{n[2:]}" not in confirmed)]
+            )
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description]
         rule_price = price.describe
@@ -776,7 +866,7 @@ class _ChannelDiff:
                 self.name,
                 Kind.MISSING,
                 sku,
-                canonical=_nfc(row["c_title"]),
+                canonical=_nfc(row["missing_title"]),
                 detail="in canonical, not in channel",
             )
             self.findings.append(missing)
@@ -788,7 +878,7 @@ class _ChannelDiff:
                     self.name,
                     Kind.EXTRA,
                     sku,
-                    actual=_nfc(row["a_title"]),
+                    actual=_nfc(row["extra_title"]),
                     detail="in channel, not in canonical",
                     ids=ids,
                     before={"sku": sku, "ids": ids},
@@ -880,6 +970,8 @@ class _ChannelDiff:
                     rule = rules.title if field is Field.TITLE else rules.description
                     f.rule = expect.describe_text(field.value, rule)
             self.findings.append(f)
+        if row.get("d_stock"):
+            self._stock_finding(sku, ids, None, row["c_qty"] or 0, row["e_qty"], row["x_qty"])
 
     # ---------------------------------------------------------------- stock
 
@@ -935,7 +1027,6 @@ class _ChannelDiff:
         """
 
     def _stock(self, c: str, a: str) -> None:
-        rules = self.config.expect.stock
         tol = self.config.expect.tolerance.stock
         both = f"SELECT c.sku, a.ids FROM {c}_items c JOIN _chan a ON a.sku = c.sku"
         sql = (
@@ -946,30 +1037,44 @@ class _ChannelDiff:
             WHERE abs(coalesce(xs.qty, 0) - e.expected) > {int(tol)}
         """
         )
-        described = expect.describe_stock(rules)
         cursor = self.con.execute(sql)
         while True:
             chunk = cursor.fetchmany(10_000)
             if not chunk:
                 break
             for sku, ids, loc, canonical, expected_qty, actual in chunk:
-                self.findings.append(
-                    Finding(
-                        self.name,
-                        Kind.CHANGED,
-                        sku,
-                        field=Field.STOCK.value,
-                        location=loc,
-                        canonical=str(canonical),
-                        expected=str(expected_qty),
-                        actual=None if actual is None else str(actual),
-                        before=actual,
-                        after=expected_qty,
-                        rule=described,
-                        ids=json.loads(ids) if ids else {},
-                        detail=None if actual is not None else "no stock level in channel",
-                    )
+                self._stock_finding(
+                    sku, json.loads(ids) if ids else {}, loc, canonical, expected_qty, actual
                 )
+
+    def _stock_finding(
+        self,
+        sku: str,
+        ids: dict[str, Any],
+        location: str | None,
+        canonical: int,
+        expected: int,
+        actual: int | None,
+    ) -> None:
+        if self._stock_rule is None:
+            self._stock_rule = expect.describe_stock(self.config.expect.stock)
+        self.findings.append(
+            Finding(
+                self.name,
+                Kind.CHANGED,
+                sku,
+                field=Field.STOCK.value,
+                location=location,
+                canonical=str(canonical),
+                expected=str(expected),
+                actual=None if actual is None else str(actual),
+                before=actual,
+                after=expected,
+                rule=self._stock_rule,
+                ids=ids,
+                detail=None if actual is not None else "no stock level in channel",
+            )
+        )
 
     # ---------------------------------------------------------------- creates
 

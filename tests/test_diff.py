@@ -395,6 +395,87 @@ def test_attributes_difference_is_explained() -> None:
     assert "material" in (finding.detail or "")
 
 
+def test_texts_that_differ_only_in_form_are_equal_and_real_changes_are_found() -> None:
+    """The screen compares hashes of the stored texts; a differing hash is only a candidate,
+    which the exact (normalising) comparison confirms or drops."""
+    texts = frozenset({Field.TITLE, Field.DESCRIPTION, Field.BRAND, Field.ATTRIBUTES})
+    canonical = [
+        Record("SAME", title="Kaffeemühle", description="Aus Holz.", brand="Ösi"),
+        Record("SPACES", title="Kaffee Mühle", description="Aus Holz. Mahlt fein."),
+        Record("NFD", title="Kaffeem\u00fchle", brand="\u00d6si"),
+        Record("EMPTY", title="x", description=None, attributes=None),
+        Record("REAL", title="a", description="b", brand="c", attributes={"k": "v"}),
+    ]
+    channel = [
+        Record("SAME", title="Kaffeemühle", description="Aus Holz.", brand="Ösi"),
+        Record("SPACES", title="Kaffee\tMühle", description="Aus Holz.\n  Mahlt fein."),
+        Record("NFD", title="Kaffeemu\u0308hle", brand="O\u0308si"),
+        Record("EMPTY", title="x", description="   ", attributes=None),
+        Record("REAL", title="A", description="B", brand="C", attributes={"k": "w"}),
+    ]
+    findings = run(canonical, channel, channel_fields=texts)
+    assert [(f.sku, f.field) for f in findings] == [
+        ("REAL", "title"),
+        ("REAL", "description"),
+        ("REAL", "brand"),
+        ("REAL", "attributes"),
+    ]
+
+
+STOCK_CASES = (
+    [
+        Record("EQUAL", stock={"lager": 12}),
+        Record("LOW", stock={"lager": 5}),
+        Record("NONE_IN_CHANNEL", stock={"lager": 7}),
+        Record("NONE_IN_CANONICAL"),
+        Record("NEGATIVE", stock={"lager": -3}),
+        Record("WITHIN_TOLERANCE", stock={"lager": 20}),
+        Record("MISSING", stock={"lager": 1}),
+        Record("TWICE", stock={"lager": 4}),
+    ],
+    [
+        Record("EQUAL", stock={"web": 10}),
+        Record("LOW", stock={"web": 1}),
+        Record("NONE_IN_CHANNEL"),
+        Record("NONE_IN_CANONICAL", stock={"web": 4}),
+        Record("NEGATIVE", stock={"web": 2}),
+        Record("WITHIN_TOLERANCE", stock={"web": 19}),
+        Record("EXTRA", stock={"web": 3}),
+        Record("TWICE", stock={"web": 1}, origin="shop.csv:9"),
+        Record("TWICE", stock={"web": 2}, origin="shop.csv:10"),
+    ],
+)
+
+
+def test_per_sku_stock_compares_in_the_items_join_as_the_location_join_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With one location per side, stock rides along in the items comparison; the general
+    per-location comparison must find exactly the same."""
+    from omnisync import diff
+
+    rules = {"stock": {"buffer": 2}, "tolerance": {"stock": 1}}
+    folded = run(*STOCK_CASES, rules, channel_fields=STOCK_ONLY)
+    monkeypatch.setattr(diff._ChannelDiff, "_stock_per_sku", lambda self, c, a: False)
+    general = run(*STOCK_CASES, rules, channel_fields=STOCK_ONLY)
+    assert folded == general
+    assert [(f.sku, f.kind.value, f.expected, f.actual, f.detail) for f in folded] == [
+        ("EXTRA", "extra", None, None, "in channel, not in canonical"),
+        ("LOW", "changed", "3", "1", None),
+        ("MISSING", "missing", None, None, "in canonical, not in channel"),
+        ("NEGATIVE", "changed", "0", "2", None),
+        ("NONE_IN_CANONICAL", "changed", "0", "4", None),
+        ("NONE_IN_CHANNEL", "changed", "5", None, "no stock level in channel"),
+        (
+            "TWICE",
+            "duplicate",
+            None,
+            None,
+            "listed 2 times (shop.csv:9, shop.csv:10); not compared",
+        ),
+    ]
+
+
 def test_missing_extra_duplicate_and_unchanged() -> None:
     canonical = [Record("A", title="a"), Record("B", title="b"), Record("C", title="c")]
     channel = [
