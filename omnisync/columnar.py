@@ -241,6 +241,8 @@ class _Plan:
     groups: list[_Group] = field(default_factory=list)
     #: Stock locations, in the order of their ``_q_<i>`` columns.
     locations: list[str] = field(default_factory=list)
+    #: The item columns the table stores (the others are NULL for this source).
+    stored: set[str] = field(default_factory=set)
 
 
 class ColumnarMapper:
@@ -435,9 +437,14 @@ class ColumnarMapper:
             plan.columns[group.key] = (
                 f"(CASE WHEN NOT coalesce({group.sure}, false) THEN {key} END)"
             )
+        # Only the columns the source carries are stored; the view adds the rest (_finish).
+        plan.stored = {n for n, sql in plan.columns.items() if sql != "NULL"}.union(
+            *(g.outputs for g in plan.groups)
+        )
         select = [
             f"CAST({plan.columns.get(name, 'NULL')} AS {sql_type}) AS {name}"
             for name, sql_type in target.item_columns.items()
+            if name in plan.stored
         ]
         select += [f"{sql} AS {name}" for name, sql in plan.columns.items() if name.startswith("_")]
         query = f"SELECT * FROM ({source})"
@@ -445,7 +452,7 @@ class ColumnarMapper:
             if layer:
                 lets = ", ".join(f"{sql} AS {name}" for name, sql in layer.items())
                 query = f"SELECT *, {lets} FROM ({query})"
-        items = target.items
+        items = target.stored
         try:
             con.execute(f"CREATE TABLE {items} AS SELECT {', '.join(select)} FROM ({query})")
             counted = ", ".join(
@@ -473,7 +480,7 @@ class ColumnarMapper:
         keys = [
             row[0]
             for row in con.execute(
-                f"SELECT DISTINCT {group.key} FROM {target.items} WHERE {group.key} IS NOT NULL"
+                f"SELECT DISTINCT {group.key} FROM {target.stored} WHERE {group.key} IS NOT NULL"
             ).fetchall()
         ]
         problems: list[Problem] = []
@@ -499,16 +506,17 @@ class ColumnarMapper:
         try:
             assignments = ", ".join(f"{name} = r.{name}" for name in group.outputs)
             con.execute(
-                f"UPDATE {target.items} SET {assignments} FROM {view} r "
-                f"WHERE {target.items}.{group.key} = r.key"
+                f"UPDATE {target.stored} SET {assignments} FROM {view} r "
+                f"WHERE {target.stored}.{group.key} = r.key"
             )
         finally:
             con.unregister(view)
         return True
 
     def _finish(self, target: TableTarget, plan: _Plan) -> None:
-        """The stock table from the ``_q_`` columns; then the helper columns go."""
-        con, items = target.con, target.items
+        """The stock table from the ``_q_`` columns; then the helper columns go, and the
+        items view adds the columns the source does not carry."""
+        con, items = target.con, target.stored
         parts = [
             f"SELECT sku, {sql_str(location)} AS location, _q_{index} AS qty "
             f"FROM {items} WHERE _q_{index} IS NOT NULL"
@@ -524,10 +532,16 @@ class ColumnarMapper:
             con.execute(f"CREATE TABLE {target.stock} ({types})")
         for name in [n for n in plan.columns if n.startswith("_")]:
             con.execute(f"ALTER TABLE {items} DROP COLUMN {name}")
+        columns = ", ".join(
+            name if name in plan.stored else f"CAST(NULL AS {sql_type}) AS {name}"
+            for name, sql_type in target.item_columns.items()
+        )
+        con.execute(f"CREATE VIEW {target.items} AS SELECT {columns} FROM {items}")
 
     @staticmethod
     def _discard(target: TableTarget) -> None:
-        target.con.execute(f"DROP TABLE IF EXISTS {target.items}")
+        target.con.execute(f"DROP VIEW IF EXISTS {target.items}")
+        target.con.execute(f"DROP TABLE IF EXISTS {target.stored}")
         target.con.execute(f"DROP TABLE IF EXISTS {target.stock}")
 
 

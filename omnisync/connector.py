@@ -123,6 +123,10 @@ class TableTarget:
     source has any the engine reads it again through ``read()`` for them.
 
     ``stock``: one row per (sku, location) with a known quantity (``stock_columns``).
+
+    ``items`` may be a view: a source that carries few of the columns stores the ones it has
+    in the table :attr:`stored` and makes ``items`` a view adding the others as typed NULLs
+    (a million NULLs still take memory, and the engine's joins then spill to disk sooner).
     """
 
     con: duckdb.DuckDBPyConnection
@@ -134,6 +138,11 @@ class TableTarget:
     stock_columns: Mapping[str, str]
     #: IANA zone naive moments are in (``settings.timezone``); store them converted to UTC.
     timezone: str = "UTC"
+
+    @property
+    def stored(self) -> str:
+        """The table behind ``items`` when ``items`` is a view (see above)."""
+        return f"{self.items}_stored"
 
 
 class Connector(ABC):

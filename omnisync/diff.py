@@ -343,8 +343,16 @@ class DiffEngine:
         return self._locations[table]
 
     def drop(self, table: str) -> None:
+        """Drop a loaded source: its tables, and its items view with the table behind it."""
         self._locations.pop(table, None)
-        self.con.execute(f"DROP TABLE IF EXISTS {table}_items")
+        items = f"{table}_items"
+        views = self.con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [items]
+        ).fetchone()
+        if views and views[0]:
+            self.con.execute(f"DROP VIEW {items}")
+        self.con.execute(f"DROP TABLE IF EXISTS {items}")
+        self.con.execute(f"DROP TABLE IF EXISTS {items}_stored")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
 
     def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
@@ -492,6 +500,9 @@ class _ChannelDiff:
         #: Missing SKUs, whose findings get the whole expected record (for creates).
         self.missing: dict[str, Finding] = {}
         self._stock_rule: str | None = None
+        self._price_rules: dict[Decimal | None, str] = {}
+        #: The fields compared per row (stock has its own findings): field, flag column, name.
+        self._compared = [(f, f"d_{f.value}", f.value) for f in self.fields if f is not Field.STOCK]
 
     def run(self) -> tuple[list[Finding], list[str]]:
         con = self.con
@@ -856,6 +867,14 @@ class _ChannelDiff:
             f"OR ({actual_currency} IS NOT NULL AND {actual_currency} <> {currency}))"
         )
 
+    def _price_rule(self, template: str, vat: Decimal | None) -> str:
+        """The price rule's text for a VAT rate (a catalogue has few: formatted once each)."""
+        text = self._price_rules.get(vat)
+        if text is None:
+            text = template.format(vat=expect.percent(vat) if vat is not None else "0%")
+            self._price_rules[vat] = text
+        return text
+
     def _row_findings(self, row: dict[str, Any], rule_price: str) -> None:
         sku = row["sku"]
         ids = json.loads(row["a_ids"]) if row["a_ids"] else {}
@@ -886,16 +905,15 @@ class _ChannelDiff:
             )
             return
         rules = self.config.expect
-        for field in self.fields:
-            if field is Field.STOCK or not row.get(f"d_{field.value}"):
+        for field, flag, name in self._compared:
+            if not row[flag]:
                 continue
-            f = Finding(self.name, Kind.CHANGED, sku, field=field.value, ids=ids)
+            f = Finding(self.name, Kind.CHANGED, sku, field=name, ids=ids)
             if field is Field.PRICE:
                 f.canonical = money(row["c_price"], row["c_currency"])
                 f.expected = money(row["e_price"], row["e_currency"])
                 f.actual = money(row["x_price"], row["x_currency"] or row["e_currency"])
-                vat = row["vat"]
-                f.rule = rule_price.format(vat=expect.percent(vat) if vat is not None else "0%")
+                f.rule = self._price_rule(rule_price, row["vat"])
                 if rules.price.sale is SaleMode.EFFECTIVE and row["sale_active"]:
                     f.rule += f"; sale {money(row['c_sale_price'], row['c_currency'])} active"
                 f.before = _mj(row["x_price"], row["x_currency"] or row["e_currency"])
@@ -907,7 +925,6 @@ class _ChannelDiff:
                 f.canonical = money(row["c_sale"], row["c_currency"])
                 f.expected = money(row["e_sale"], row["e_sale_currency"])
                 f.actual = money(row["x_sale"], row["x_sale_currency"] or row["e_sale_currency"])
-                vat = row["vat"]
                 zone = self.engine.zone
                 window = f"{_stamp(row['c_sale_start'], zone)} → {_stamp(row['c_sale_end'], zone)}"
                 scheduled = rules.price.sale is SaleMode.SCHEDULED
@@ -934,8 +951,7 @@ class _ChannelDiff:
                 elif row["e_sale"] is None and rules.price.sale is not SaleMode.SCHEDULED:
                     f.rule = f"sale window {window} not active"
                 else:
-                    f.rule = rule_price.format(vat=expect.percent(vat) if vat is not None else "0%")
-                    f.rule += f"; sale window {window}"
+                    f.rule = self._price_rule(rule_price, row["vat"]) + f"; sale window {window}"
             elif field is Field.AVAILABILITY:
                 f.canonical = f"stock {row['c_availability']}"
                 f.expected = row["e_availability"]

@@ -193,7 +193,7 @@ def _sql_reads(
     )
     target = TableTarget(con, "items", "stock", ITEM_COLUMNS, STOCK_COLUMNS)
     assert _SureOnly(mapper, "UTC").load(target, "SELECT * FROM t", names)
-    cursor = con.execute("SELECT * FROM items ORDER BY sku")
+    cursor = con.execute(f"SELECT * FROM {target.stored} ORDER BY sku")
     keys = [d[0] for d in cursor.description]
     return mapper, [dict(zip(keys, row, strict=True)) for row in cursor.fetchall()]
 
@@ -493,6 +493,31 @@ def test_duplicates_are_read_again_for_their_lines(tmp_path: Path) -> None:
         side = engine.read("t", connector)
         assert (side.count, side.duplicates) == (3, 1)
         assert engine.duplicates("t") == [("A", 2, ["f.csv:2", "f.csv:4"])]
+    finally:
+        engine.close()
+
+
+def test_only_the_carried_columns_are_stored_and_drop_removes_view_and_table(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "f.csv").write_text("sku,title,stock\nA,x,3\nB,y,\n", encoding="utf-8")
+    mapping = {"sku": "sku", "title": "title", "stock": "stock"}
+    engine = DiffEngine()
+    try:
+        engine.read("t", make(CsvConnector, tmp_path, path="f.csv", mapping=mapping))
+        stored = engine.con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 't_items_stored'"
+        ).fetchall()
+        assert [c for (c,) in stored] == ["sku", "title"]
+        rows = engine.con.execute("SELECT * FROM t_items ORDER BY sku").fetchall()
+        assert [(r[1], r[2], r[7]) for r in rows] == [("A", "x", None), ("B", "y", None)]
+        assert len(rows[0]) == len(ITEM_COLUMNS)
+        engine.drop("t")
+        left = engine.con.execute(
+            "SELECT table_name FROM duckdb_tables() UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+        ).fetchall()
+        assert left == []
     finally:
         engine.close()
 
