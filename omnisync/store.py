@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import (
     URL,
@@ -38,6 +38,7 @@ from sqlalchemy import (
     Dialect,
     Engine,
     Index,
+    Table,
     Text,
     TypeDecorator,
     create_engine,
@@ -275,6 +276,8 @@ class CacheRow(SQLModel, table=True):
 
 
 # Only our tables: SQLModel.metadata is shared with anything else that defines models.
+_T = TypeVar("_T")
+
 _TABLES = [
     SQLModel.metadata.tables[m.__tablename__]
     for m in (Meta, Run, ChannelRun, FindingRow, PushRow, JournalRow, MarkRow, CacheRow)
@@ -462,8 +465,9 @@ class Store:
             session.flush()
             session.add_all(_channel_rows(run_id, result.channels))
             session.flush()
-            for chunk in _chunks(_finding_dicts(run_id, result.channels), FINDING_CHUNK):
-                session.execute(insert(_FINDING_TABLE), chunk)
+            connection = session.connection()
+            for chunk in _chunks(_finding_rows(run_id, result.channels), FINDING_CHUNK):
+                _insert_many(connection, _FINDING_TABLE, _FINDING_INSERT, chunk)
         result.run_id = run_id
         return run_id
 
@@ -1126,33 +1130,86 @@ def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Channe
     ]
 
 
-def _finding_dicts(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[dict[str, Any]]:
+#: The columns :func:`_finding_rows` fills, in its order.
+_FINDING_INSERT = (
+    "run_id",
+    "position",
+    "channel_position",
+    "channel",
+    "kind",
+    "sku",
+    "field",
+    "location",
+    "canonical",
+    "expected",
+    "actual",
+    "rule",
+    "detail",
+    "ids_json",
+    "before_json",
+    "after_json",
+)
+
+
+def _finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tuple[Any, ...]]:
     position = 0
     for channel_position, report in enumerate(channels):
         for f in report.findings:
             ids = {secrets.mask(k): secrets.mask(v) for k, v in f.ids.items()} if f.ids else None
-            yield {
-                "run_id": run_id,
-                "position": position,
-                "channel_position": channel_position,
-                "channel": secrets.mask(f.channel),
-                "kind": Kind(f.kind).value,
-                "sku": secrets.mask(f.sku),
-                "field": f.field,
-                "location": _mask(f.location),
-                "canonical": _mask(f.canonical),
-                "expected": _mask(f.expected),
-                "actual": _mask(f.actual),
-                "rule": _mask(f.rule),
-                "detail": _mask(f.detail),
-                "ids_json": json.dumps(ids) if ids else None,
-                "before_json": _json_value(f.before),
-                "after_json": _json_value(f.after),
-            }
+            yield (
+                run_id,
+                position,
+                channel_position,
+                secrets.mask(f.channel),
+                Kind(f.kind).value,
+                secrets.mask(f.sku),
+                f.field,
+                _mask(f.location),
+                _mask(f.canonical),
+                _mask(f.expected),
+                _mask(f.actual),
+                _mask(f.rule),
+                _mask(f.detail),
+                json.dumps(ids) if ids else None,
+                _json_value(f.before),
+                _json_value(f.after),
+            )
             position += 1
 
 
-def _chunks(items: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+#: Parameter markers of the driver parameter styles :func:`_insert_many` writes positionally.
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert_many(
+    connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """INSERT ``rows`` (tuples of the values of ``columns``) into ``table``.
+
+    Columns whose type converts no value for this driver (text and integers do not) go
+    straight to the driver's executemany: SQLAlchemy's per-row parameter processing cost
+    ~12 µs a row (40,000 findings: 0.5 s of a 1M-SKU check's history). Other columns, or a
+    driver with named parameters, take ``insert()``."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    marker = _MARKERS.get(dialect.paramstyle)
+    plain = all(
+        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) is None for name in columns
+    )
+    if marker is None or not plain:
+        connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    quote = dialect.identifier_preparer
+    sql = (
+        f"INSERT INTO {quote.format_table(table)} "
+        f"({', '.join(quote.quote(name) for name in columns)}) "
+        f"VALUES ({', '.join([marker] * len(columns))})"
+    )
+    connection.exec_driver_sql(sql, rows)
+
+
+def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -1258,11 +1315,15 @@ def _file_lock(path: Path, name: str) -> Iterator[None]:
         handle.close()  # closing releases the lock
 
 
+#: json.dumps with these options builds an encoder per call; one serves every value.
+_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def _json_value(value: Any) -> str | None:
     """A JSON value for a text column, masked; None stays NULL."""
     if value is None:
         return None
-    return secrets.mask(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    return secrets.mask(str(value) if type(value) is int else _JSON(value))
 
 
 def _finding(row: Sequence[Any]) -> Finding:

@@ -224,6 +224,36 @@ def test_registered_secrets_never_reach_the_store(tmp_path: Path) -> None:
     assert b"hunter22" not in raw
 
 
+TRICKY = 'it\'s "quoted", back\\slash, 100 %s %% %(x)s ?, Grüße 😀,\nsecond line'
+
+
+def tricky_result() -> CheckResult:
+    """A result with a finding whose every text looks like SQL quoting or a parameter marker."""
+    result = make_result()
+    result.channels[0].findings.append(
+        Finding(
+            "shop",
+            Kind.CHANGED,
+            "SKU-%s?",
+            field="title",
+            canonical=TRICKY,
+            expected=TRICKY,
+            actual="",
+            rule=TRICKY,
+            ids={"handle": TRICKY},
+            before=TRICKY,
+            after={"amount": "1.00", "note": TRICKY},
+        )
+    )
+    return result
+
+
+def test_findings_with_any_text_round_trip(state: Store) -> None:
+    result = tricky_result()
+    loaded = state.load(state.record_check(result, exit_code=1))
+    assert [f.to_dict() for f in loaded.findings] == [f.to_dict() for f in result.findings]
+
+
 def test_fifty_thousand_findings_round_trip(state: Store) -> None:
     run_id = state.record_check(make_result(findings=50_000), exit_code=1)
 

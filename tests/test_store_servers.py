@@ -12,7 +12,7 @@ from omnisync.errors import LockedError, StateError
 from omnisync.models import Change, Op
 from omnisync.store import SCHEMA_VERSION, Store
 from tests.databases import TestDatabase
-from tests.test_store import make_result
+from tests.test_store import make_result, tricky_result
 
 
 @pytest.fixture(params=["postgres_database", "mariadb_database"])
@@ -34,6 +34,17 @@ def test_history_round_trip_on_a_server(server: TestDatabase, tmp_path: Path) ->
         else "SELECT value FROM omnisync_meta WHERE key = 'schema_version'"
     )
     assert int(version) == SCHEMA_VERSION
+
+
+def test_findings_with_any_text_round_trip_on_a_server(
+    server: TestDatabase, tmp_path: Path
+) -> None:
+    """Findings go to the driver's executemany with parameter markers: text that looks like
+    SQL quoting or a marker must come back as it went in."""
+    result = tricky_result()
+    with Store.open(server.url, base_dir=tmp_path) as store:
+        loaded = store.load(store.record_check(result, exit_code=1))
+    assert [f.to_dict() for f in loaded.findings] == [f.to_dict() for f in result.findings]
 
 
 def test_journal_on_a_server(server: TestDatabase, tmp_path: Path) -> None:
