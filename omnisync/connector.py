@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict
 
 from omnisync.errors import ConnectorError, UnknownConnectorError
-from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
+from omnisync.models import Change, Entity, Field, Record, WriteResult
 
 if TYPE_CHECKING:
     import duckdb
@@ -224,7 +224,7 @@ class Connector(ABC):
         Used to skip stale changes and to recognise changes already applied before a crash.
         This default reads the whole source; connectors with targeted reads override it.
         """
-        from omnisync.values import field_value, record_to_json
+        from omnisync.values import current_value
 
         wanted = {c.sku for c in changes}
         found: dict[str, Record] = {}
@@ -234,11 +234,7 @@ class Connector(ABC):
         result: dict[str, Any] = {}
         for change in changes:
             target = found.get(change.sku)
-            if change.op is Op.UPDATE:
-                assert change.field is not None
-                result[change.key] = field_value(target, change.field, change.location)
-            else:
-                result[change.key] = record_to_json(target) if target else None
+            result[change.key] = current_value(change, target)
         return result
 
     def preview(self, changes: Sequence[Change]) -> list[Any]:

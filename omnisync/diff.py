@@ -774,7 +774,7 @@ class _ChannelDiff:
             select.extend(["k.s_stock AS d_stock", "k.c_qty", "k.x_qty", "k.e_qty"])
         canon_from = canon_stock or " FROM _canon c"
         chan_from = "".join(f", {h}" for h in hashed) + (chan_stock or " FROM _chan a")
-        names = [screen.rsplit(" AS ", 1)[1] for screen in screens]
+        screened = [screen.rsplit(" AS ", 1)[1] for screen in screens]
         con.execute("DROP TABLE IF EXISTS _cand")
         con.execute(
             f"CREATE TEMP TABLE _cand AS SELECT * FROM ("
@@ -783,7 +783,7 @@ class _ChannelDiff:
             "SELECT coalesce(c.sku, a.sku) AS sku, c.sku IS NOT NULL AS in_c, a.sku IS NOT NULL AS in_a"
             + "".join(f", {column}" for column in screens + kept)
             + " FROM x c FULL OUTER JOIN y a ON a.sku = c.sku) "
-            f"WHERE NOT (in_c AND in_a){''.join(f' OR {name}' for name in names)}"
+            f"WHERE NOT (in_c AND in_a){''.join(f' OR {name}' for name in screened)}"
         )
 
         # Step 2: the candidates' whole rows; texts whose hashes differ are compared exactly.
@@ -794,10 +794,9 @@ class _ChannelDiff:
             f"SELECT {', '.join(select)} FROM _cand k "
             "LEFT JOIN x c ON c.sku = k.sku LEFT JOIN y a ON a.sku = k.sku"
         )
-        if confirmed:
-            sql = f"SELECT * FROM ({sql}) WHERE NOT (in_c AND in_a) OR " + " OR ".join(
-                [*confirmed, *(f"d_{n[2:]}" for n in names if f"d_{n[2:]}" not in confirmed)]
-            )
+        if confirmed:  # a hash difference may turn out to be none: keep the rows that differ
+            flags = "".join(f" OR d_{name[2:]}" for name in screened)
+            sql = f"SELECT * FROM ({sql}) WHERE NOT (in_c AND in_a){flags}"
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description]
         rule_price = price.describe

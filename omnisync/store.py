@@ -1130,11 +1130,8 @@ def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Channe
     ]
 
 
-#: The columns :func:`_finding_rows` fills, in its order.
-_FINDING_INSERT = (
-    "run_id",
-    "position",
-    "channel_position",
+#: The finding columns of FindingRow, in its order: read back by load(), written by record_check().
+_FINDING_COLUMNS = (
     "channel",
     "kind",
     "sku",
@@ -1149,6 +1146,8 @@ _FINDING_INSERT = (
     "before_json",
     "after_json",
 )
+#: The columns :func:`_finding_rows` fills, in its order.
+_FINDING_INSERT = ("run_id", "position", "channel_position", *_FINDING_COLUMNS)
 
 
 def _finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tuple[Any, ...]]:
@@ -1213,24 +1212,6 @@ def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-# Finding attributes in FindingRow column order (ids_json last), for the bulk read in load().
-_FINDING_COLUMNS = (
-    "channel",
-    "kind",
-    "sku",
-    "field",
-    "location",
-    "canonical",
-    "expected",
-    "actual",
-    "rule",
-    "detail",
-    "ids_json",
-    "before_json",
-    "after_json",
-)
 
 
 JOURNAL_PLANNED = "planned"

@@ -20,9 +20,10 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import EllipsisType
 from typing import Any
 
-from omnisync.models import Availability, Field, Money, Record
+from omnisync.models import Availability, Change, Field, Money, Op, Record
 
 
 def money_json(money: Money | None) -> dict[str, str] | None:
@@ -125,6 +126,18 @@ def same(field: str, a: Any, b: Any) -> bool:
             return (a or None) == (b or None)
         case _:
             return _text(a) == _text(b)
+
+
+def current_value(
+    change: Change, record: Record | None, location: str | EllipsisType | None = ...
+) -> Any:
+    """What ``change`` finds in the channel's ``record`` (None: the channel has no such SKU):
+    for an update the JSON value of its field, at ``location`` (by default the change's own);
+    for a create or delete the whole record, or None. What ``Connector.current`` returns."""
+    if change.op is Op.UPDATE:
+        assert change.field is not None
+        return field_value(record, change.field, change.location if location is ... else location)
+    return record_to_json(record) if record else None
 
 
 def record_to_json(record: Record) -> dict[str, Any]:

@@ -58,7 +58,7 @@ from omnisync.errors import ConnectorError
 from omnisync.http import HttpConnector, HttpOptions
 from omnisync.incremental import incremental_read
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
-from omnisync.values import field_value, json_money, record_to_json, same
+from omnisync.values import current_value, json_money, same
 
 from . import records
 from .client import MAX_PAGE, MAX_QUERY_COST, ShopifyClient
@@ -471,11 +471,7 @@ class ShopifyConnector(HttpConnector[ShopifyOptions, ShopifyClient]):
             record = self._target_record(node, shop, "current")[0] if node else None
             if node is not None:
                 self._seen[node["id"]] = records.state_of(node)
-            if change.op is Op.UPDATE:
-                assert change.field is not None
-                result[change.key] = field_value(record, change.field, change.location)
-            else:
-                result[change.key] = record_to_json(record) if record else None
+            result[change.key] = current_value(change, record)
         return result
 
     def preview(self, changes: Sequence[Change]) -> list[Any]:

@@ -58,7 +58,7 @@ from omnisync.errors import ConnectorError, InputError, Problem
 from omnisync.http import HttpClient, HttpConnector, HttpOptions
 from omnisync.incremental import incremental_read
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
-from omnisync.values import field_value, record_to_json
+from omnisync.values import current_value
 
 from . import records
 from .client import Shopware6Client, errors_of
@@ -415,12 +415,8 @@ class Shopware6Connector(HttpConnector[Shopware6Options, Shopware6Client]):
             record = None
             if product is not None and not records.is_container(product):
                 record = records.to_record(product, currency, self.options.prices, "current")
-            if change.op is Op.UPDATE:
-                assert change.field is not None
-                location = None if change.location == "default" else change.location
-                result[change.key] = field_value(record, change.field, location)
-            else:
-                result[change.key] = record_to_json(record) if record else None
+            location = None if change.location == "default" else change.location
+            result[change.key] = current_value(change, record, location)
         return result
 
     # ------------------------------------------------------------------ writing

@@ -67,7 +67,7 @@ from omnisync.mapping import (
 )
 from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
 from omnisync.normalize import clean_text, minor_units, parse_int
-from omnisync.values import field_value, record_to_json
+from omnisync.values import current_value
 
 from . import statements
 from .engine import (
@@ -566,11 +566,7 @@ class SqlConnector(Connector):
         result: dict[str, Any] = {}
         for change in changes:
             record = found.get(change.sku)
-            if change.op is Op.UPDATE:
-                assert change.field is not None
-                result[change.key] = field_value(record, change.field, change.location)
-            else:
-                result[change.key] = record_to_json(record) if record else None
+            result[change.key] = current_value(change, record)
         return result
 
     def preview(self, changes: Sequence[Change]) -> list[Any]:

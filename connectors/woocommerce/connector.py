@@ -45,7 +45,7 @@ from omnisync.http import HttpConnector, HttpError, HttpOptions
 from omnisync.incremental import incremental_read
 from omnisync.mapping import ProblemCollector
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
-from omnisync.values import field_value, record_to_json
+from omnisync.values import current_value
 
 from .client import WooClient, api_url, item_error
 from .records import (
@@ -429,11 +429,7 @@ class WooCommerceConnector(HttpConnector[WooCommerceOptions, WooClient]):
             record = records.get(target) if target is not None else None
             if record is not None and record.sku != change.sku:
                 record = None  # the id now holds another SKU: the planned target is gone
-            if change.op is Op.UPDATE:
-                assert change.field is not None
-                result[change.key] = field_value(record, change.field, change.location)
-            else:
-                result[change.key] = record_to_json(record) if record else None
+            result[change.key] = current_value(change, record)
         return result
 
     # ------------------------------------------------------------------ writing
