@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from omnisync.config import MEMORY, Config
 from omnisync.connector import Connector
@@ -67,7 +68,7 @@ def run_check(
     request = request or CheckRequest()
     progress = progress or _NoProgress()
     started = datetime.now(UTC)
-    evaluated = (request.at or started).astimezone(UTC)
+    evaluated = _evaluated_at(request.at, config.model.settings.timezone) or started
     names = _selected(config, request.channels)
     result = CheckResult(
         started_at=started,
@@ -111,6 +112,16 @@ def _memory_limit(config: Config) -> str | None:
             hint="use e.g. 800MB or 2GB, or unset it to use settings.memory_limit",
         )
     return value
+
+
+def _evaluated_at(at: datetime | None, timezone: str) -> datetime | None:
+    """``--at`` as a UTC moment: a time without an offset is a wall-clock time in
+    ``settings.timezone`` (like the sale windows it is compared with), not the machine's zone."""
+    if at is None:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(timezone))
+    return at.astimezone(UTC)
 
 
 def _selected(config: Config, wanted: Sequence[str] | None) -> list[str]:

@@ -524,16 +524,17 @@ def plan(
     from omnisync.push import Pusher
     from omnisync.report.push import print_plan
 
+    if fmt not in ("table", "json"):
+        raise UsageError(f"unknown format {fmt!r}", hint="use table or json")
     cfg = _config(config)
     with _open_store(state, cfg) as store:
         the_plan = _plan_from_check(cfg, channel, _parse_at(at), store)
         violations = Pusher(cfg, store).guard(the_plan, force=True)
     if out is not None:
         write_atomic(out, the_plan.to_json())
-    if fmt == "json" and out is None:
+    if fmt == "json":
+        # The same JSON as the file, so a pipeline can read the plan it just saved.
         typer.echo(the_plan.to_json(), nl=False)
-    elif fmt not in ("table", "json"):
-        raise UsageError(f"unknown format {fmt!r}", hint="use table or json")
     else:
         print_plan(
             stdout_console() if out is None else stderr_console(), the_plan, limit=limit or None

@@ -158,6 +158,12 @@ def parse_money(
     if not isinstance(text, str):
         raise ValueError(f"expected an amount, got {_kind(text)}")
     body = text.strip()
+    if body and not re.search(r"[0-9]", body):
+        # "N/A", "tbd", "-": a placeholder, not an amount with an odd currency code.
+        raise ValueError(
+            f"{text!r} has no amount (no digits): write one such as 19.99 EUR,"
+            " or leave the cell blank when the price is unknown"
+        )
     currency: str | None = None
     symbols = [symbol for symbol in CURRENCY_SYMBOLS if symbol in body]
     if symbols:

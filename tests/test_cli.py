@@ -289,3 +289,29 @@ def test_debug_shows_traceback_only_when_asked(project: Path) -> None:
     debug = run_cli("--debug", "validate", "-c", "nope.yaml", cwd=project)
     assert debug.returncode == 2
     assert "Traceback" in debug.stderr
+
+
+def test_at_without_offset_is_read_in_the_configured_time_zone(project: Path) -> None:
+    # config.example.yaml has settings.timezone: Europe/Berlin (UTC+1 in November).
+    code, out, _ = invoke(
+        project,
+        "check",
+        "-c",
+        str(project / "omnisync.yaml"),
+        "--at",
+        "2026-11-30T23:30",
+        "-f",
+        "json",
+    )
+    assert code == 1
+    assert json.loads(out)["evaluated_at"].startswith("2026-11-30T22:30:00")
+
+
+def test_a_placeholder_price_says_it_is_not_an_amount(project: Path) -> None:
+    erp = project / "examples" / "erp_export.csv"
+    erp.write_bytes(erp.read_bytes().replace(b";67,22;", b";N/A;"))
+    code, _, err = check(project)
+    assert code == 2
+    assert "erp_export.csv:5" in err
+    assert "has no amount" in err
+    assert "3 letters" not in err

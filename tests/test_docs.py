@@ -64,3 +64,21 @@ def test_core_never_imports_a_connector_module() -> None:
         )
     ]
     assert offenders == []
+
+
+def test_readme_marker_expression_works_on_any_subset_of_files() -> None:
+    """The README's `pytest -m "not real_shop"` must not say "Unknown marker" on a subset."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-m", "not real_shop", "--collect-only", "-q"),
+            *("-p", "no:cacheprovider", "tests/test_normalize.py"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -116,6 +116,9 @@ def test_parse_money_accepts(text: str, default: str | None, expected: Money):
         ("EUR", "no amount"),
         ("19.99 EUR EUR", "not a number"),
         ("$5 €", "not an amount"),
+        # A placeholder is not a currency code "N" (it used to say "must be 3 letters").
+        ("N/A", r"'N/A' has no amount \(no digits\).*leave the cell blank"),
+        ("tbd", "has no amount"),
     ],
 )
 def test_parse_money_rejects(text: str, message: str):

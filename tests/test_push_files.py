@@ -330,3 +330,21 @@ def test_sigterm_ends_a_push_as_interrupted_with_the_resume_hint(tmp_path: Path)
         assert run.status == "interrupted"
     resumed = omnisync(project, "apply", "--resume", "last", "-c", "omnisync.yaml")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+
+def test_plan_out_with_format_json_prints_the_json_not_a_table(project: Path) -> None:
+    config = str(project / "omnisync.yaml")
+    out = project / "plan.json"
+    code, stdout, err = cli(
+        project, "plan", "-c", config, "--at", AT, "--out", str(out), "-f", "json"
+    )
+    assert code == 0, err
+    assert json.loads(stdout) == json.loads(out.read_text())
+    assert "plan written to" in err
+
+
+def test_plan_unknown_format_is_refused_before_any_work(project: Path) -> None:
+    code, _, err = cli(project, "plan", "-c", str(project / "omnisync.yaml"), "-f", "yaml")
+    assert code == 2
+    assert "unknown format 'yaml'" in err
+    assert not (project / ".omnisync").exists()

@@ -34,9 +34,6 @@ TIMINGS: dict[str, float] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "real_shop: runs against a real Medusa or Vendure server (tests/real_shops)"
-    )
     # A SIGTERM (a CI timeout, `kill`) ends the run like Ctrl-C, so the session fixtures still
     # stop the servers they started.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
