@@ -92,6 +92,7 @@ def run_check(
             )
         result.canonical_count = canonical.count
         result.canonical_priced = engine.priced(canonical)
+        _judge_canonical(result, config, request.store)
         for name in names:
             result.channels.append(
                 _check_channel(engine, config, name, canonical, evaluated, progress, request)
@@ -112,6 +113,17 @@ def _memory_limit(config: Config) -> str | None:
             hint="use e.g. 800MB or 2GB, or unset it to use settings.memory_limit",
         )
     return value
+
+
+def _judge_canonical(result: CheckResult, config: Config, store: Any) -> None:
+    """Compare canonical's size with the last trusted check before this run: the truncated-
+    export guard must not measure a run against itself, or against an export it refused."""
+    if store is None:
+        return
+    baseline = store.canonical_baseline()
+    result.canonical_baseline = baseline
+    ratio = config.model.canonical.guard.min_ratio
+    result.canonical_trusted = baseline is None or result.canonical_count >= ratio * baseline
 
 
 def _evaluated_at(at: datetime | None, timezone: str) -> datetime | None:

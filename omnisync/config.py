@@ -267,6 +267,9 @@ class CanonicalGuard(_Strict):
 
     #: Refuse when canonical has fewer SKUs than this fraction of the last successful check.
     min_ratio: Annotated[Decimal, Field(ge=0, le=1)] = Decimal("0.5")
+    #: Refuse price changes when more than this percentage of canonical prices is zero or
+    #: missing (a broken price column, not a few free samples).
+    max_unpriced_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(2)
 
 
 class SourceConfig(_Strict):

@@ -48,30 +48,41 @@ def price_move(change: Change) -> Decimal | None:
     return (abs(after - before) * 100 / before).quantize(Decimal("0.1"))
 
 
-def check_plan(plan: Plan, config: Config, last_canonical: int | None) -> list[Violation]:
-    """Every guardrail ``plan`` exceeds (empty: it may proceed)."""
+MIN_RATIO = "canonical.guard.min_ratio"
+MAX_UNPRICED = "canonical.guard.max_unpriced_pct"
+
+
+def check_plan(plan: Plan, config: Config, baseline: int | None) -> list[Violation]:
+    """Every guardrail ``plan`` exceeds (empty: it may proceed).
+
+    ``baseline`` is the canonical size of the last trusted check before the plan's own check
+    (see ``Store.canonical_baseline``); None on the first run, when there is nothing to
+    compare with.
+    """
     violations: list[Violation] = []
     canonical = config.model.canonical.guard
     if plan.undo_of is None:
-        if last_canonical and plan.canonical_count < canonical.min_ratio * last_canonical:
+        if baseline and plan.canonical_count < canonical.min_ratio * baseline:
             violations.append(
                 Violation(
-                    "canonical.guard.min_ratio",
+                    MIN_RATIO,
                     f"canonical has {plan.canonical_count} records, "
-                    f"{_pct(plan.canonical_count, last_canonical)}% of the {last_canonical} in the last "
-                    f"check (below {canonical.min_ratio * 100:.0f}%): the export looks truncated",
+                    f"{_pct(plan.canonical_count, baseline)}% of the {baseline} in the last "
+                    f"good check (below {canonical.min_ratio * 100:.0f}%): the export looks truncated",
                 )
             )
+        unpriced = plan.canonical_count - plan.canonical_priced
+        share = _pct(unpriced, plan.canonical_count)
         if (
             plan.canonical_count
-            and plan.canonical_priced == 0
+            and share > canonical.max_unpriced_pct
             and any(c.field in ("price", "sale_price") for c in plan.changes)
         ):
             violations.append(
                 Violation(
-                    "canonical prices",
-                    f"all {plan.canonical_count} canonical prices are zero or missing: "
-                    "the export looks broken",
+                    MAX_UNPRICED,
+                    f"{unpriced} of {plan.canonical_count} canonical prices ({share}%) are zero "
+                    f"or missing, more than {canonical.max_unpriced_pct}%: the export looks broken",
                 )
             )
     for channel in plan.channels:

@@ -275,6 +275,12 @@ class CheckResult:
     #: Canonical records, and how many carry a price above zero (push guardrails use both).
     canonical_count: int = 0
     canonical_priced: int = 0
+    #: Canonical records in the last trusted check before this one (None: no such check), and
+    #: whether this check's canonical is trusted in turn (not cut below ``min_ratio`` of it).
+    #: A refused export never becomes the baseline, so a cron job that runs the same truncated
+    #: export again is refused again.
+    canonical_baseline: int | None = None
+    canonical_trusted: bool = True
 
     @property
     def findings(self) -> list[Finding]:

@@ -70,6 +70,8 @@ class Plan:
     canonical_count: int
     canonical_priced: int
     channels: list[ChannelPlan] = field(default_factory=list)
+    #: Canonical records of the last trusted check before this plan's own (truncation guard).
+    canonical_baseline: int | None = None
     #: Set for a plan that undoes a push run.
     undo_of: str | None = None
 
@@ -93,7 +95,11 @@ class Plan:
             "config_fingerprint": self.config_fingerprint,
             "check_run": self.check_run,
             "undo_of": self.undo_of,
-            "canonical": {"records": self.canonical_count, "priced": self.canonical_priced},
+            "canonical": {
+                "records": self.canonical_count,
+                "priced": self.canonical_priced,
+                "baseline": self.canonical_baseline,
+            },
             "fingerprint": self.fingerprint(),
             "channels": [
                 {
@@ -135,6 +141,7 @@ class Plan:
                 check_run=data.get("check_run"),
                 canonical_count=int(data["canonical"]["records"]),
                 canonical_priced=int(data["canonical"]["priced"]),
+                canonical_baseline=_optional_int(data["canonical"].get("baseline")),
                 undo_of=data.get("undo_of"),
                 channels=[
                     ChannelPlan(
@@ -176,6 +183,7 @@ def build_plan(result: CheckResult, config: Config) -> Plan:
         check_run=result.run_id,
         canonical_count=result.canonical_count,
         canonical_priced=result.canonical_priced,
+        canonical_baseline=result.canonical_baseline,
     )
     for report in result.channels:
         if report.error is not None:
@@ -243,3 +251,7 @@ def _change_for(finding: Finding, rules: Any) -> tuple[Change | None, str]:
         ),
         "",
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -28,7 +28,7 @@ from omnisync import values
 from omnisync.config import Config
 from omnisync.connector import Connector
 from omnisync.errors import ConnectorError, ExitCode, OmnisyncError, UsageError
-from omnisync.guard import check_plan, refuse
+from omnisync.guard import MIN_RATIO, Violation, check_plan, refuse
 from omnisync.models import FIELD_ENTITY, Change, Entity, Field, Op, WriteResult
 from omnisync.plan import ChannelPlan, Plan
 from omnisync.retry import Retry
@@ -161,11 +161,18 @@ class Pusher:
 
     def guard(self, plan: Plan, force: bool) -> list[str]:
         """Check the guardrails; raise unless ``force``. Returns the overridden refusals."""
-        last = self.store.last_canonical_count() if self.store else None
-        violations = check_plan(plan, self.config, last)
+        violations = self._violations(plan)
         if violations and not force:
             raise refuse(violations)
         return [str(v) for v in violations]
+
+    def _violations(self, plan: Plan) -> list[Violation]:
+        baseline = plan.canonical_baseline
+        if baseline is None and self.store is not None:
+            # A plan made in code or by an older version: the history gives the baseline,
+            # never counting the plan's own check.
+            baseline = self.store.canonical_baseline(exclude=plan.check_run)
+        return check_plan(plan, self.config, baseline)
 
     def preview(self, plan: Plan) -> PushOutcome:
         """What would be sent, batch by batch, without sending or journalling anything."""
@@ -205,6 +212,9 @@ class Pusher:
         )
         for message in overrides:
             log.warning("guardrail overridden with --force: %s", message)
+        if plan.check_run and any(v.key == MIN_RATIO for v in self._violations(plan)) and force:
+            # The user pushed the smaller catalogue on purpose: it is the baseline from now on.
+            self.store.trust_canonical(plan.check_run)
         outcome = PushOutcome(run_id=run_id, overrides=overrides)
         self._execute(run_id, self.store.journal(run_id), outcome)
         return outcome

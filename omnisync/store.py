@@ -550,6 +550,8 @@ class Store:
                 run_id=run.id,
                 canonical_count=totals.get("canonical_records", 0),
                 canonical_priced=totals.get("canonical_priced", 0),
+                canonical_baseline=totals.get("canonical_baseline"),
+                canonical_trusted=totals.get("canonical_trusted", True),
             )
 
     def _resolve(self, session: Session, run_ref: str, kind: str | None = KIND_CHECK) -> Run:
@@ -604,20 +606,36 @@ class Store:
             run = self._resolve(session, run_ref, kind=None)
             return run.id, run.kind
 
-    def last_canonical_count(self) -> int | None:
-        """Canonical records of the newest check whose canonical side was read, if any."""
+    def canonical_baseline(self, exclude: str | None = None) -> int | None:
+        """Canonical records of the newest trusted check (other than ``exclude``), if any.
+
+        A check is trusted unless its canonical was cut below ``canonical.guard.min_ratio``
+        of its own baseline; a push forced past that refusal trusts it (``trust_canonical``).
+        """
         with self._errors("read the run history"), self._session() as session:
             rows = session.exec(
-                select(Run.totals_json)
+                select(Run.id, Run.totals_json)
                 .where(col(Run.kind) == KIND_CHECK)
                 .order_by(col(Run.started_at).desc(), col(Run.id).desc())
-                .limit(20)
+                .limit(200)
             )
-            for totals_json in rows:
-                count = json.loads(totals_json).get("canonical_records")
-                if count:
+            for run_id, totals_json in rows:
+                totals = json.loads(totals_json)
+                if run_id == exclude or totals.get("canonical_trusted") is False:
+                    continue
+                if count := totals.get("canonical_records"):
                     return int(count)
         return None
+
+    def trust_canonical(self, run_id: str) -> None:
+        """Make a check the canonical baseline: its small catalogue was pushed on purpose."""
+        with self._errors("record the run"), self._session(write=True) as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                totals = json.loads(run.totals_json)
+                totals["canonical_trusted"] = True
+                run.totals_json = json.dumps(totals)
+                session.add(run)
 
     # -- incremental pulls
 
@@ -1103,6 +1121,8 @@ def _run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:
                 **_totals(result.channels),
                 "canonical_records": result.canonical_count,
                 "canonical_priced": result.canonical_priced,
+                "canonical_baseline": result.canonical_baseline,
+                "canonical_trusted": result.canonical_trusted,
             }
         ),
     )

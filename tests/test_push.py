@@ -20,6 +20,7 @@ from tests.fakes import FakeChannel, Faults
 CONFIG = """\
 canonical:
   connector: csv
+  guard: {canonical_guard}
   options: {{path: erp.csv, mapping: {{sku: sku, price: price, stock: stock}}}}
 channels:
   shop:
@@ -32,9 +33,12 @@ channels:
 """
 
 
-def make_config(tmp_path: Path, guard: str = "{}", create: bool = True) -> Config:
+def make_config(
+    tmp_path: Path, guard: str = "{}", create: bool = True, canonical_guard: str = "{}"
+) -> Config:
     path = tmp_path / "omnisync.yaml"
-    path.write_text(CONFIG.format(guard=guard, create=str(create).lower()), encoding="utf-8")
+    text = CONFIG.format(guard=guard, create=str(create).lower(), canonical_guard=canonical_guard)
+    path.write_text(text, encoding="utf-8")
     return load_config(path)
 
 
@@ -313,8 +317,27 @@ def test_broken_canonical_is_refused(tmp_path: Path, store: Store) -> None:
         push.apply(make_plan([price_change("S000")], canonical=100))
     zero = make_plan([price_change("S000")], canonical=1000)
     zero.canonical_priced = 0
-    with pytest.raises(GuardrailError, match="all 1000 canonical prices are zero"):
+    with pytest.raises(GuardrailError, match=r"1000 of 1000 canonical prices \(100.0%\) are zero"):
         push.apply(zero)
+
+
+@pytest.mark.parametrize(
+    ("unpriced", "limit", "refused"), [(50, None, True), (10, None, False), (50, "10", False)]
+)
+def test_unpriced_canonical_is_a_percentage_limit(
+    tmp_path: Path, store: Store, unpriced: int, limit: str | None, refused: bool
+) -> None:
+    """5% zero or missing prices is refused by default (2%); 1% passes; a raised limit passes."""
+    guard = "{}" if limit is None else f"{{max_unpriced_pct: {limit}}}"
+    config = make_config(tmp_path, canonical_guard=guard)
+    push = pusher(config, store, FakeChannel(shop_records(3)))
+    plan = make_plan([price_change("S000")], canonical=1000)
+    plan.canonical_priced = 1000 - unpriced
+    if refused:
+        with pytest.raises(GuardrailError, match=r"canonical.guard.max_unpriced_pct"):
+            push.apply(plan)
+    else:
+        assert push.apply(plan).exit_code is ExitCode.OK
 
 
 # ------------------------------------------------------------------ resume and undo

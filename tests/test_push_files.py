@@ -348,3 +348,49 @@ def test_plan_unknown_format_is_refused_before_any_work(project: Path) -> None:
     assert code == 2
     assert "unknown format 'yaml'" in err
     assert not (project / ".omnisync").exists()
+
+
+def _truncate_canonical(project: Path, keep: int) -> None:
+    """Cut the ERP export to its first ``keep`` records, as a failed export job would."""
+    import csv
+    import io
+
+    erp = project / "examples" / "erp_export.csv"
+    rows = list(csv.reader(io.StringIO(erp.read_text(encoding="cp1252")), delimiter=";"))
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\n").writerows(rows[: keep + 1])
+    erp.write_text(out.getvalue(), encoding="cp1252")
+
+
+def test_truncated_canonical_is_refused_by_sync_again_and_again(project: Path) -> None:
+    config = str(project / "omnisync.yaml")
+    code, _, _ = cli(project, "check", "-c", config, "--at", AT)
+    assert code == 1  # the baseline: the whole export
+    _truncate_canonical(project, keep=3)
+    originals = {name: (project / "examples" / name).read_bytes() for name in EXAMPLE_FILES[1:]}
+    for attempt in range(2):  # a cron job runs the same cut export again
+        code, out, err = cli(project, "sync", "-c", config, "--at", AT)
+        assert code == 6, (attempt, out, err)
+        assert "canonical.guard.min_ratio" in err
+        assert "of the 14 in the last good check" in err
+    for name, data in originals.items():
+        assert (project / "examples" / name).read_bytes() == data, name
+
+
+def test_truncated_canonical_is_refused_by_plan_and_apply_until_forced(project: Path) -> None:
+    config = str(project / "omnisync.yaml")
+    plan = str(project / "plan.json")
+    assert cli(project, "check", "-c", config, "--at", AT)[0] == 1
+    _truncate_canonical(project, keep=3)
+    code, _, err = cli(project, "plan", "-c", config, "--at", AT, "--out", plan)
+    assert code == 0
+    assert "canonical.guard.min_ratio" in err  # plan warns
+    assert json.loads((project / "plan.json").read_text())["canonical"]["baseline"] == 14
+    code, _, err = cli(project, "apply", plan, "-c", config, "--yes")
+    assert code == 6
+    assert "looks truncated" in err
+    code, _, err = cli(project, "apply", plan, "-c", config, "--yes", "--force")
+    assert code == 0, err
+    # Pushed on purpose: the three-record catalogue is the baseline now.
+    code, _, err = cli(project, "plan", "-c", config, "--at", AT, "--out", plan)
+    assert "canonical.guard.min_ratio" not in err

@@ -148,6 +148,8 @@ def test_every_model_field_is_kept() -> None:
         "run_id",
         "canonical_count",
         "canonical_priced",
+        "canonical_baseline",
+        "canonical_trusted",
     }, "persist the new CheckResult field in omnisync/store.py"
     # Private fields are caches derived from the others (ChannelReport._tallied).
     assert {f.name for f in fields(ChannelReport) if not f.name.startswith("_")} == {
@@ -298,6 +300,8 @@ def test_runs_lists_newest_first_with_counts(state: Store) -> None:
         "duplicate": 0,
         "canonical_records": 0,
         "canonical_priced": 0,
+        "canonical_baseline": None,
+        "canonical_trusted": True,
     }
     shop = newest.channels[0]
     assert (shop.name, shop.findings, shop.missing, shop.extra, shop.changed) == (
