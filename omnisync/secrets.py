@@ -54,6 +54,8 @@ MIN_ANYWHERE = 8
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+#: The secrets too short for free text: only these need the whole-value test in bulk.
+_short: set[str] = set()
 _pattern: re.Pattern[str] | None = None
 
 #: ``scheme://user:password@host`` — the password part of URLs.
@@ -87,6 +89,7 @@ def register(value: str) -> None:
         if not new:
             return
         _secrets.update(new)
+        _short.update(s for s in new if len(s) < MIN_FREE_TEXT)
         free = sorted((s for s in _secrets if len(s) >= MIN_FREE_TEXT), key=len, reverse=True)
         _pattern = re.compile("|".join(map(_alternative, free))) if free else None
 
@@ -168,12 +171,19 @@ def forget_all() -> None:
     global _pattern
     with _lock:
         _secrets.clear()
+        _short.clear()
         _pattern = None
 
 
 def is_secret(text: str) -> bool:
     """``text`` is, blanks aside, a registered secret."""
     return bool(_secrets) and text.strip() in _secrets
+
+
+def any_short_secret(texts: Iterable[str]) -> bool:
+    """Some text of ``texts`` is a secret too short for :func:`mask`'s free-text pattern (which
+    finds every longer one, also as a whole value): the bulk test renderers make first."""
+    return bool(_short) and any(t.strip() in _short for t in texts)
 
 
 def mask(text: str) -> str:

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from omnisync import secrets
 from omnisync.cli import app
 from omnisync.config import load_config
-from omnisync.report import FORMATS
+from omnisync.report import FORMATS, render
 from tests.emulators.server import Server, serve
 from tests.emulators.woocommerce import Key, WooShop, seed
 
@@ -340,3 +340,22 @@ def test_free_text_keeps_ordinary_words_and_exact_values_are_always_masked() -> 
     assert secrets.mask("ab12") == secrets.MASK
     assert secrets.mask(" ab12\n") == secrets.MASK
     assert secrets.mask("SKU-ab12 and ab12") == "SKU-ab12 and ab12"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_report_masks_a_short_secret_value_and_keeps_every_other_value(fmt: str) -> None:
+    from tests.test_reports import changed, make_result, rich_text
+
+    secrets.register("ab12")
+    secrets.register("hunter")
+    findings = [
+        changed("pos", "SKU-1", "title", "Basic basic tee", "ab12"),
+        changed("pos", "SKU-2", "title", "Headhunters tee", "Headhunters"),
+    ]
+    text = render(make_result(pos_findings=findings), fmt)
+    if fmt == "table":
+        text += rich_text(make_result(pos_findings=findings))
+    assert "ab12" not in text
+    assert "Basic basic tee" in text
+    assert "Headhunters" in text
+    assert "***" in text.replace("\\*", "*")  # Markdown escapes the stars

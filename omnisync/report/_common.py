@@ -8,7 +8,7 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from omnisync.models import ChannelReport, CheckResult, Finding, Kind
-from omnisync.secrets import is_secret, mask
+from omnisync.secrets import any_short_secret, mask
 
 Status = Literal["ok", "mismatch", "error"]
 
@@ -55,7 +55,7 @@ def _clean(findings: list[Finding]) -> bool:
     ids = chain.from_iterable(chain(f.ids, f.ids.values()) for f in findings if f.ids)
     texts = list(filter(None, chain(values, ids)))
     text = "\0".join(texts)
-    return mask(text) == text and not any(map(is_secret, texts))
+    return mask(text) == text and not any_short_secret(texts)
 
 
 def _mask_channel(channel: ChannelReport) -> ChannelReport:
