@@ -350,7 +350,7 @@ def runs(
             f"{run.started_at:%Y-%m-%d %H:%M:%S}",
             run.status,
             "" if run.exit_code is None else str(run.exit_code),
-            _run_summary(run),
+            mask(_run_summary(run)),
             mask(run.config_path),
         )
     stdout_console().print(table)

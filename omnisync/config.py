@@ -3,8 +3,9 @@
 The whole file is validated up front and every problem is reported at once with its file,
 line and dotted key (``config.yaml:14: channels.shop.expect.price.vat: ...``). Unknown keys
 are errors, so a typo never silently turns a rule off. ``${VAR}`` (or ``${VAR:-default}``) is
-replaced by an environment variable and ``${file:path}`` by a file's content; both are
-registered as secrets and masked in every output.
+replaced by an environment variable and ``${file:path}`` by a file's content; a default may
+hold references itself (``${A:-${B}}``). Only what is secret is registered for masking (see
+:mod:`omnisync.secrets`): options a connector declares secret and the passwords in URLs.
 """
 
 from __future__ import annotations
@@ -382,8 +383,6 @@ class Config:
 
 # ---------------------------------------------------------------- YAML with line numbers
 
-_ENV = re.compile(r"\$\{(?P<body>[^}]*)\}")
-
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that remembers the line of every key and value by its dotted path."""
@@ -431,57 +430,132 @@ def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], i
     return walk(node, ()), lines
 
 
+#: What ``${...}`` substituted, by config path: registered as secrets where the path is a
+#: field its connector declares secret (a token written as ``Bearer ${TOKEN}``).
+Pieces = dict[tuple[Any, ...], list[str]]
+
+
 def _interpolate(
-    value: Any, path: tuple[Any, ...], base_dir: Path, problems: list[tuple[tuple[Any, ...], str]]
+    value: Any,
+    path: tuple[Any, ...],
+    base_dir: Path,
+    problems: list[tuple[tuple[Any, ...], str]],
+    pieces: Pieces,
 ) -> Any:
     if isinstance(value, dict):
-        return {k: _interpolate(v, (*path, k), base_dir, problems) for k, v in value.items()}
+        return {
+            k: _interpolate(v, (*path, k), base_dir, problems, pieces) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(v, (*path, i), base_dir, problems) for i, v in enumerate(value)]
+        return [
+            _interpolate(v, (*path, i), base_dir, problems, pieces) for i, v in enumerate(value)
+        ]
     if not isinstance(value, str) or "${" not in value:
         return value
+    return _Expander(path, base_dir, problems, pieces).expand(value)
 
-    def replace(match: re.Match[str]) -> str:
-        body = match["body"].strip()
-        if body.startswith("file:"):
-            file_path = Path(body[5:].strip()).expanduser()
-            if not file_path.is_absolute():
-                file_path = base_dir / file_path
-            try:
-                secret = file_path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append((path, f"cannot read secret file {file_path}: {exc.strerror}"))
+
+@dataclass
+class _Expander:
+    """Expands ``${VAR}``, ``${VAR:-default}`` and ``${file:path}`` in one config value.
+
+    A default may itself hold references (``${A:-${B}}``: A, else B, else an error naming B),
+    so braces are matched by nesting depth rather than by a regex that would stop at the
+    first ``}`` and leave ``${B`` in the value."""
+
+    path: tuple[Any, ...]
+    base_dir: Path
+    problems: list[tuple[tuple[Any, ...], str]]
+    pieces: Pieces
+
+    def expand(self, text: str) -> str:
+        out, i = [], 0
+        while (start := text.find("${", i)) >= 0:
+            end = _closing_brace(text, start + 2)
+            if end < 0:
+                self.problems.append(
+                    (self.path, f"{text[start:]!r} has no closing brace (write ${{NAME}})")
+                )
                 return ""
-            secrets.register(secret)
-            return secret
-        var, _, default = body.partition(":-")
+            out += [text[i:start], self.resolve(text[start + 2 : end].strip())]
+            i = end + 1
+        out.append(text[i:])
+        return "".join(out)
+
+    def resolve(self, body: str) -> str:
+        if body.startswith("file:"):
+            return self.read_file(body[5:].strip())
+        var, sep, default = body.partition(":-")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
-            problems.append(
-                (path, f"${{{body}}} is not a valid variable reference (use ${{NAME}})")
+            self.problems.append(
+                (self.path, f"${{{body}}} is not a valid variable reference (use ${{NAME}})")
             )
             return ""
         env = os.environ.get(var)
         if env is None:
-            if ":-" in body:
-                return default
-            problems.append((path, f"environment variable {var} is not set"))
+            if sep:
+                return self.expand(default)
+            self.problems.append((self.path, f"environment variable {var} is not set"))
             return ""
-        secrets.register(env)
+        self.pieces.setdefault(self.path, []).append(env)
         return env
 
-    return _ENV.sub(replace, value)
+    def read_file(self, name: str) -> str:
+        file_path = Path(name).expanduser()
+        if not file_path.is_absolute():
+            file_path = self.base_dir / file_path
+        try:
+            content = file_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            self.problems.append((self.path, f"cannot read file {file_path}: {exc.strerror}"))
+            return ""
+        self.pieces.setdefault(self.path, []).append(content)
+        return content
 
 
-def _mask_literal_secrets(value: Any, key: str = "") -> None:
-    """Register secrets written literally under secret-looking keys (password, token, ...)."""
+def _closing_brace(text: str, i: int) -> int:
+    """Index of the ``}`` closing the ``${`` just before ``i`` (nested ones counted), or -1."""
+    depth = 1
+    while i < len(text):
+        if text.startswith("${", i):
+            depth, i = depth + 1, i + 2
+            continue
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _register_url_passwords(value: Any) -> None:
+    """Register the password of every credentialed URL in the config (DSNs, store URLs)."""
     if isinstance(value, dict):
-        for k, v in value.items():
-            _mask_literal_secrets(v, str(k))
+        for v in value.values():
+            _register_url_passwords(v)
     elif isinstance(value, list):
         for v in value:
-            _mask_literal_secrets(v, key)
-    elif isinstance(value, str) and secrets.SECRET_KEY.search(key):
-        secrets.register(value)
+            _register_url_passwords(v)
+    elif isinstance(value, str):
+        secrets.register_url_passwords(value)
+
+
+def _register_secret_options(
+    cls: type[Connector], raw_options: dict[str, Any], path: tuple[Any, ...], pieces: Pieces
+) -> None:
+    """Register the options ``cls`` declares secret, with what ``${...}`` put into them.
+
+    Done on the options as written, before validating them, so that their values are masked
+    in the validation errors too."""
+    extra = getattr(cls, "secret_options", ())
+    for key in secrets.secret_paths(cls.Options, raw_options, extra):
+        value: Any = raw_options
+        for part in key:
+            value = value[part]
+        if isinstance(value, str):
+            secrets.register(value)
+        for piece in pieces.get((*path, "options", *key), ()):
+            secrets.register(piece)
 
 
 # ---------------------------------------------------------------- validation
@@ -592,9 +666,10 @@ def load_config(path: str | Path) -> Config:
             [Problem(f"{shown}:1", "expected a mapping with `canonical:` and `channels:`")],
             hint="start from config.example.yaml",
         )
-    _mask_literal_secrets(data)
     env_problems: list[tuple[tuple[Any, ...], str]] = []
-    data = _interpolate(data, (), base_dir, env_problems)
+    pieces: Pieces = {}
+    data = _interpolate(data, (), base_dir, env_problems, pieces)
+    _register_url_passwords(data)
     problems = [Problem(f"{locate(p)}: {_dotted(p)}", m) for p, m in env_problems]
 
     # A value whose ${VAR} is missing fails its own validation too; say it once.
@@ -621,7 +696,9 @@ def load_config(path: str | Path) -> Config:
         options = block.get("options") or {}
         if not isinstance(options, dict):
             continue
-        source = _source(name, block_path, block["connector"], options, locate, problems, unset)
+        source = _source(
+            name, block_path, block["connector"], options, locate, problems, unset, pieces
+        )
         if source is not None:
             sources[".".join(map(str, block_path))] = source
     if model is not None:
@@ -655,6 +732,7 @@ def _source(
     locate: _Locator,
     problems: list[Problem],
     skip: set[tuple[Any, ...]],
+    pieces: Pieces,
 ) -> Source | None:
     try:
         cls = load_connector(connector)
@@ -662,6 +740,7 @@ def _source(
         key = (*path, "connector")
         problems.append(Problem(f"{locate(key)}: {_dotted(key)}", f"{exc.message}; {exc.hint}"))
         return None
+    _register_secret_options(cls, raw_options, path, pieces)
     try:
         options = cls.Options.model_validate(raw_options)
     except ValidationError as exc:

@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
 from omnisync import secrets
 from omnisync.connector import Connector, ConnectorContext, ConnectorOptions
@@ -305,7 +305,7 @@ class HttpConnector(Connector, Generic[OptionsT, ClientT]):
     """Base of the connectors that talk to an HTTP API.
 
     A subclass sets ``Options`` (an :class:`HttpOptions` model; ``self.options`` is then of
-    that type), names the option fields holding credentials in ``secret_options`` and builds
+    that type), declares the option fields holding credentials as ``SecretStr`` and builds
     its API client in :meth:`connect`; state of its own it sets up in :meth:`_init_state`.
     Building the connector stays offline: the client is made on first use of :attr:`client`
     (once, also when threads ask at the same time) and closed by :meth:`close`.
@@ -313,8 +313,9 @@ class HttpConnector(Connector, Generic[OptionsT, ClientT]):
     """
 
     retries_itself = True
-    #: Option fields holding credentials: registered as secrets (when set) before anything
-    #: could print them. The config masks only values under secret-looking keys.
+    #: Plain ``str`` option fields holding credentials, for connectors that do not declare
+    #: them as ``SecretStr`` (the better way: pydantic then hides them in reprs too). Both are
+    #: registered as secrets by the config loader and here, before anything could print them.
     secret_options: ClassVar[tuple[str, ...]] = ()
 
     options: OptionsT
@@ -329,11 +330,10 @@ class HttpConnector(Connector, Generic[OptionsT, ClientT]):
         if not isinstance(options, self.Options):
             raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
         super().__init__(options, context)
+        secrets.register_model(options)  # a connector built without a config, too
         for name in self.secret_options:
             value = getattr(options, name)
-            if isinstance(value, SecretStr):
-                value = value.get_secret_value()
-            if value:
+            if isinstance(value, str):
                 secrets.register(value)
         self._transport = transport
         self._client: ClientT | None = None

@@ -13,8 +13,11 @@ The schema carries a version in ``omnisync_meta``. A fresh store is created at
 transaction; a newer one is refused, because an old omnisync must not write to a schema it
 does not understand.
 
-Everything that goes in passes through :func:`omnisync.secrets.mask`, and every timestamp is
-stored and returned as timezone-aware UTC.
+Messages that go in (errors, details, rules, guardrail overrides) pass through
+:func:`omnisync.secrets.mask`; data never does: plans, journalled before/after values, SKUs,
+channel names and finding values are stored as they are, because ``apply --resume`` and
+``undo`` write them back to channels and later runs compare with them. Renderers mask on the
+way out. Every timestamp is stored and returned as timezone-aware UTC.
 """
 
 from __future__ import annotations
@@ -751,7 +754,7 @@ class Store:
                     undo_of=undo_of,
                     forced=forced,
                     overrides_json=json.dumps([secrets.mask(o) for o in overrides]),
-                    plan_json=secrets.mask(plan_json),
+                    plan_json=plan_json,  # data: resume and undo replay it
                 )
             )
             session.flush()
@@ -1133,7 +1136,7 @@ def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Channe
         ChannelRun(
             run_id=run_id,
             position=position,
-            name=secrets.mask(report.name),
+            name=report.name,
             connector=report.connector,
             canonical_count=report.canonical_count,
             channel_count=report.channel_count,
@@ -1174,19 +1177,19 @@ def _finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tu
     position = 0
     for channel_position, report in enumerate(channels):
         for f in report.findings:
-            ids = {secrets.mask(k): secrets.mask(v) for k, v in f.ids.items()} if f.ids else None
+            ids = f.ids or None
             yield (
                 run_id,
                 position,
                 channel_position,
-                secrets.mask(f.channel),
+                f.channel,
                 Kind(f.kind).value,
-                secrets.mask(f.sku),
+                f.sku,
                 f.field,
-                _mask(f.location),
-                _mask(f.canonical),
-                _mask(f.expected),
-                _mask(f.actual),
+                f.location,
+                f.canonical,
+                f.expected,
+                f.actual,
                 _mask(f.rule),
                 _mask(f.detail),
                 json.dumps(ids) if ids else None,
@@ -1321,10 +1324,10 @@ _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def _json_value(value: Any) -> str | None:
-    """A JSON value for a text column, masked; None stays NULL."""
+    """A JSON value for a text column, as it is (data is never masked); None stays NULL."""
     if value is None:
         return None
-    return secrets.mask(str(value) if type(value) is int else _JSON(value))
+    return str(value) if type(value) is int else _JSON(value)
 
 
 def _finding(row: Sequence[Any]) -> Finding:

@@ -117,9 +117,10 @@ def test_missing_env_var_names_variable_and_line(
     )
 
 
-def test_env_and_file_secrets_are_substituted_and_masked(
+def test_env_and_file_values_are_substituted_and_only_secret_fields_masked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A path is no secret, wherever it comes from (tests/test_secrets.py has the rest)."""
     secrets.forget_all()
     monkeypatch.setenv("OMNISYNC_TEST_FILE", "shop-from-env.csv")
     (tmp_path / "token.txt").write_text("tok-5ecr3t\n")
@@ -128,7 +129,8 @@ def test_env_and_file_secrets_are_substituted_and_masked(
     )
     config = load_config(write(tmp_path, text))
     assert config.channels["shop"].options.path == "shop-from-env.csv"  # type: ignore[attr-defined]
-    assert secrets.mask("token tok-5ecr3t leaked") == "token *** leaked"
+    assert config.canonical.options.path == "tok-5ecr3t.csv"  # type: ignore[attr-defined]
+    assert secrets.mask("read tok-5ecr3t.csv") == "read tok-5ecr3t.csv"
     secrets.forget_all()
 
 

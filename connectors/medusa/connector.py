@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import Field as PydanticField
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 
 from omnisync import secrets
 from omnisync.errors import ConnectorError
@@ -94,10 +94,10 @@ class MedusaOptions(VariantOptions):
     and ``max_batch`` as every variant shop has them)."""
 
     #: A secret API key (``sk_...``); or set ``email`` and ``password``.
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     #: An admin user's email, for JWT login (faster per request than an API key).
     email: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
     #: Which variant code is the GTIN.
     gtin: Literal["ean", "upc", "barcode"] = "ean"
     #: Variants per page (Medusa accepts up to 1000).
@@ -174,7 +174,6 @@ class MedusaConnector(VariantConnector[MedusaOptions, _Outbox]):
         "Medusa v2 shop (Admin REST API): variants, prices per currency, stock per location"
     )
     Options = MedusaOptions
-    secret_options = ("api_key", "password")
     system = "Medusa"
     place = "shop"
     locations_owner = "the store"
@@ -186,9 +185,10 @@ class MedusaConnector(VariantConnector[MedusaOptions, _Outbox]):
         options = self.options
         auth: httpx.Auth
         if options.api_key:
-            auth = api_key_auth(options.api_key)
+            auth = api_key_auth(options.api_key.get_secret_value())
         else:
-            auth = JwtLogin(options.url, options.email or "", options.password or "", self.name)
+            password = options.password.get_secret_value() if options.password else ""
+            auth = JwtLogin(options.url, options.email or "", password, self.name)
         return HttpClient.from_options(
             self.name,
             options,

@@ -50,7 +50,7 @@ from typing import Annotated, Any
 
 import httpx
 from pydantic import Field as PydanticField
-from pydantic import StringConstraints, field_validator
+from pydantic import SecretStr, StringConstraints, field_validator
 
 from omnisync import secrets
 from omnisync.connector import Capabilities
@@ -98,7 +98,7 @@ class ShopifyOptions(HttpOptions):
         "2026-01"
     )
     #: Admin API access token (shpat_...). A secret: write it as ${ENV_VAR}.
-    token: Annotated[str, StringConstraints(min_length=1)]
+    token: SecretStr = PydanticField(min_length=1)
     #: Shopify location (name or GID) -> omnisync location name. Only these are read and
     #: written; default: every location under its own name.
     locations: dict[str, str] | None = None
@@ -169,7 +169,6 @@ class ShopifyConnector(HttpConnector[ShopifyOptions, ShopifyClient]):
     description = "Shopify (Admin GraphQL API): variants, prices, stock per location; writes"
     Options = ShopifyOptions
     capabilities = _Capabilities()
-    secret_options = ("token",)
 
     def _init_state(self) -> None:
         self._shop_lock = threading.Lock()
@@ -183,7 +182,7 @@ class ShopifyConnector(HttpConnector[ShopifyOptions, ShopifyClient]):
         return ShopifyClient.connect(
             self.name,
             options,
-            token=options.token,
+            token=options.token.get_secret_value(),
             api_version=options.api_version,
             transport=transport,
         )

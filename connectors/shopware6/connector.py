@@ -50,7 +50,7 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import Field as PydanticField
-from pydantic import StringConstraints, field_validator
+from pydantic import SecretStr, StringConstraints, field_validator
 
 from omnisync import secrets
 from omnisync.connector import Capabilities
@@ -85,7 +85,7 @@ class Shopware6Options(HttpOptions):
     #: The integration's access key id (``SWIA...``).
     client_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
     #: The integration's secret access key. Write it as ${ENV_VAR}.
-    client_secret: Annotated[str, StringConstraints(min_length=1)]
+    client_secret: SecretStr = PydanticField(min_length=1)
     #: ISO 4217 code of the currency whose price entry is compared and written.
     currency: str
     #: Language id (32 hex) for names and descriptions; omitted: the system language.
@@ -137,7 +137,6 @@ class Shopware6Connector(HttpConnector[Shopware6Options, Shopware6Client]):
     description = "Shopware 6 Admin API: products and variants (content, prices, stock)"
     Options = Shopware6Options
     capabilities = _Capabilities()
-    secret_options = ("client_secret",)
 
     def _init_state(self) -> None:
         self._currency: Currency | None = None
@@ -167,7 +166,7 @@ class Shopware6Connector(HttpConnector[Shopware6Options, Shopware6Client]):
         if options.language_id:
             headers["sw-language-id"] = options.language_id
         http = HttpClient.from_options(self.name, options, transport=transport, headers=headers)
-        return Shopware6Client(http, options.client_id, options.client_secret)
+        return Shopware6Client(http, options.client_id, options.client_secret.get_secret_value())
 
     @property
     def api(self) -> Shopware6Client:

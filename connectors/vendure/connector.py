@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 from pydantic import Field as PydanticField
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 
 from omnisync import secrets
 from omnisync.errors import ConnectorError
@@ -95,7 +95,7 @@ class VendureOptions(VariantOptions):
     api_path: str = "/admin-api"
     #: An administrator's user name and password (the Admin API login).
     username: str
-    password: str
+    password: SecretStr
     #: The channel to work in (its token), for a server with several channels.
     channel_token: str | None = None
     #: Language of the names and descriptions written.
@@ -142,7 +142,6 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
         "Vendure 3 shop (Admin GraphQL API): variants, prices per currency, stock per location"
     )
     Options = VendureOptions
-    secret_options = ("password",)
     system = "Vendure"
     place = "channel"
     locations_owner = "Vendure"
@@ -159,7 +158,11 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
     def api(self) -> VendureApi:
         options = self.options
         return VendureApi(
-            self.client, options.api_path, options.username, options.password, options.channel_token
+            self.client,
+            options.api_path,
+            options.username,
+            options.password.get_secret_value(),
+            options.channel_token,
         )
 
     def describe(self) -> str:

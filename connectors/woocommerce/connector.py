@@ -140,8 +140,6 @@ class WooCommerceConnector(HttpConnector[WooCommerceOptions, WooClient]):
     capabilities: ClassVar[Capabilities] = Capabilities(
         reads=frozenset(Entity), writes=frozenset(Entity), incremental=True, max_batch=MAX_BATCH
     )
-    # consumer_key is not a secret-looking key to the config: registered here.
-    secret_options = ("consumer_key", "consumer_secret")
 
     # ------------------------------------------------------------------ basics
 

@@ -8,7 +8,7 @@ from operator import attrgetter
 from typing import Any, Literal
 
 from omnisync.models import ChannelReport, CheckResult, Finding, Kind
-from omnisync.secrets import mask
+from omnisync.secrets import any_short_secret, mask
 
 Status = Literal["ok", "mismatch", "error"]
 
@@ -49,11 +49,13 @@ _MASKED_VALUES = attrgetter(*_MASKED)
 
 def _clean(findings: list[Finding]) -> bool:
     """No value of ``findings`` holds anything to mask: one pass of the masking regexes over
-    all their text (a NUL, which no secret contains, keeps the values apart)."""
+    all their text (a NUL, which no secret contains, keeps the values apart), and no value is
+    a (short) secret itself."""
     values = chain.from_iterable(map(_MASKED_VALUES, findings))
     ids = chain.from_iterable(chain(f.ids, f.ids.values()) for f in findings if f.ids)
-    text = "\0".join(filter(None, chain(values, ids)))
-    return mask(text) == text
+    texts = list(filter(None, chain(values, ids)))
+    text = "\0".join(texts)
+    return mask(text) == text and not any_short_secret(texts)
 
 
 def _mask_channel(channel: ChannelReport) -> ChannelReport:
