@@ -1,0 +1,205 @@
+"""Inputs that used to crash (exit 70), hang or be accepted silently (issue 12).
+
+Each class of bad input gets a message that says what and where (file:line, SKU, column or
+config key) and exit 2, never a traceback. The CLI runs in-process through Typer's runner,
+except where a real process is the point (signals, stdout that cannot be written).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from omnisync.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CONFIG = """\
+version: 1
+settings:
+  state: state.db
+canonical:
+  connector: csv
+  options:
+    path: canon.csv
+    currency: EUR
+    mapping: {sku: sku, title: title, price: price, stock: stock}
+channels:
+  shop:
+    connector: csv
+    options:
+      path: shop.csv
+      currency: EUR
+      mapping: {sku: sku, title: title, price: price, stock: stock}
+"""
+HEADER = "sku,title,price,stock\n"
+GOOD = HEADER + "A1,Tee,10.00,5\nA2,Cap,5.50,3\n"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "omnisync.yaml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "canon.csv").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "shop.csv").write_text(GOOD, encoding="utf-8")
+    return tmp_path
+
+
+def run(project: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "200"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def check(project: Path, *args: str) -> tuple[int, str, str]:
+    return run(project, "check", "-c", str(project / "omnisync.yaml"), "--no-history", *args)
+
+
+def canonical(project: Path, rows: str) -> None:
+    (project / "canon.csv").write_text(HEADER + rows, encoding="utf-8")
+
+
+def shop(project: Path, rows: str) -> None:
+    (project / "shop.csv").write_text(HEADER + rows, encoding="utf-8")
+
+
+def test_the_project_is_consistent(project: Path) -> None:
+    code, out, err = check(project)
+    assert code == 0, out + err
+
+
+# ------------------------------------------------------------------ numbers
+
+
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("A1,Tee,1234567890123456789012345678901234567890,5", "price"),
+        ("A1,Tee,1234567890123.5,5", "price"),
+        ("A1,Tee,10.00,1234567890123456789012345678901234567890", "stock"),
+        ("A1,Tee,10.00,-99999999999999999999", "stock"),
+    ],
+)
+def test_numbers_beyond_the_engine_name_file_line_sku_and_column(
+    project: Path, row: str, column: str
+) -> None:
+    canonical(project, f"A2,Cap,5.50,3\n{row}\n")
+    code, _, err = check(project)
+    assert code == 2, err
+    assert "canon.csv:3" in err
+    assert "A1" in err
+    assert repr(column) in err
+    assert "internal error" not in err
+
+
+def test_a_huge_number_in_a_channel_fails_that_channel_with_its_line(project: Path) -> None:
+    shop(project, "A1,Tee,10.00,5\nA2,Cap,5.50,99999999999999999999999\n")
+    code, out, err = check(project, "--format", "json")
+    assert code == 2, err
+    assert "shop.csv:3" in out
+    assert "internal error" not in err
+
+
+def test_the_largest_numbers_the_engine_holds_still_compare(project: Path) -> None:
+    rows = "A1,Tee,999999999999.99,999999999999999999\nA2,Cap,5.50,3\n"
+    canonical(project, rows)
+    shop(project, rows)
+    code, out, err = check(project)
+    assert code == 0, out + err
+
+
+@pytest.mark.parametrize("value", ["\u0663", "1\u0660", "\uff15", "\u0967\u0968.50"])
+def test_digits_of_other_scripts_are_not_numbers(project: Path, value: str) -> None:
+    canonical(project, f"A1,Tee,{value},5\nA2,Cap,5.50,{value}\n")
+    code, _, err = check(project)
+    assert code == 2, err
+    assert "canon.csv:2" in err
+    assert "canon.csv:3" in err
+    assert "not a number" in err
+
+
+def test_a_negative_canonical_price_is_an_input_error(project: Path) -> None:
+    canonical(project, "A1,Tee,-10.00,5\nA2,Cap,5.50,3\n")
+    code, _, err = check(project)
+    assert code == 2, err
+    assert "canon.csv:2" in err
+    assert "A1" in err
+    assert "negative price" in err
+
+
+def test_a_negative_canonical_price_found_by_the_record_path_too(project: Path) -> None:
+    # A currency symbol sends the value through the Python parser: same answer.
+    canonical(project, "A1,Tee,10.00,5\nA2,Cap,-5.50 EUR,3\n")
+    code, _, err = check(project)
+    assert code == 2, err
+    assert "canon.csv:3" in err
+    assert "negative price" in err
+
+
+def test_negative_canonical_stock_is_accepted_but_not_silently(project: Path) -> None:
+    # ERPs allow negative on-hand stock (oversold, backorders): the channel can only list 0.
+    canonical(project, "A1,Tee,10.00,5\nA2,Cap,5.50,-3\n")
+    shop(project, "A1,Tee,10.00,5\nA2,Cap,5.50,0\n")
+    code, out, err = check(project)
+    assert code == 0, out + err
+    assert "negative stock" in err
+    assert "A2" in err
+    assert "-3" in err
+
+
+def test_negative_channel_stock_is_compared_as_it_is(project: Path) -> None:
+    # Shopify reports oversold variants with negative inventory: a real value, not an error.
+    shop(project, "A1,Tee,10.00,5\nA2,Cap,5.50,-2\n")
+    code, out, err = check(project, "--format", "json")
+    assert code == 1, err
+    assert '"actual": "-2"' in out
+
+
+# ------------------------------------------------------------------ SKUs
+
+
+@pytest.mark.parametrize(
+    ("sku", "shown"),
+    [('"A\x002"', "U+0000"), ('"A\n2"', "U+000A"), ('"A\x012"', "U+0001"), ('"A\x7f2"', "U+007F")],
+)
+def test_control_characters_in_a_sku_are_an_error_with_the_line(
+    project: Path, sku: str, shown: str
+) -> None:
+    canonical(project, f"A1,Tee,10.00,5\n{sku},Cap,5.50,3\n")
+    code, _, err = check(project)
+    assert code == 2, err
+    assert "canon.csv:3" in err
+    assert "control character" in err
+    assert shown in err
+
+
+def test_control_characters_in_a_channel_sku_fail_that_channel(project: Path) -> None:
+    shop(project, 'A1,Tee,10.00,5\n"A\x002",Cap,5.50,3\n')
+    code, out, _ = check(project, "--format", "json")
+    assert code == 2
+    assert "shop.csv:3" in out
+    assert "control character" in out
+
+
+def test_records_from_any_connector_beyond_the_engine_are_located() -> None:
+    # Shop connectors build records themselves; the engine names the record, not a crash.
+    from decimal import Decimal
+
+    from omnisync.diff import DiffEngine
+    from omnisync.errors import InputError
+    from omnisync.models import Money, Record
+
+    records = [
+        Record(sku="A1", price=Money(Decimal("10"), "EUR"), origin="api:1"),
+        Record(sku="A2", price=Money(Decimal("1e30"), "EUR"), origin="api:2"),
+        Record(sku="A3", stock={"default": 10**30}, origin="api:3"),
+    ]
+    engine = DiffEngine()
+    try:
+        with pytest.raises(InputError) as caught:
+            engine.load("ch", iter(records), frozenset())
+    finally:
+        engine.close()
+    text = str(caught.value)
+    assert "api:2: SKU A2: price" in text
+    assert "api:3: SKU A3: stock" in text
