@@ -203,3 +203,118 @@ def test_records_from_any_connector_beyond_the_engine_are_located() -> None:
     text = str(caught.value)
     assert "api:2: SKU A2: price" in text
     assert "api:3: SKU A3: stock" in text
+
+
+# ------------------------------------------------------------------ configs
+
+
+def validate(project: Path, text: str) -> tuple[int, str]:
+    (project / "omnisync.yaml").write_text(text, encoding="utf-8")
+    code, out, err = run(project, "validate", "-c", str(project / "omnisync.yaml"))
+    return code, out + err
+
+
+ALIAS_BOMB = "".join(
+    [
+        'a: &a ["x","x","x","x","x","x","x","x","x"]\n',
+        *(
+            f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [{', '.join(['*' + chr(ord('a') + i - 1)] * 9)}]\n"
+            for i in range(1, 9)
+        ),
+    ]
+)
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(project: Path) -> None:
+    code, text = validate(project, CONFIG + ALIAS_BOMB)
+    assert code == 2, text
+    assert "omnisync.yaml:" in text
+    assert "alias" in text
+
+
+def test_many_aliases_of_a_big_block_are_refused(project: Path) -> None:
+    block = "big: &big {" + ", ".join(f"k{i}: {i}" for i in range(2000)) + "}\n"
+    uses = "".join(f"u{i}: *big\n" for i in range(200))
+    code, text = validate(project, CONFIG + block + uses)
+    assert code == 2, text
+    assert "alias" in text
+
+
+def test_ordinary_anchors_and_aliases_still_work(project: Path) -> None:
+    text = CONFIG.replace(
+        "    mapping: {sku: sku, title: title, price: price, stock: stock}\n",
+        "    mapping: &columns {sku: sku, title: title, price: price, stock: stock}\n",
+        1,
+    ).replace(
+        "      mapping: {sku: sku, title: title, price: price, stock: stock}\n",
+        "      mapping: *columns\n",
+    )
+    assert "*columns" in text
+    code, out = validate(project, text)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize("nesting", ["flow", "block"])
+def test_deep_nesting_is_a_config_error(project: Path, nesting: str) -> None:
+    depth = 20_000
+    if nesting == "flow":
+        deep = "x: " + "[" * depth + "]" * depth + "\n"
+    else:
+        deep = "x:\n" + "".join(" " * i + f"k{i}:\n" for i in range(1, 3000))
+    code, text = validate(project, CONFIG + deep)
+    assert code == 2, text[-2000:]
+    assert "nest" in text
+    assert "omnisync.yaml:" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!include other.yaml", "!include"),
+        ("!!python/object:os.system x", "python/object"),
+        ("!!binary not-base64!", "binary"),
+        ("!!int twelve", "twelve"),
+        ("!!float abc", "abc"),
+        ("!!timestamp 2026-13-45", "2026-13-45"),
+        ("!!set {a, b}", None),
+        ("!!omap [a]", "omap"),
+    ],
+)
+def test_tags_that_cannot_be_constructed_are_config_errors(
+    project: Path, value: str, message: str | None
+) -> None:
+    code, text = validate(project, CONFIG + f"extra: {value}\n")
+    assert code == 2, text
+    assert "omnisync.yaml:" in text
+    assert "internal error" not in text
+    if message:
+        assert message in text
+
+
+@pytest.mark.parametrize(
+    "limit", ["99999999999TB", "18447000TB", "1KB", "0B", "5MB", "\u0663GB", "1 PB"]
+)
+def test_a_memory_limit_duckdb_cannot_use_fails_validate(project: Path, limit: str) -> None:
+    text = CONFIG.replace("  state: state.db\n", f"  state: state.db\n  memory_limit: {limit}\n")
+    code, out = validate(project, text)
+    assert code == 2, out
+    assert "settings.memory_limit" in out
+
+
+@pytest.mark.parametrize("limit", ["64MB", "1GB", "1.5 GiB", "1000TB"])
+def test_a_memory_limit_duckdb_can_use_validates_and_checks(project: Path, limit: str) -> None:
+    text = CONFIG.replace("  state: state.db\n", f"  state: state.db\n  memory_limit: {limit}\n")
+    code, out = validate(project, text)
+    assert code == 0, out
+    code, out, err = check(project)
+    assert code == 0, out + err
+
+
+def test_an_environment_memory_limit_out_of_range_is_a_usage_error(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMNISYNC_MEMORY_LIMIT", "99999999999TB")
+    code, _, err = check(project)
+    assert code == 2, err
+    assert "OMNISYNC_MEMORY_LIMIT" in err
