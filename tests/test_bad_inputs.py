@@ -7,6 +7,12 @@ except where a real process is the point (signals, stdout that cannot be written
 
 from __future__ import annotations
 
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -318,3 +324,146 @@ def test_an_environment_memory_limit_out_of_range_is_a_usage_error(
     code, _, err = check(project)
     assert code == 2, err
     assert "OMNISYNC_MEMORY_LIMIT" in err
+
+
+# ------------------------------------------------------------------ output
+
+
+def test_output_into_a_folder_that_cannot_be_made_is_a_usage_error(project: Path) -> None:
+    (project / "taken").write_text("a file, not a folder", encoding="utf-8")
+    code, _, err = check(project, "--format", "json", "--output", str(project / "taken" / "r.json"))
+    assert code == 2, err
+    assert "taken" in err
+    assert "internal error" not in err
+
+
+def test_output_into_a_missing_folder_creates_it(project: Path) -> None:
+    target = project / "reports" / "daily" / "r.json"
+    code, _, err = check(project, "--format", "json", "--output", str(target))
+    assert code == 0, err
+    assert target.read_text(encoding="utf-8").startswith("{")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "folder", "fifo", "device"])
+def test_output_never_replaces_what_is_not_a_regular_file(project: Path, kind: str) -> None:
+    target = project / "target"
+    if kind == "symlink":
+        (project / "real.json").write_text("keep", encoding="utf-8")
+        target.symlink_to(project / "real.json")
+    elif kind == "folder":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        make_device(target)
+    before = os.lstat(target)
+    code, _, err = check(project, "--format", "json", "--output", str(target))
+    assert code == 2, err
+    assert "not a regular file" in err
+    after = os.lstat(target)
+    assert (after.st_ino, after.st_mode, after.st_rdev) == (
+        before.st_ino,
+        before.st_mode,
+        before.st_rdev,
+    )
+    if kind == "symlink":
+        assert (project / "real.json").read_text(encoding="utf-8") == "keep"
+
+
+def make_device(path: Path) -> None:
+    """A character device like /dev/null at ``path`` (never the real one: a failing test
+    would replace it)."""
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, AttributeError):
+        pytest.skip("creating a device node needs root")
+
+
+def test_plan_out_never_replaces_a_device(project: Path) -> None:
+    device = project / "null"
+    make_device(device)
+    code, _, err = run(project, "plan", "-c", str(project / "omnisync.yaml"), "--out", str(device))
+    assert code == 2, err
+    assert "not a regular file" in err
+    assert stat.S_ISCHR(os.lstat(device).st_mode)
+
+
+def omnisync(project: Path, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "omnisync", *args],
+        cwd=project,
+        stderr=subprocess.PIPE,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_on_stdout_is_an_error_without_traceback(project: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        process = omnisync(project, "check", "--no-history", "--format", "json", stdout=full)
+        _, err = process.communicate(timeout=120)
+    text = err.decode()
+    assert process.returncode not in (0, 1, 70), text
+    assert "Traceback" not in text
+    assert "Exception ignored" not in text
+    assert "stdout" in text
+
+
+def test_a_closed_pipe_on_stdout_is_an_error_without_traceback(project: Path) -> None:
+    # `omnisync check | head -0`: the reader is gone before the report is written.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        process = omnisync(project, "check", "--no-history", "--format", "json", stdout=write)
+        _, err = process.communicate(timeout=120)
+    finally:
+        os.close(write)
+    text = err.decode()
+    assert process.returncode not in (0, 1, 70), text
+    assert "Traceback" not in text
+    assert "Exception ignored" not in text
+
+
+# ------------------------------------------------------------------ Ctrl-C
+
+
+@pytest.fixture(scope="module")
+def big_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A check that runs for a few seconds: 300,000 SKUs on each side."""
+    folder = tmp_path_factory.mktemp("big")
+    (folder / "omnisync.yaml").write_text(CONFIG, encoding="utf-8")
+    rows = "".join(f"S{i:07d},Title {i},{i % 997}.{i % 100:02d},{i % 50}\n" for i in range(300_000))
+    (folder / "canon.csv").write_text(HEADER + rows, encoding="utf-8")
+    (folder / "shop.csv").write_text(HEADER + rows.replace(",7\n", ",8\n"), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+# From 50 ms on: the first ~20 ms are Python's own start-up (site, the import system), which
+# no program can intercept; the quarter second of omnisync's imports after it is covered.
+@pytest.mark.parametrize("delay", [0.05, 0.08, 0.12, 0.2, 0.35, 0.5, 0.7, 0.9])
+def test_ctrl_c_at_any_moment_exits_130_interrupted(big_project: Path, delay: float) -> None:
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("omnisync")), "check", "--no-history"],
+        cwd=big_project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    # Not a timed assertion: whenever the signal lands, the outcome must be the same.
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    text = err.decode()
+    if process.returncode in (0, 1, 2):
+        pytest.skip("the check ended before the signal")  # pragma: no cover
+    assert "Traceback" not in text
+    assert "internal error" not in text
+    if process.returncode == -signal.SIGINT:
+        # After Python tore its handlers down at exit the signal ends the process itself; a
+        # shell reports that as 130 too. Nothing may have been printed then.
+        assert text == ""
+    else:
+        assert process.returncode == 130, text
+        assert "interrupted" in text
