@@ -1,3 +1,3 @@
-from omnisync.cli import main
+from omnisync.launch import main
 
 main()

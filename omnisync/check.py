@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from omnisync.config import MEMORY, Config
+from omnisync.config import Config, memory_problem
 from omnisync.connector import Connector
 from omnisync.diff import CANONICAL, DiffEngine, Side
 from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, UsageError
@@ -107,9 +107,9 @@ def _memory_limit(config: Config) -> str | None:
     value = os.environ.get("OMNISYNC_MEMORY_LIMIT", "").strip()
     if not value:
         return config.model.settings.memory_limit
-    if not MEMORY.fullmatch(value):
+    if problem := memory_problem(value):
         raise UsageError(
-            f"OMNISYNC_MEMORY_LIMIT={value!r} is not an amount of memory",
+            f"OMNISYNC_MEMORY_LIMIT={problem}",
             hint="use e.g. 800MB or 2GB, or unset it to use settings.memory_limit",
         )
     return value

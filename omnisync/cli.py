@@ -4,18 +4,22 @@ return a documented exit code (see :class:`omnisync.errors.ExitCode` and the REA
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import os
+import sys
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from omnisync import __version__
+from omnisync import __version__, launch
 from omnisync.check import CheckRequest, run_check
 from omnisync.config import Config, load_config
 from omnisync.connector import available_connectors
@@ -102,28 +106,90 @@ def _errors_to_exit(func: F) -> F:
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _flush_stdout()
         except OmnisyncError as exc:
             if _state["verbosity"] >= 2:
                 log.debug("traceback", exc_info=True)
             print_error(stderr_console(), exc)
+            _state["said_interrupted"] = exc.exit_code == ExitCode.INTERRUPTED
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
-            stderr_console().print("interrupted")
-            raise typer.Exit(130) from None
+            raise _interrupted() from None
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except OSError as exc:
+            if not _stdout_lost(exc):
+                raise (_interrupted() if launch.interrupted else _internal(exc)) from None
+            print_error(stderr_console(), _stdout_error(exc))
+            raise typer.Exit(int(ExitCode.USAGE)) from None
         except Exception as exc:
-            if _state["verbosity"] >= 2:
-                raise
-            stderr_console().print(
-                f"[bold red]internal error:[/] {mask(f'{type(exc).__name__}: {exc}')}\n"
-                "[yellow]→[/] this is a bug; rerun with --debug for the traceback and report it",
-                highlight=False,
-            )
-            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+            if launch.interrupted:  # a library turned Ctrl-C into its own error
+                raise _interrupted() from None
+            raise _internal(exc) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _interrupted() -> typer.Exit:
+    """Ctrl-C (or SIGTERM): "interrupted", exit 130, wherever it struck."""
+    _state["said_interrupted"] = True
+    with suppress(Exception):
+        stderr_console().print("interrupted")
+    return typer.Exit(int(ExitCode.INTERRUPTED))
+
+
+def _flush_stdout() -> None:
+    """What is still buffered fails here, where it is reported, not at exit."""
+    stream = sys.stdout
+    stream.flush()
+
+
+def _stdout_lost(exc: OSError) -> bool:
+    """Whether ``exc`` is a failed write to stdout (a full disk, a reader that closed the
+    pipe): raised by a frame that was writing to it. If so, stdout is pointed at /dev/null,
+    so that the flush at exit cannot fail once more ("Exception ignored ...")."""
+    streams = [s for s in (sys.stdout, getattr(sys.stdout, "buffer", None)) if s is not None]
+    tb = exc.__traceback__
+    writing = False
+    while tb is not None and not writing:
+        writing = any(_writes_to(v, streams) for v in tb.tb_frame.f_locals.values())
+        tb = tb.tb_next
+    if not writing:
+        return False
+    with suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return True
+
+
+def _writes_to(value: object, streams: list[object]) -> bool:
+    """``value`` is one of ``streams``, or a rich Console printing to one."""
+    if isinstance(value, Console):
+        value = value.file
+    return any(value is stream for stream in streams)
+
+
+def _stdout_error(exc: OSError) -> UsageError:
+    return UsageError(
+        f"cannot write to stdout: {exc.strerror or exc}",
+        hint="the disk is full or the reader closed the pipe; --output FILE writes a file",
+    )
+
+
+def _internal(exc: Exception) -> typer.Exit:
+    """An unexpected error: one line and exit 70; with --debug the traceback instead."""
+    if _state["verbosity"] >= 2:
+        raise exc
+    stderr_console().print(
+        f"[bold red]internal error:[/] {mask(f'{type(exc).__name__}: {exc}')}\n"
+        "[yellow]→[/] this is a bug; rerun with --debug for the traceback and report it",
+        highlight=False,
+    )
+    return typer.Exit(int(ExitCode.INTERNAL))
 
 
 def _version(value: bool) -> None:
@@ -732,21 +798,29 @@ def sync(
     raise typer.Exit(int(outcome.exit_code))
 
 
-def _terminated(signum: int, frame: object) -> None:
-    # cron and systemd stop jobs with SIGTERM: end like Ctrl-C, so a push records where it
-    # stopped and prints how to resume, instead of vanishing mid-batch.
-    raise KeyboardInterrupt
-
-
 def main() -> None:
-    """Console-script entry point."""
+    """Run the command line (the console script starts in :mod:`omnisync.launch`)."""
     import signal
 
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    signal.signal(signal.SIGTERM, _terminated)
+    # cron and systemd stop jobs with SIGTERM: end like Ctrl-C, so a push records where it
+    # stopped and prints how to resume, instead of vanishing mid-batch.
+    signal.signal(signal.SIGTERM, launch.on_signal)
+    signal.signal(signal.SIGINT, launch.on_signal)
     # A run builds tens of thousands of findings that all live to the report; the collector's
     # passes over them find nothing to free. Collecting young objects less often takes a
     # 1M-SKU check's collection time from 0.16 s to 0.04 s. (gc.freeze() would save a little
     # more but makes DuckDB's bindings report leaks at exit.)
     gc.set_threshold(100_000, 50, 100)
-    app()
+    try:
+        app()
+    except SystemExit as exc:
+        # Typer ends an interrupt outside a command (parsing options) as a silent exit 130.
+        if exc.code == ExitCode.INTERRUPTED and not _state.get("said_interrupted"):
+            launch.stop_interrupted()
+        raise
+    except OSError as exc:  # --help or a usage message to a full disk or closed pipe
+        if not _stdout_lost(exc):
+            raise
+        print_error(stderr_console(), _stdout_error(exc))
+        raise SystemExit(int(ExitCode.USAGE)) from None

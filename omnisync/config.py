@@ -71,13 +71,32 @@ class Settings(_Strict):
     @field_validator("memory_limit")
     @classmethod
     def _memory(cls, value: str | None) -> str | None:
-        if value is not None and not MEMORY.fullmatch(value):
-            raise ValueError(f"{value!r} is not an amount of memory (use e.g. 800MB or 2GB)")
+        if value is not None and (problem := memory_problem(value)):
+            raise ValueError(problem)
         return value
 
 
 #: An amount of memory as DuckDB reads it.
-MEMORY = re.compile(r"\d+(\.\d+)? ?([KMGT]i?B|B)", re.IGNORECASE)
+MEMORY = re.compile(r"(\d+(?:\.\d+)?) ?(([KMGT])(i?)B|B)", re.IGNORECASE | re.ASCII)
+#: The memory limits a check can run with: below, DuckDB fails even a tiny diff ("Out of
+#: Memory"); above, DuckDB refuses the setting ("value is too large", at 2^64 bytes).
+MIN_MEMORY = 32 * 10**6
+MAX_MEMORY = 2**63
+
+
+def memory_problem(value: str) -> str | None:
+    """Why ``value`` cannot be the engine's memory limit, or None when it can."""
+    match = MEMORY.fullmatch(value)
+    if not match:
+        return f"{value!r} is not an amount of memory (use e.g. 800MB or 2GB)"
+    number, _, prefix, binary = match.groups()
+    power = "KMGT".index(prefix.upper()) + 1 if prefix else 0
+    size = Decimal(number) * (1024 if binary else 1000) ** power
+    if size < MIN_MEMORY:
+        return f"{value!r} is too little memory for the diff engine (at least 32MB)"
+    if size > MAX_MEMORY:
+        return f"{value!r} is more memory than the diff engine can address (at most 8000000TB)"
+    return None
 
 
 class PriceBasis(StrEnum):
@@ -384,8 +403,50 @@ class Config:
 # ---------------------------------------------------------------- YAML with line numbers
 
 
+#: A config is a few levels deep; deeper nesting is an attack or an accident (and would
+#: exhaust Python's recursion).
+MAX_DEPTH = 64
+#: Values a config may expand to through its aliases (``*name``): an "alias bomb" of a few
+#: lines expands to billions and would hang the loader.
+MAX_VALUES = 200_000
+_COLLECTION_TAGS: dict[type[yaml.Node], str] = {
+    yaml.MappingNode: "tag:yaml.org,2002:map",
+    yaml.SequenceNode: "tag:yaml.org,2002:seq",
+}
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every key and value by its dotted path."""
+    """SafeLoader that remembers the line of every key and value by its dotted path, and
+    refuses nesting beyond :data:`MAX_DEPTH` while it composes."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(
+                    None, None, _too_deep(), self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _too_deep() -> str:
+    return f"nested more than {MAX_DEPTH} levels deep"
+
+
+def _yaml_problem(name: str, mark: Any, message: str, hint: str) -> ConfigError:
+    line = mark.line + 1 if mark else 0
+    return ConfigError([Problem(f"{name}:{line}", message)], hint=hint)
+
+
+_TAG_HINT = (
+    "omnisync reads plain YAML: no custom tags such as !include; quote values that start with !"
+)
 
 
 def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
@@ -393,24 +454,61 @@ def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], i
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark else 0
-        raise ConfigError(
-            [Problem(f"{name}:{line}", f"not valid YAML: {exc.problem}")],
-            hint="fix the YAML syntax (indentation, quotes, colons)",
+        raise _yaml_problem(
+            name,
+            exc.problem_mark,
+            f"not valid YAML: {exc.problem}",
+            "fix the YAML syntax (indentation, quotes, colons)",
         ) from None
     finally:
         loader.dispose()
     lines: dict[tuple[Any, ...], int] = {}
     if node is None:
         return None, lines
+    try:
+        return _walk(loader, node, name, lines), lines
+    except yaml.MarkedYAMLError as exc:
+        problem = f"{exc.context}: {exc.problem}" if exc.context else str(exc.problem)
+        raise _yaml_problem(name, exc.problem_mark, problem, _TAG_HINT) from None
+
+
+def _walk(loader: _Loader, node: yaml.Node, name: str, lines: dict[tuple[Any, ...], int]) -> Any:
+    """The Python value of ``node``, recording lines; aliases are expanded within
+    :data:`MAX_VALUES` and nesting (recursive aliases too) within :data:`MAX_DEPTH`."""
+    budget = [MAX_VALUES]
+
+    def problem(n: yaml.Node, message: str, hint: str = _TAG_HINT) -> ConfigError:
+        return _yaml_problem(name, n.start_mark, message, hint)
+
+    def scalar(n: yaml.Node) -> Any:
+        try:
+            return loader.construct_object(n, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            raise problem(n, f"cannot read {n.value!r} as {n.tag}: {exc.problem}") from None
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise problem(n, f"cannot read {n.value!r} as {n.tag}: {exc}") from None
 
     def walk(n: yaml.Node, path: tuple[Any, ...]) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise problem(
+                n,
+                f"aliases (*name) expand the configuration beyond {MAX_VALUES} values",
+                "repeat a block by alias a few times only; an alias of an alias of ... "
+                "expands exponentially",
+            )
+        if len(path) > MAX_DEPTH:
+            raise problem(n, _too_deep(), "a recursive alias (an anchor used inside itself)?")
         lines.setdefault(path, n.start_mark.line + 1)
+        wanted = _COLLECTION_TAGS.get(type(n))
+        if wanted is not None and n.tag != wanted:
+            raise problem(n, f"the tag {n.tag!r} is not supported here")
         if isinstance(n, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in n.value:
-                key = loader.construct_object(key_node, deep=True)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise problem(key_node, "a key must be a plain value, not a block", "")
+                key = scalar(key_node)
                 if key in out:
                     raise ConfigError(
                         [
@@ -425,9 +523,9 @@ def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], i
             return out
         if isinstance(n, yaml.SequenceNode):
             return [walk(child, (*path, i)) for i, child in enumerate(n.value)]
-        return loader.construct_object(n, deep=True)
+        return scalar(n)
 
-    return walk(node, ()), lines
+    return walk(node, ())
 
 
 #: What ``${...}`` substituted, by config path: registered as secrets where the path is a

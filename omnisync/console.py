@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +26,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from omnisync.errors import OmnisyncError, _ProblemListError
+from omnisync.errors import OmnisyncError, UsageError, _ProblemListError
 from omnisync.secrets import MaskingFilter, mask
 
 
@@ -164,17 +165,57 @@ class ReadProgress:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file."""
+    """Write ``text`` to ``path`` via a temporary file and a rename: never a half-written file.
+
+    Only a regular file (or nothing) is ever replaced: a rename over a symlink, a device such
+    as ``/dev/full`` or a FIFO would swap the node itself for a file. Missing folders are
+    created. Any failure is a :class:`~omnisync.errors.UsageError` naming the path.
+    """
     path = path.expanduser()
     directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise _output_error(path, exc) from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(
+            f"{path} is not a regular file ({_kind(mode)}); omnisync replaces only regular files",
+            hint="name a new or regular file; to write to stdout, leave --output out",
+        )
+    tmp: str | None = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+    except OSError as exc:
+        raise _output_error(path, exc) from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _output_error(path: Path, exc: OSError) -> UsageError:
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return UsageError(
+        f"cannot write {path}: {exc.strerror or exc}{where}",
+        hint="check that the folder exists or can be created, and that omnisync may write it",
+    )
+
+
+def _kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a file")

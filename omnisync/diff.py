@@ -32,7 +32,7 @@ from omnisync.config import ChannelConfig, PriceBasis, SaleMode, TextRule
 from omnisync.connector import Connector, TableTarget
 from omnisync.errors import InputError, Problem
 from omnisync.models import Field, Finding, Kind, Money, Record
-from omnisync.normalize import minor_units
+from omnisync.normalize import check_amount, check_quantity, minor_units
 from omnisync.values import money_json, sale_json
 
 BATCH_SIZE = 20_000
@@ -97,6 +97,30 @@ def json_text(value: dict[str, Any] | None) -> str | None:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
+#: RE2: a control character (C0, DEL, C1), which no SKU may contain.
+_CONTROL = "[\\x00-\\x1f\\x7f-\\x{9f}]"
+
+
+def _screened(row: tuple[Any, ...]) -> Problem:
+    """The problem of one row :meth:`DiffEngine._screen` found."""
+    origin, sku, price, sale_price, currency, sale_currency, control = row[:7]
+    if control:
+        char = next(c for c in sku if unicodedata.category(c) == "Cc")
+        message = f"the SKU {sku!r} contains the control character U+{ord(char):04X}"
+    else:
+        amount, code = (
+            (price, currency)
+            if price is not None and price < 0
+            else (
+                sale_price,
+                sale_currency,
+            )
+        )
+        name = "price" if amount is price else "sale price"
+        message = f"SKU {sku}: negative {name} {money(amount, code)}"
+    return Problem(origin or "", message)
+
+
 def decimals(values: list[Decimal | None], scale: int, type_: pa.DataType) -> pa.Array:
     """An Arrow decimal array of ``values`` (rounded half-even beyond ``scale`` places)."""
     try:
@@ -141,6 +165,26 @@ class _Batch:
                 self.stock["sku"].append(r.sku)
                 self.stock["location"].append(location)
                 self.stock["qty"].append(qty)
+
+    def out_of_range(self) -> list[Problem]:
+        """The values the engine cannot hold (from connectors that build records themselves;
+        RowMapper refuses them with their column)."""
+        problems = []
+        where = dict(zip(self.items["sku"], self.items["origin"], strict=True))
+        for name in ("price", "sale_price"):
+            for sku, amount in zip(self.items["sku"], self.items[name], strict=True):
+                if amount is None:
+                    continue
+                try:
+                    check_amount(amount)
+                except ValueError as exc:
+                    problems.append(Problem(where[sku] or "", f"SKU {sku}: {name}: {exc}"))
+        for sku, qty in zip(self.stock["sku"], self.stock["qty"], strict=True):
+            try:
+                check_quantity(qty)
+            except ValueError as exc:
+                problems.append(Problem(where[sku] or "", f"SKU {sku}: stock: {exc}"))
+        return problems
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         arrays = []
@@ -257,18 +301,80 @@ class DiffEngine:
         if connector.read_table(target):
             self._check_tables(table, connector)
             side = self._side(table, fields)
-            if not side.duplicates:
+            if not side.duplicates and not self._flagged(table):
                 if progress:
                     progress(side.count)
                 return side
-            # Duplicates are reported with their file:line; only read() knows those.
+            # Duplicates and bad values are reported with their file:line; only read() knows
+            # those.
             log.info(
-                "%s: %d rows repeat a SKU; reading it again record by record for their locations",
+                "%s: rows repeat a SKU or hold values no source may hold; reading it again "
+                "record by record for their locations",
                 connector.name,
-                side.duplicates,
             )
             self.drop(table)
-        return self.load(table, connector.read(), fields, progress)
+        side = self.load(table, connector.read(), fields, progress)
+        self._screen(table, connector.name)
+        return side
+
+    def _screen_sql(self, table: str) -> dict[str, str]:
+        """SQL conditions on ``{table}_items`` rows no source may hold, by what is wrong: a
+        SKU with a control character (NUL, a line break: it can never be matched or written
+        back as shown); in canonical, a negative price (it would be pushed to every shop)."""
+        checks = {"control": f"regexp_matches(sku, {expect.sql_str(_CONTROL)})"}
+        if table == CANONICAL:
+            checks["negative"] = "(price < 0 OR sale_price < 0)"
+        return checks
+
+    def _flagged(self, table: str) -> bool:
+        """Whether a table loaded by a fast path has rows :meth:`_screen` would report."""
+        any_bad = " OR ".join(self._screen_sql(table).values())
+        row = self.con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table}_items WHERE {any_bad})"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _screen(self, table: str, name: str) -> None:
+        """Raise InputError naming each row with a value no source may hold (file:line and
+        SKU); warn about negative canonical stock, which is real (oversold, backorders) but
+        can only be listed as 0."""
+        checks = self._screen_sql(table)
+        flags = ", ".join(f"{sql} AS {key}" for key, sql in checks.items())
+        rows = self.con.execute(
+            f"SELECT origin, sku, price, sale_price, currency, sale_currency, {flags} "
+            f"FROM {table}_items WHERE {' OR '.join(checks.values())} ORDER BY ord LIMIT 51"
+        ).fetchall()
+        problems = [_screened(row) for row in rows[:50]]
+        if len(rows) > 50:
+            problems.append(Problem("", "... and more"))
+        if problems:
+            raise InputError(
+                problems,
+                where=name,
+                hint="fix the export: SKUs are matched and written as they are, "
+                "and canonical prices are 0 or more",
+            )
+        if table == CANONICAL:
+            self._warn_negative_stock(table)
+
+    def _warn_negative_stock(self, table: str) -> None:
+        rows = self.con.execute(
+            f"SELECT i.origin, s.sku, s.location, s.qty FROM {table}_stock s "
+            f"JOIN {table}_items i USING (sku) WHERE s.qty < 0 ORDER BY i.ord, s.location "
+            "LIMIT 11"
+        ).fetchall()
+        if not rows:
+            return
+        shown = "; ".join(
+            f"{origin + ' ' if origin else ''}SKU {sku} at {location}: {qty}"
+            for origin, sku, location, qty in rows[:10]
+        )
+        more = " and more" if len(rows) > 10 else ""
+        log.warning(
+            "canonical has negative stock (%s%s); channels are expected to list 0 for it",
+            shown,
+            more,
+        )
 
     def _check_tables(self, table: str, connector: Connector) -> None:
         """The fast path's tables have exactly the engine's columns (a broken plugin must
@@ -326,7 +432,15 @@ class DiffEngine:
         return self._side(table, fields)
 
     def _append(self, table: str, batch: _Batch) -> None:
-        items, stock = batch.tables()
+        try:
+            items, stock = batch.tables()
+        except (pa.ArrowInvalid, OverflowError, InvalidOperation):
+            problems = batch.out_of_range()
+            if not problems:
+                raise
+            raise InputError(
+                problems[:50], hint="the source holds numbers larger than any price or stock"
+            ) from None
         self.con.register("_batch_items", items)
         self.con.register("_batch_stock", stock)
         self.con.execute(f"INSERT INTO {table}_items SELECT * FROM _batch_items")

@@ -33,6 +33,8 @@ from omnisync.errors import InputError, Problem
 from omnisync.models import Field, Money, Record
 from omnisync.normalize import (
     DecimalSeparator,
+    check_amount,
+    check_quantity,
     clean_text,
     normalize_gtin,
     parse_availability,
@@ -397,6 +399,7 @@ class RowMapper:
         )
         if binding and money.currency != binding:
             raise ValueError(f"{raw!r} is in {money.currency}, the currency column says {binding}")
+        check_amount(money.amount)
         return money
 
     def _prices(self, row: Mapping[str, Any], record: Record, bad: _Report) -> None:
@@ -500,7 +503,7 @@ class RowMapper:
             if _blank(raw):
                 continue  # the source does not track stock for this location
             try:
-                stock[location] = parse_int(self._scalar(raw), self._int_thousands)
+                stock[location] = check_quantity(parse_int(self._scalar(raw), self._int_thousands))
             except ValueError as exc:
                 bad(column, exc)
         return stock or None

@@ -24,9 +24,18 @@ DecimalSeparator = Literal[".", ",", "auto"]
 _SPACE_GROUPING = frozenset(" \u00a0\u202f\u2009'’")
 _MINUS = "-\u2212"  # ASCII hyphen-minus and the Unicode minus sign
 _DIGITS = frozenset("0123456789")
-_SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
-_PLAIN = re.compile(r"[+-]?\d+(?:([.,])(\d+))?")
-_GROUPED = re.compile(r"\d{1,3}(?:\|\d{3})+")  # "|" stands for any grouping mark
+# re.ASCII: Python's \d also matches the digits of other scripts ("\u0663" is 3 to int() and
+# Decimal()); a price or a stock written that way is a mistake to report, never a number.
+_SCIENTIFIC = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+", re.ASCII)
+_PLAIN = re.compile(r"[+-]?\d+(?:([.,])(\d+))?", re.ASCII)
+_GROUPED = re.compile(r"\d{1,3}(?:\|\d{3})+", re.ASCII)  # "|" stands for any grouping mark
+
+#: The largest amounts and quantities the diff engine holds: DECIMAL(18,6) keeps 12 integer
+#: digits, stock is a BIGINT (kept to 18 digits, so sums and buffers stay in range).
+MAX_AMOUNT_DIGITS = 12
+MAX_QUANTITY_DIGITS = 18
+_AMOUNT_LIMIT = Decimal(10) ** MAX_AMOUNT_DIGITS
+_QUANTITY_LIMIT = 10**MAX_QUANTITY_DIGITS
 
 
 def parse_decimal(
@@ -75,6 +84,11 @@ def parse_decimal(
         sign = "-" if body[0] in _MINUS else ""
         body = body[1:]
     allowed = _DIGITS | {".", ","} | _SPACE_GROUPING | ({thousands} if thousands else set())
+    if foreign := next((c for c in body if c.isdigit() and c not in _DIGITS), None):
+        raise ValueError(
+            f"{raw!r} is not a number: U+{ord(foreign):04X} is a digit of another script "
+            "(write the digits 0-9)"
+        )
     if not any(c in _DIGITS for c in body) or any(c not in allowed for c in body):
         raise ValueError(f"{raw!r} is not a number")
 
@@ -215,8 +229,29 @@ def parse_int(text: str | int | Decimal | float, thousands: str | None = None) -
     return int(value)
 
 
-_GERMAN_DATE = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-_ISO_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")
+def check_amount(value: Decimal) -> Decimal:
+    """``value`` when the engine holds it (fewer than 13 integer digits), else ValueError."""
+    if abs(value) >= _AMOUNT_LIMIT:
+        raise ValueError(
+            f"{value} is too large: amounts have at most {MAX_AMOUNT_DIGITS} digits before "
+            "the decimal point"
+        )
+    return value
+
+
+def check_quantity(value: int) -> int:
+    """``value`` when the engine holds it (at most 18 digits), else ValueError."""
+    if abs(value) >= _QUANTITY_LIMIT:
+        raise ValueError(
+            f"{value} is too large: quantities have at most {MAX_QUANTITY_DIGITS} digits"
+        )
+    return value
+
+
+_GERMAN_DATE = re.compile(
+    r"(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?", re.ASCII
+)
+_ISO_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}", re.ASCII)
 
 
 def parse_datetime(
