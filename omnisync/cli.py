@@ -25,6 +25,7 @@ from omnisync.config import Config, load_config
 from omnisync.connector import available_connectors
 from omnisync.console import (
     ReadProgress,
+    log_error,
     print_error,
     setup_logging,
     stderr_console,
@@ -113,7 +114,10 @@ def _errors_to_exit(func: F) -> F:
         except OmnisyncError as exc:
             if _state["verbosity"] >= 2:
                 log.debug("traceback", exc_info=True)
-            print_error(stderr_console(), exc)
+            if _state.get("log_json"):
+                log_error(log, exc)
+            else:
+                print_error(stderr_console(), exc)
             _state["said_interrupted"] = exc.exit_code == ExitCode.INTERRUPTED
             raise typer.Exit(int(exc.exit_code)) from None
         except KeyboardInterrupt:
@@ -217,6 +221,7 @@ def main_options(
     """Keep every sales channel consistent with the canonical catalogue."""
     verbosity = 2 if debug else 1 if verbose else -1 if quiet else 0
     _state["verbosity"] = verbosity
+    _state["log_json"] = log_json
     setup_logging(verbosity, stderr_console(), json_lines=log_json)
 
 

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -103,6 +104,18 @@ def setup_logging(verbosity: int, console: Console, *, json_lines: bool = False)
     # Keep third-party chatter out of cron mail unless debugging.
     for noisy in ("httpx", "httpcore", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
+
+
+def log_error(logger: logging.Logger, exc: OmnisyncError) -> None:
+    """An error as one log line (``--log-json``): a log shipper sees every way a run ends,
+    the lock-held exit 7 included, in the same JSON as the run's other lines."""
+    head = f"{exc.where}: {exc.message}" if exc.where else exc.message
+    extra: dict[str, Any] = {"exit_code": int(exc.exit_code), "error": type(exc).__name__}
+    if isinstance(exc, _ProblemListError):
+        extra["problems"] = [mask(str(p)) for p in exc.problems]
+    if exc.hint:
+        extra["hint"] = mask(exc.hint)
+    logger.error(head, extra=extra)
 
 
 def print_error(console: Console, exc: OmnisyncError) -> None:

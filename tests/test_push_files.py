@@ -394,3 +394,14 @@ def test_truncated_canonical_is_refused_by_plan_and_apply_until_forced(project: 
     # Pushed on purpose: the three-record catalogue is the baseline now.
     code, _, err = cli(project, "plan", "-c", config, "--at", AT, "--out", plan)
     assert "canonical.guard.min_ratio" not in err
+
+
+def test_lock_held_under_log_json_is_a_json_log_line(tmp_path: Path) -> None:
+    project = big_project(tmp_path, n=3)
+    with Store.open("state.db", base_dir=project) as store, store.lock("push"):
+        held = omnisync(project, "--log-json", "sync", "-c", "omnisync.yaml")
+    assert held.returncode == 7
+    lines = [json.loads(line) for line in held.stderr.splitlines()]
+    (error,) = [line for line in lines if line["level"] == "error"]
+    assert "holds the 'push' lock" in error["message"]
+    assert error["exit_code"] == 7
