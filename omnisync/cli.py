@@ -430,9 +430,14 @@ def runs(
 def _run_summary(run: RunSummary) -> str:
     if run.kind == "push":
         counts = [
-            f"{n} {k}" for k, n in run.totals.items() if n and k not in ("retries", "changes")
+            f"{n} {k}"
+            for k, n in run.totals.items()
+            if n and k not in ("retries", "changes") and not k.startswith("_")
         ]
-        return "push: " + (", ".join(counts) or f"{run.totals.get('changes', 0)} change(s)")
+        summary = "push: " + (", ".join(counts) or f"{run.totals.get('changes', 0)} change(s)")
+        if run.status == "interrupted":
+            summary += f" — finish it: omnisync apply --resume {run.id}"
+        return summary
     parts = []
     for ch in run.channels:
         if ch.error:

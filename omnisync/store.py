@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets as _random
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -505,7 +507,7 @@ class Store:
                     kind=run.kind,
                     started_at=run.started_at,
                     finished_at=run.finished_at,
-                    status=run.status,
+                    status=_live_status(run),
                     exit_code=run.exit_code,
                     config_path=run.config_path,
                     totals=json.loads(run.totals_json),
@@ -744,7 +746,9 @@ class Store:
                     config_path=secrets.mask(config_path),
                     config_fingerprint=config_fingerprint,
                     status="running",
-                    totals_json=json.dumps({"changes": len(changes)}),
+                    totals_json=json.dumps(
+                        {"changes": len(changes), "_pid": os.getpid(), "_host": _HOST}
+                    ),
                 )
             )
             session.flush()
@@ -842,7 +846,7 @@ class Store:
                 id=run.id,
                 started_at=run.started_at,
                 finished_at=run.finished_at,
-                status=run.status,
+                status=_live_status(run),
                 exit_code=run.exit_code,
                 config_path=run.config_path,
                 undo_of=meta.undo_of,
@@ -1106,6 +1110,28 @@ def _status(channels: Sequence[ChannelReport]) -> str:
     if any(c.findings for c in channels):
         return STATUS_MISMATCH
     return STATUS_OK
+
+
+_HOST = socket.gethostname()
+
+
+def _live_status(run: Run) -> str:
+    """A push still marked ``running`` whose process on this host is gone was killed
+    (SIGKILL, power loss) before it could record its end: it is ``interrupted``, to be
+    finished with ``apply --resume``. A push from another host is taken at its word."""
+    if run.kind != KIND_PUSH or run.status != "running":
+        return run.status
+    totals = json.loads(run.totals_json)
+    pid = totals.get("_pid")
+    if totals.get("_host") != _HOST or not isinstance(pid, int):
+        return run.status
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "interrupted"
+    except PermissionError:  # alive, another user's
+        return run.status
+    return run.status
 
 
 def _run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:

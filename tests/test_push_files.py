@@ -205,8 +205,20 @@ def test_push_killed_by_a_signal_resumes_exactly_once(tmp_path: Path, seed: int)
 
     with Store.open(str(project / "state.db"), base_dir=project) as store:
         (run,) = [r for r in store.runs(10) if r.kind == "push"]
-        assert run.status == "running"  # killed: nothing could record an ending
+        # Killed, nothing could record an ending; its process is gone, so it shows as
+        # interrupted (not "running" forever), with the command that finishes it.
+        assert run.status == "interrupted"
         interrupted = store.journal(run.id)
+    listed = subprocess.run(
+        [sys.executable, "-m", "omnisync", "runs", "-c", "omnisync.yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert "interrupted" in listed.stdout
+    assert f"omnisync apply --resume {run.id}" in listed.stdout
     open_ = [e for e in interrupted if e.status in ("planned", "sending")]
     assert open_, "the push finished before the kill; lengthen the delay"
 

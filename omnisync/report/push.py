@@ -170,6 +170,11 @@ def print_push(console: Console, record: PushRecord, *, limit: int | None = 20) 
     for channel, c in counts.items():
         summary.add_row(channel, *(str(c[s]) for s in statuses))
     console.print(summary)
+    if record.status == "interrupted":
+        console.print(
+            f"[yellow]interrupted:[/] finish it with `omnisync apply --resume {record.id}`",
+            highlight=False,
+        )
     if record.overrides:
         console.print("[yellow]guardrails overridden with --force:[/]")
         for message in record.overrides:
