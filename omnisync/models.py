@@ -255,8 +255,15 @@ class ChannelReport:
 
     @property
     def matched(self) -> int:
-        """SKUs present on both sides without any difference."""
-        both = self.canonical_count - self.count(Kind.MISSING)
+        """SKUs present on both sides without any difference.
+
+        Both sides bound the SKUs in common: with ``assortment: listed`` nothing is missing,
+        so canonical alone would count every canonical SKU as present in the channel.
+        """
+        both = min(
+            self.canonical_count - self.count(Kind.MISSING),
+            self.channel_count - self.count(Kind.EXTRA),
+        )
         return max(0, both - self.count(Kind.CHANGED))
 
 

@@ -315,3 +315,12 @@ def test_a_placeholder_price_says_it_is_not_an_amount(project: Path) -> None:
     assert "erp_export.csv:5" in err
     assert "has no amount" in err
     assert "3 letters" not in err
+
+
+def test_listed_assortment_matched_never_exceeds_in_channel(project: Path) -> None:
+    code, out, _ = check(project, "-C", "catalogue-print", "-f", "json")
+    assert code == 0
+    (channel,) = json.loads(out)["channels"]
+    counts = channel["counts"]
+    assert counts["channel"] < counts["canonical"]  # the catalogue prints a selection
+    assert counts["matched"] == counts["channel"]
