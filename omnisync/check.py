@@ -83,6 +83,7 @@ def run_check(
     try:
         with config.connector(CANONICAL, store=request.store, full=request.full) as source:
             canonical = _load(engine, CANONICAL, source, progress)
+        _require_skus(canonical, config)
         engine.require_unique(canonical, f"canonical ({source.describe()})")
         if canonical.count == 0:
             raise InputError(
@@ -101,6 +102,21 @@ def run_check(
         engine.close()
     result.finished_at = datetime.now(UTC)
     return result
+
+
+def _require_skus(canonical: Side, config: Config) -> None:
+    """Canonical rows without a SKU stop the check, each line listed, unless
+    ``canonical.on_missing_sku: skip`` (then the diff reports them as data-quality findings)."""
+    if config.model.canonical.on_missing_sku == "skip":
+        return
+    lines = [note for note in canonical.notes if note.field == "sku"]
+    if lines:
+        raise InputError(
+            [Problem(note.origin, note.message) for note in lines],
+            where=f"canonical ({canonical.where})",
+            hint="give every canonical row a SKU, or set canonical.on_missing_sku: skip "
+            "to report such rows and leave them out",
+        )
 
 
 def _memory_limit(config: Config) -> str | None:

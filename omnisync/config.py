@@ -305,6 +305,9 @@ class CanonicalConfig(SourceConfig):
     #: Whether canonical prices are net or gross.
     prices: PriceBasis = PriceBasis.NET
     guard: CanonicalGuard = CanonicalGuard()
+    #: A canonical row without a SKU: ``error`` (the check stops, listing every such line)
+    #: or ``skip`` (each is reported as a data-quality finding and left out).
+    on_missing_sku: Literal["error", "skip"] = "error"
 
 
 class ChannelConfig(SourceConfig):

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict
 
 from omnisync.errors import ConnectorError, UnknownConnectorError
-from omnisync.models import Change, Entity, Field, Record, WriteResult
+from omnisync.models import Change, Entity, Field, QualityNote, Record, WriteResult
 
 if TYPE_CHECKING:
     import duckdb
@@ -181,6 +181,12 @@ class Connector(ABC):
     def describe(self) -> str:
         """Where this connector reads from, for messages (``examples/shop.csv``); no secrets."""
         return self.name
+
+    def quality_notes(self) -> Sequence[QualityNote]:
+        """What the last :meth:`read` noted about rows it skipped (no SKU) or read without a
+        value it could not use (a mangled barcode). The check reports each as a data-quality
+        finding; none becomes a change. Read after the records are consumed."""
+        return ()
 
     def close(self) -> None:  # noqa: B027 - nothing to release is the right default for files
         """Release what the connector holds (HTTP client, database engine). Safe to call

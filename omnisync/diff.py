@@ -17,7 +17,7 @@ import logging
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -31,7 +31,7 @@ from omnisync import expect
 from omnisync.config import ChannelConfig, PriceBasis, SaleMode, TextRule
 from omnisync.connector import Connector, TableTarget
 from omnisync.errors import InputError, Problem
-from omnisync.models import Field, Finding, Kind, Money, Record
+from omnisync.models import Field, Finding, Kind, Money, QualityNote, Record
 from omnisync.normalize import check_amount, check_quantity, minor_units
 from omnisync.values import money_json, sale_json
 
@@ -251,6 +251,10 @@ class Side:
     fields: frozenset[Field]
     #: Rows beyond the first of each SKU (0: every SKU is listed once).
     duplicates: int = 0
+    #: What the connector noted while reading (rows without a SKU, mangled values).
+    notes: tuple[QualityNote, ...] = ()
+    #: The source as its connector describes it, for findings whose row has no origin.
+    where: str = ""
 
 
 class DiffEngine:
@@ -287,7 +291,13 @@ class DiffEngine:
     ) -> Side:
         """Load everything ``connector`` holds into ``{table}_items`` / ``{table}_stock``:
         through its columnar fast path when it has one that accepts the source, else by
-        streaming its records (:meth:`load`)."""
+        streaming its records (:meth:`load`). The side keeps the connector's quality notes."""
+        side = self._read(table, connector, progress)
+        return replace(side, notes=tuple(connector.quality_notes()), where=connector.describe())
+
+    def _read(
+        self, table: str, connector: Connector, progress: Callable[[int], None] | None
+    ) -> Side:
         self.drop(table)
         fields = connector.fields()
         target = TableTarget(
@@ -590,6 +600,17 @@ def _text_differs(expected: str, actual: str) -> str:
     )
 
 
+#: Fields whose blank canonical value is unknown (a blank sale price means "no sale").
+_BLANKABLE = (
+    Field.TITLE,
+    Field.DESCRIPTION,
+    Field.GTIN,
+    Field.BRAND,
+    Field.ATTRIBUTES,
+    Field.PRICE,
+)
+
+
 class _ChannelDiff:
     def __init__(
         self,
@@ -649,6 +670,7 @@ class _ChannelDiff:
             if Field.STOCK in self.fields and not folded:
                 self._stock(c, a)
             self._creations(c, a, price)
+            self._quality(c)
         finally:
             for view in ("_chan", "_canon"):
                 con.execute(f"DROP VIEW IF EXISTS {view}")
@@ -663,6 +685,95 @@ class _ChannelDiff:
             )
         )
         return self.findings, [f.value for f in self.fields]
+
+    # ---------------------------------------------------------------- data quality
+
+    def _quality(self, c: str) -> None:
+        """Data-quality findings: what the connectors noted (rows without a SKU, mangled
+        values), whose fields then never count as differences, and canonical's blank values."""
+        compared = {f.value for f in self.fields} | {"sku"}
+        noted: set[tuple[str, str]] = set()
+        for source, side in ((CANONICAL, self.canonical), (self.name, self.channel)):
+            for note in side.notes:
+                if note.field not in compared:
+                    continue
+                noted.add((note.sku, note.field))
+                value = note.value
+                self.findings.append(
+                    self._quality_finding(
+                        source,
+                        note.origin,
+                        note.sku,
+                        note.field,
+                        note.message,
+                        canonical=value if source == CANONICAL else None,
+                        actual=None if source == CANONICAL else value,
+                    )
+                )
+        if noted:
+            self.findings = [
+                f
+                for f in self.findings
+                if f.kind is not Kind.CHANGED or (f.sku, f.field or "") not in noted
+            ]
+        self._blanks(c, noted)
+
+    def _blanks(self, c: str, noted: set[tuple[str, str]]) -> None:
+        """A blank canonical value means "unknown", never "empty": each one the channel
+        would compare is reported with its row (the comparison already left it out)."""
+        checks = [(f.value, f"c.{f.value} IS NULL") for f in _BLANKABLE if f in self.fields]
+        stock_used = Field.STOCK in self.fields or Field.AVAILABILITY in self.fields
+        if stock_used and Field.STOCK in self.canonical.fields:
+            checks.append(("stock", f"c.sku NOT IN (SELECT sku FROM {c}_stock)"))
+        if not checks:
+            return
+        listed = self.config.expect.assortment == "listed"
+        join = " JOIN _chan a ON a.sku = c.sku" if listed else ""
+        sql = (
+            f"SELECT c.sku, c.origin, {', '.join(sql for _, sql in checks)} FROM _canon c{join} "
+            f"WHERE {' OR '.join(sql for _, sql in checks)} ORDER BY c.ord"
+        )
+        for sku, origin, *blank in self.con.execute(sql).fetchall():
+            for (name, _), unknown in zip(checks, blank, strict=True):
+                if not unknown or (sku, name) in noted:
+                    continue
+                if name == "stock":
+                    message = (
+                        "stock is blank in canonical (no quantity at any location): unknown, so "
+                        "stock and availability are not compared and never written"
+                    )
+                else:
+                    message = (
+                        f"{name} is blank in canonical: unknown, so it is not compared and never "
+                        "written (a blank canonical value means unknown, not empty)"
+                    )
+                self.findings.append(
+                    self._quality_finding(
+                        CANONICAL, origin or self.canonical.where, sku, name, message
+                    )
+                )
+
+    def _quality_finding(
+        self,
+        source: str,
+        origin: str,
+        sku: str,
+        field: str,
+        message: str,
+        canonical: str | None = None,
+        actual: str | None = None,
+    ) -> Finding:
+        return Finding(
+            self.name,
+            Kind.DATA_QUALITY,
+            sku,
+            field=field,
+            canonical=canonical,
+            actual=actual,
+            detail=message,
+            source=source,
+            origin=origin,
+        )
 
     # ---------------------------------------------------------------- items
 
@@ -735,24 +846,31 @@ class _ChannelDiff:
         fields = set(self.fields)
 
         def add(
-            field: Field, columns: list[str], flag: str, texts: tuple[str, str] | None = None
+            field: Field,
+            columns: list[str],
+            flag: str,
+            texts: tuple[str, str] | None = None,
+            known: str | None = None,
         ) -> None:
             """``flag``: SQL that is true where ``field`` differs. ``texts``: the SQL of the
             expected text (over the canonical row) and of the channel's column: screened by
-            hash in step 1, confirmed by ``flag`` in step 2."""
+            hash in step 1, confirmed by ``flag`` in step 2. ``known``: SQL over the
+            canonical row, false where its value is blank, i.e. unknown: never a difference
+            (:meth:`_blanks` reports it)."""
             name = field.value
+            only = f"{known} AND " if known else ""
             # A field's values only travel to Python for the rows where it may differ.
             for column in columns:
                 sql, alias = column.rsplit(" AS ", 1)
                 select.append(f"CASE WHEN k.s_{name} THEN {sql} END AS {alias}")
             if texts is None:
-                screens.append(f"({flag}) AS s_{name}")
+                screens.append(f"({only}({flag})) AS s_{name}")
                 select.append(f"k.s_{name} AS d_{name}")
                 return
             expected, actual = texts
             pre[f"_h_{name}"] = f"hash({expected})"
             hashed.append(f"hash({actual}) AS _h_{name}")
-            screens.append(f"(c._h_{name} <> a._h_{name}) AS s_{name}")
+            screens.append(f"({only}c._h_{name} <> a._h_{name}) AS s_{name}")
             select.append(f"(CASE WHEN k.s_{name} THEN {flag} ELSE false END) AS d_{name}")
             confirmed.append(f"d_{name}")
 
@@ -772,6 +890,7 @@ class _ChannelDiff:
                     ],
                     _text_differs(exp, f"a.{field.value}"),
                     (source, f"a.{field.value}"),
+                    f"c.{field.value} IS NOT NULL",
                 )
         if Field.BRAND in fields:
             add(
@@ -779,6 +898,7 @@ class _ChannelDiff:
                 ["c.brand AS c_brand", "c.brand AS e_brand", "a.brand AS x_brand"],
                 _text_differs("c.brand", "a.brand"),
                 ("c.brand", "a.brand"),
+                "c.brand IS NOT NULL",
             )
         if Field.GTIN in fields:
             add(
@@ -787,6 +907,7 @@ class _ChannelDiff:
                 # Equal as stored (nearly all) skips the padding.
                 "CASE WHEN c.gtin IS NOT DISTINCT FROM a.gtin THEN false ELSE "
                 f"{_norm_gtin('c.gtin')} IS DISTINCT FROM {_norm_gtin('a.gtin')} END",
+                known="c.gtin IS NOT NULL",
             )
         if Field.ATTRIBUTES in fields:
             add(
@@ -798,6 +919,7 @@ class _ChannelDiff:
                 ],
                 "c.attributes IS DISTINCT FROM a.attributes",
                 ("c.attributes", "a.attributes"),
+                "c.attributes IS NOT NULL",
             )
         price_expr = price.effective if rules.price.sale is SaleMode.EFFECTIVE else price.regular
         if Field.PRICE in fields or Field.SALE_PRICE in fields:
@@ -818,6 +940,7 @@ class _ChannelDiff:
                     "c.sale_price AS c_sale_price",
                 ],
                 self._money_flag("c._e_price", "c._e_currency", "a.price", "a.currency", tol_price),
+                known="c.price IS NOT NULL",
             )
         if Field.SALE_PRICE in fields:
             scheduled = rules.price.sale is SaleMode.SCHEDULED
@@ -856,6 +979,11 @@ class _ChannelDiff:
             expected_qty = expect.stock_sql("coalesce(t.qty, 0)", stock_rules)
             pre["_c_availability"] = "coalesce(t.qty, 0)"
             pre["_e_availability"] = expect.availability_sql(expected_qty, stock_rules)
+            stock_known = None
+            if Field.STOCK in self.canonical.fields:
+                # Availability derives from stock: unknown where canonical's stock is blank.
+                pre["_stock_known"] = "t.qty IS NOT NULL"
+                stock_known = "c._stock_known"
             add(
                 Field.AVAILABILITY,
                 [
@@ -864,6 +992,7 @@ class _ChannelDiff:
                     "a.availability AS x_availability",
                 ],
                 "c._e_availability IS DISTINCT FROM a.availability",
+                known=stock_known,
             )
             joins = f" LEFT JOIN ({self._stock_total_sql(c)}) t ON t.sku = c.sku"
         joins += (
@@ -880,8 +1009,9 @@ class _ChannelDiff:
                 f", cs.qty AS _c_qty FROM _canon c LEFT JOIN {c}_stock cs ON cs.sku = c.sku"
             )
             chan_stock = f", xs.qty AS _x_qty FROM _chan a LEFT JOIN {a}_stock xs ON xs.sku = a.sku"
+            # A canonical SKU without any stock row has a blank (unknown) stock: not compared.
             screens.append(
-                "(c.sku IS NOT NULL AND a.sku IS NOT NULL AND "
+                "(c._c_qty IS NOT NULL AND a.sku IS NOT NULL AND "
                 f"abs(coalesce(a._x_qty, 0) - {expected_stock}) > {int(rules.tolerance.stock)}) AS s_stock"
             )
             kept = ["c._c_qty AS c_qty", "a._x_qty AS x_qty", f"{expected_stock} AS e_qty"]
@@ -1157,7 +1287,11 @@ class _ChannelDiff:
 
     def _stock(self, c: str, a: str) -> None:
         tol = self.config.expect.tolerance.stock
-        both = f"SELECT c.sku, a.ids FROM {c}_items c JOIN _chan a ON a.sku = c.sku"
+        # Only SKUs whose canonical stock is known (a blank stock has no row; see _blanks).
+        both = (
+            f"SELECT c.sku, a.ids FROM {c}_items c JOIN _chan a ON a.sku = c.sku "
+            f"WHERE c.sku IN (SELECT sku FROM {c}_stock)"
+        )
         sql = (
             self._stock_cte(c, a, both)
             + f"""
@@ -1264,9 +1398,11 @@ class _ChannelDiff:
                 )
             self.missing[sku].after = record
         if Field.STOCK in carried or Field.AVAILABILITY in carried:
-            sql = self._stock_cte(
-                c, a, "SELECT sku, NULL::VARCHAR AS ids FROM _missing", few=True
-            ) + ("SELECT e.sku, e.loc, e.expected FROM e")
+            # A record whose canonical stock is blank (unknown) is created without stock.
+            known = f"SELECT sku, NULL::VARCHAR AS ids FROM _missing WHERE sku IN (SELECT sku FROM {c}_stock)"
+            sql = self._stock_cte(c, a, known, few=True) + (
+                "SELECT e.sku, e.loc, e.expected FROM e"
+            )
             for sku, loc, qty in con.execute(sql).fetchall():
                 record = self.missing[sku].after
                 if Field.STOCK in carried:

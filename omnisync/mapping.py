@@ -30,9 +30,10 @@ from pydantic import StringConstraints, field_validator, model_validator
 
 from omnisync.connector import ConnectorOptions
 from omnisync.errors import InputError, Problem
-from omnisync.models import Field, Money, Record
+from omnisync.models import Field, Money, QualityNote, Record
 from omnisync.normalize import (
     DecimalSeparator,
+    MangledValue,
     check_amount,
     check_quantity,
     clean_text,
@@ -288,9 +289,17 @@ class RowMapper:
         return [column for column in self.required_columns() if column in self._unseen]
 
     def to_record(
-        self, row: Mapping[str, Any], origin: str, problems: ProblemSink
+        self,
+        row: Mapping[str, Any],
+        origin: str,
+        problems: ProblemSink,
+        notes: list[QualityNote] | None = None,
     ) -> Record | None:
-        """The row as a Record, or ``None`` after reporting each bad value to ``problems``."""
+        """The row as a Record, or ``None`` after reporting each bad value to ``problems``.
+
+        With ``notes``, a row without a SKU and a value another program mangled
+        (:class:`~omnisync.normalize.MangledValue`) are noted there instead of being problems:
+        the row is skipped (no SKU) or read without that value, and the check reports it."""
         m = self.mapping
         if self._unseen:
             self._unseen = {column for column in self._unseen if _lookup(row, column) is _MISSING}
@@ -300,6 +309,9 @@ class RowMapper:
             problems.append(Problem(origin, f"column {m.sku!r}: SKU: {exc}"))
             return None
         if sku is None:
+            if notes is not None:
+                notes.append(QualityNote(origin, "", "sku", None, self._no_sku(row)))
+                return None
             problems.append(Problem(origin, f"column {m.sku!r}: the SKU is blank"))
             return None
 
@@ -320,8 +332,15 @@ class RowMapper:
                 except ValueError as exc:
                     bad(column, exc)
         if m.gtin:
+            raw_gtin = self._get(row, m.gtin)
             try:
-                record.gtin = normalize_gtin(self._scalar(self._get(row, m.gtin)))
+                record.gtin = normalize_gtin(self._scalar(raw_gtin))
+            except MangledValue as exc:
+                if notes is None:
+                    bad(m.gtin, exc)
+                else:
+                    message = f"column {m.gtin!r}: {exc}; not compared"
+                    notes.append(QualityNote(origin, sku, "gtin", str(raw_gtin).strip(), message))
             except ValueError as exc:
                 bad(m.gtin, exc)
         if m.attributes:
@@ -360,6 +379,20 @@ class RowMapper:
         return record
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _no_sku(self, row: Mapping[str, Any]) -> str:
+        """The note for a row without a SKU, naming its title so that a person can find it."""
+        title = None
+        if self.mapping.title:
+            try:
+                title = clean_text(self._get(row, self.mapping.title))
+            except ValueError:
+                title = None
+        named = f" ({title!r})" if title else ""
+        return (
+            f"column {self.mapping.sku!r} is blank: the row{named} has no SKU, "
+            "so it is linked to nothing and was skipped"
+        )
 
     @staticmethod
     def _get(row: Mapping[str, Any], column: str) -> Any:

@@ -111,6 +111,10 @@ class Kind(StrEnum):
     EXTRA = "extra"  # in the channel, not in canonical
     CHANGED = "changed"  # in both, a field differs
     DUPLICATE = "duplicate"  # the channel lists the SKU more than once
+    #: A row value that cannot be used (a blank canonical cell, a row without a SKU, a barcode
+    #: a spreadsheet mangled): reported with its source and file:line, never compared, never
+    #: turned into a change.
+    DATA_QUALITY = "data_quality"
 
 
 @dataclass(slots=True)
@@ -133,6 +137,10 @@ class Finding:
     #: what a plan turns into a change. For ``missing`` ``after`` is the whole expected record.
     before: Any = None
     after: Any = None
+    #: For ``data_quality``: which side holds the value (``canonical`` or the channel's name)
+    #: and the row it is on (``erp.csv:12``).
+    source: str | None = None
+    origin: str | None = None
 
     @property
     def label(self) -> str:
@@ -158,6 +166,8 @@ class Finding:
             "ids": self.ids,
             "before": self.before,
             "after": self.after,
+            "source": self.source,
+            "origin": self.origin,
         }
         if copy:
             values.update(
@@ -171,6 +181,23 @@ class Finding:
         values["kind"] = Kind(values["kind"])
         values["ids"] = dict(values.get("ids") or {})
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class QualityNote:
+    """A value a source row holds that cannot be used, noted by the connector while reading
+    (the row is kept, or skipped when it has no SKU): it becomes a ``data_quality`` finding
+    and leaves that field of that row out of the comparison, instead of refusing the file."""
+
+    #: The row: ``shop.csv:12``.
+    origin: str
+    #: The row's SKU; empty for a row without one.
+    sku: str
+    #: The field the value is for (``gtin``), or ``sku`` for a row without a SKU.
+    field: str
+    #: The value as written, when there is one.
+    value: str | None
+    message: str
 
 
 _IMMUTABLE = (str, int, float, type(None), Decimal, datetime)

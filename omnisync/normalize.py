@@ -368,6 +368,12 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
+class MangledValue(ValueError):
+    """A value another program damaged beyond repair (a barcode a spreadsheet turned into
+    ``3.65275E+11``): the value is lost, the rest of its row is still good. Readers that can
+    note it per row do so (:class:`~omnisync.models.QualityNote`) instead of refusing the file."""
+
+
 def normalize_gtin(text: str | int | None) -> str | None:
     """A GTIN (EAN/UPC/ISBN) as 14 digits, zero-padded as GS1 stores it, so that
     ``4006381333931``, ``04006381333931`` and a UPC that lost its leading zero in a spreadsheet
@@ -380,7 +386,7 @@ def normalize_gtin(text: str | int | None) -> str | None:
     if not body:
         return None
     if _SCIENTIFIC.fullmatch(body):
-        raise ValueError(
+        raise MangledValue(
             f"{body!r} is not a GTIN: a spreadsheet (Excel) turned it into scientific notation "
             "and dropped digits; export the column as text"
         )

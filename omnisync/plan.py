@@ -211,6 +211,8 @@ def _change_for(finding: Finding, rules: Any) -> tuple[Change | None, str]:
     match finding.kind:
         case Kind.DUPLICATE:
             return None, "SKU listed more than once in the channel; fix it there first"
+        case Kind.DATA_QUALITY:
+            return None, f"data quality: {finding.detail or 'the value cannot be used'}"
         case Kind.MISSING:
             if not rules.create:
                 return None, "missing in channel; set push.create: true to create it"

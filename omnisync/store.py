@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 #: The schema this omnisync writes. Bump it together with a new entry in :data:`MIGRATIONS`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: How long a SQLite connection waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 30_000
@@ -214,6 +214,9 @@ class FindingRow(SQLModel, table=True):
     #: The channel's current and the expected value as JSON (omnisync.values); schema 2.
     before_json: str | None = Field(default=None, sa_type=Text)
     after_json: str | None = Field(default=None, sa_type=Text)
+    #: A data-quality finding's side (``canonical`` or the channel) and row; schema 3.
+    source: str | None = None
+    origin: str | None = Field(default=None, sa_type=Text)
 
 
 class PushRow(SQLModel, table=True):
@@ -312,8 +315,14 @@ def _to_v2(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=tables)
 
 
+def _to_v3(conn: Connection) -> None:
+    """Schema 3: data-quality findings name their side and row."""
+    for column in ("source", "origin"):
+        conn.execute(text(f"ALTER TABLE omnisync_finding ADD COLUMN {column} TEXT"))
+
+
 #: Ordered schema upgrades.
-MIGRATIONS: list[Migration] = [Migration(1, _to_v2)]
+MIGRATIONS: list[Migration] = [Migration(1, _to_v2), Migration(2, _to_v3)]
 
 
 # ---------------------------------------------------------------- results
@@ -1194,6 +1203,8 @@ _FINDING_COLUMNS = (
     "ids_json",
     "before_json",
     "after_json",
+    "source",
+    "origin",
 )
 #: The columns :func:`_finding_rows` fills, in its order.
 _FINDING_INSERT = ("run_id", "position", "channel_position", *_FINDING_COLUMNS)
@@ -1221,6 +1232,8 @@ def _finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tu
                 json.dumps(ids) if ids else None,
                 _json_value(f.before),
                 _json_value(f.after),
+                _mask(f.source),
+                _mask(f.origin),
             )
             position += 1
 
@@ -1357,9 +1370,23 @@ def _json_value(value: Any) -> str | None:
 
 
 def _finding(row: Sequence[Any]) -> Finding:
-    channel, kind, sku, field, location, canonical, expected, actual, rule, detail, ids, bj, aj = (
-        row
-    )
+    (
+        channel,
+        kind,
+        sku,
+        field,
+        location,
+        canonical,
+        expected,
+        actual,
+        rule,
+        detail,
+        ids,
+        bj,
+        aj,
+        source,
+        origin,
+    ) = row
     return Finding(
         channel=channel,
         kind=Kind(kind),
@@ -1374,6 +1401,8 @@ def _finding(row: Sequence[Any]) -> Finding:
         ids=json.loads(ids) if ids else {},
         before=json.loads(bj) if bj is not None else None,
         after=json.loads(aj) if aj is not None else None,
+        source=source,
+        origin=origin,
     )
 
 

@@ -227,16 +227,22 @@ def test_group_by_inherits_content_and_skips_image_rows(tmp_path: Path):
     ]
 
 
-def test_a_grouped_row_without_sku_but_with_a_price_is_a_problem(tmp_path: Path):
-    text = "handle,sku,price\nshirt,S-1,10\nshirt,,11\n"
+def notes(connector: Connector) -> list[tuple[str, str, str]]:
+    """(origin, sku, field) of what the connector's last read noted."""
+    return [(n.origin, n.sku, n.field) for n in connector.quality_notes()]
+
+
+def test_a_grouped_row_without_sku_but_with_a_price_is_noted_not_an_image_row(tmp_path: Path):
+    # A variant without a SKU is skipped and noted (the check reports it, and refuses it in
+    # canonical); an image-only row is no item at all.
+    text = "handle,sku,price\nshirt,S-1,10\nshirt,,11\nshirt,,\n"
     path = write(tmp_path, "shop.csv", text)
     mapping = {"sku": "sku", "price": "price"}
     connector = make(
         CsvConnector, tmp_path, path=path, currency=EUR, group_by="handle", mapping=mapping
     )
-    assert [str(p) for p in input_error(connector).problems] == [
-        "shop.csv:3: column 'sku': the SKU is blank"
-    ]
+    assert [r.sku for r in read_all(connector)] == ["S-1"]
+    assert notes(connector) == [("shop.csv:3", "", "sku")]
 
 
 def test_blank_lines_and_empty_trailing_rows_are_not_records(tmp_path: Path):
@@ -326,11 +332,8 @@ def test_user_mapping_keys_override_the_preset(tmp_path: Path):
         mapping={"sku": "Variant Barcode", "stock": None},
     )
     assert Field.STOCK not in connector.fields()
-    error = input_error(connector)  # only TS-S has a barcode: as the SKU it is blank elsewhere
-    assert [str(p) for p in error.problems] == [
-        f"{path}:4: column 'Variant Barcode': the SKU is blank",
-        f"{path}:6: column 'Variant Barcode': the SKU is blank",
-    ]
+    read_all(connector)  # only TS-S has a barcode: as the SKU it is blank elsewhere
+    assert notes(connector) == [(f"{path}:4", "", "sku"), (f"{path}:6", "", "sku")]
 
 
 def test_woocommerce_export(tmp_path: Path):
@@ -476,12 +479,12 @@ def test_wrong_encoding_names_the_line_and_suggests_the_setting(tmp_path: Path):
     assert "cp1252" in error.hint
 
 
-def test_blank_sku_is_a_problem(tmp_path: Path):
+def test_blank_sku_is_noted_with_the_row_and_its_title(tmp_path: Path):
     path = write(tmp_path, "shop.csv", "sku,title\nA,Hemd\n ,Hose\n")
-    error = input_error(
-        make(CsvConnector, tmp_path, path=path, mapping={"sku": "sku", "title": "title"})
-    )
-    assert [str(p) for p in error.problems] == ["shop.csv:3: column 'sku': the SKU is blank"]
+    connector = make(CsvConnector, tmp_path, path=path, mapping={"sku": "sku", "title": "title"})
+    assert [r.sku for r in read_all(connector)] == ["A"]
+    assert notes(connector) == [("shop.csv:3", "", "sku")]
+    assert "'Hose'" in connector.quality_notes()[0].message
 
 
 def test_wrong_field_count_is_a_problem(tmp_path: Path):
@@ -632,8 +635,8 @@ def test_json_nan_and_bad_values_are_located(tmp_path: Path):
     )
     assert [str(p) for p in input_error(connector).problems] == [
         "feed.json:[0]: column 'price' (SKU A): 'NaN' is not a number",
-        "feed.json:[1]: column 'sku': the SKU is blank",
     ]
+    assert notes(connector) == [("feed.json:[1]", "", "sku")]
 
 
 def test_empty_json_files(tmp_path: Path):

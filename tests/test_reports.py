@@ -155,6 +155,7 @@ def test_json_has_the_documented_schema() -> None:
         "extra": 1,
         "changed": 4,
         "duplicate": 1,
+        "data_quality": 0,
     }
     assert pos["changed_fields"] == {"title": 1, "description": 1, "price": 2, "stock": 1}
     assert pos["error"] is None
@@ -193,6 +194,8 @@ def test_csv_parses_back_to_one_row_per_finding_and_error() -> None:
         "actual": "12.49 EUR",
         "rule": "net→gross 19% VAT, round .99",
         "detail": "",
+        "source": "",
+        "origin": "",
     }
     assert rows[2]["expected"] == NASTY
     assert rows[3]["actual"] == LONG_B  # never shortened
@@ -208,7 +211,7 @@ def test_csv_of_a_clean_run_is_just_the_header() -> None:
     result.channels.pop()
 
     assert render(result, "csv") == (
-        "channel,kind,sku,field,location,canonical,expected,actual,rule,detail\n"
+        "channel,kind,sku,field,location,canonical,expected,actual,rule,detail,source,origin\n"
     )
 
 
@@ -226,7 +229,7 @@ def test_junit_counts_checks_failures_and_errors() -> None:
 
     assert root.tag == "testsuites"
     assert root.get("name") == "omnisync check"
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("17", "7", "1")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("19", "7", "1")
     assert root.get("time") == "3.250"
     assert list(suites) == ["omnisync.webshop", "omnisync.pos", "omnisync.feed"]
     pos = suites["omnisync.pos"]
@@ -235,15 +238,16 @@ def test_junit_counts_checks_failures_and_errors() -> None:
         "missing",
         "extra",
         "duplicate",
+        "data_quality",
         "title",
         "description",
         "price",
         "stock",
     ]
     assert {c.get("classname") for c in pos.iter("testcase")} == {"omnisync.pos"}
-    assert (pos.get("tests"), pos.get("failures"), pos.get("errors")) == ("8", "7", "0")
+    assert (pos.get("tests"), pos.get("failures"), pos.get("errors")) == ("9", "7", "0")
     webshop = suites["omnisync.webshop"]
-    assert (webshop.get("tests"), webshop.get("failures")) == ("8", "0")
+    assert (webshop.get("tests"), webshop.get("failures")) == ("9", "0")
     assert not list(webshop.iter("failure"))
 
 
@@ -353,7 +357,7 @@ def test_markdown_has_verdict_summary_table_and_findings() -> None:
     assert "run 42" in lines[0]
     header = lines.index(
         "| Channel | Status | Canonical | In channel | Matched | Missing | Extra | Changed "
-        "| Duplicates |"
+        "| Duplicates | Quality |"
     )
     assert _cells(lines[header + 2]) == [
         "webshop",
@@ -365,8 +369,11 @@ def test_markdown_has_verdict_summary_table_and_findings() -> None:
         "0",
         "0",
         "0",
+        "0",
     ]
-    assert _cells(lines[header + 3]) == ["pos", "❌ mismatch", "10", "10", "5", "1", "1", "4", "1"]
+    assert _cells(lines[header + 3]) == [
+        *("pos", "❌ mismatch", "10", "10", "5", "1", "1", "4", "1", "0")
+    ]
     assert _cells(lines[header + 4])[:2] == ["feed", "⚠️ error"]
     assert any("**feed** could not be read" in line and "401" in line for line in lines)
     assert md.count("<details>") == 1  # only the channel with findings

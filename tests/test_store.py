@@ -176,6 +176,8 @@ def test_every_model_field_is_kept() -> None:
         "ids",
         "before",
         "after",
+        "source",
+        "origin",
     }, "persist the new Finding field in omnisync/store.py"
 
 
@@ -298,6 +300,7 @@ def test_runs_lists_newest_first_with_counts(state: Store) -> None:
         "extra": 1,
         "changed": 2,
         "duplicate": 0,
+        "data_quality": 0,
         "canonical_records": 0,
         "canonical_priced": 0,
         "canonical_baseline": None,
@@ -402,9 +405,15 @@ def test_an_older_schema_is_migrated_once(tmp_path: Path, monkeypatch: pytest.Mo
         calls.append(1)
         conn.execute(text("UPDATE omnisync_run SET config_path = 'migrated.yaml'"))
 
-    # Step 0→1 is the fake one; 1→2 is a no-op here because the tables are already current.
+    # Step 0→1 is the fake one; 1→2 and 2→3 are no-ops here: the tables are already current.
     monkeypatch.setattr(
-        store, "MIGRATIONS", [Migration(0, rename_config), Migration(1, lambda conn: None)]
+        store,
+        "MIGRATIONS",
+        [
+            Migration(0, rename_config),
+            Migration(1, lambda conn: None),
+            Migration(2, lambda conn: None),
+        ],
     )
 
     with Store.open(str(path), base_dir=tmp_path) as opened:
@@ -548,6 +557,8 @@ def test_a_version_1_store_is_upgraded_to_keep_values_and_journals(tmp_path: Pat
     with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE omnisync_finding DROP COLUMN before_json")
         conn.execute("ALTER TABLE omnisync_finding DROP COLUMN after_json")
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN source")
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN origin")
         conn.execute("DROP TABLE omnisync_journal")
         conn.execute("DROP TABLE omnisync_push")
     set_schema_version(path, 1)
@@ -561,4 +572,28 @@ def test_a_version_1_store_is_upgraded_to_keep_values_and_journals(tmp_path: Pat
             "amount": "1.5",
             "currency": "EUR",
         }
-    assert schema_version(path) == SCHEMA_VERSION == 2
+    assert schema_version(path) == SCHEMA_VERSION == 3
+
+
+def test_a_version_2_store_gains_the_data_quality_columns(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        old_run = opened.record_check(make_result(), exit_code=1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN source")
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN origin")
+    set_schema_version(path, 2)
+
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        assert opened.load(old_run).run_id == old_run
+        result = make_result()
+        finding = result.channels[0].findings[0]
+        finding.kind, finding.source, finding.origin = Kind.DATA_QUALITY, "canonical", "erp.csv:7"
+        new_run = opened.record_check(result, exit_code=1)
+        loaded = opened.load(new_run).channels[0].findings[0]
+    assert (loaded.kind, loaded.source, loaded.origin) == (
+        Kind.DATA_QUALITY,
+        "canonical",
+        "erp.csv:7",
+    )
+    assert schema_version(path) == 3

@@ -19,7 +19,7 @@ from pydantic import StringConstraints, field_validator
 from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 from omnisync.errors import ConnectorError, InputError, Problem
 from omnisync.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
-from omnisync.models import Change, Entity, Field, Record, WriteResult
+from omnisync.models import Change, Entity, Field, QualityNote, Record, WriteResult
 
 if TYPE_CHECKING:
     from .write import Document
@@ -97,9 +97,14 @@ class FileConnector(Connector):
         super().__init__(options, context)
         self.options: FileOptions = options
         self.file: Path = context.resolve(options.path)
+        #: Filled by read(): rows skipped or read without a value (see quality_notes).
+        self.notes: list[QualityNote] = []
 
     def describe(self) -> str:
         return self.options.path
+
+    def quality_notes(self) -> Sequence[QualityNote]:
+        return self.notes
 
     def fields(self) -> frozenset[Field]:
         return self.mapper().fields()

@@ -255,6 +255,7 @@ class CsvConnector(FileConnector):
 
     def read(self) -> Iterator[Record]:
         problems = ProblemCollector()
+        self.notes = []
         with self.open() as stream:
             reader = self._reader(self._lines(stream, problems))
             try:
@@ -373,7 +374,7 @@ class CsvConnector(FileConnector):
                         continue
                 else:
                     group_key, first = key, layout.heritage(row)
-            record = mapper.to_record(row, self.origin(line), problems)
+            record = mapper.to_record(row, self.origin(line), problems, self.notes)
             if record is not None:
                 yield self.localized(record)
         for reason, count in skipped.items():
@@ -649,7 +650,9 @@ class CsvDocument(Document):
             layout.clear_blanks(heritage)
             layout.inherit(row, heritage)
         problems: list[Problem] = []
-        record = self.mapper.to_record(row, self.where(ref), problems)
+        # A mangled value the reader notes is no reason to refuse the row (its price can
+        # still be written); the check reported it.
+        record = self.mapper.to_record(row, self.where(ref), problems, [])
         return (self.connector.localized(record) if record else None), problems
 
     def column_values(self, column: str) -> Iterator[str]:

@@ -77,7 +77,7 @@ class _JsonBase(FileConnector):
         if not isinstance(item, dict):
             problems.add(origin, f"is {kind_of(item)}, not an object (a record)")
             return None
-        record = mapper.to_record(item, origin, problems)
+        record = mapper.to_record(item, origin, problems, self.notes)
         return self.localized(record) if record else None
 
     def _finish(self, mapper: RowMapper, keys: set[str], count: int) -> None:
@@ -100,6 +100,7 @@ class JsonConnector(_JsonBase):
         self.json_options = cast(JsonOptions, options)  # checked by FileConnector
 
     def read(self) -> Iterator[Record]:
+        self.notes = []
         path = self.options.path
         with self.open() as stream:
             text = read_text(stream, self.options.encoding, path)
@@ -169,6 +170,7 @@ class JsonLinesConnector(_JsonBase):
     Options = JsonLinesOptions
 
     def read(self) -> Iterator[Record]:
+        self.notes = []
         path = self.options.path
         mapper = self.mapper()
         problems = ProblemCollector()
@@ -514,7 +516,7 @@ class _JsonItems(Document):
         problems: list[Problem] = []
         if not isinstance(item.value, dict):
             return None, [Problem(self.where(ref), f"is {kind_of(item.value)}, not an object")]
-        record = self.mapper.to_record(item.value, self.where(ref), problems)
+        record = self.mapper.to_record(item.value, self.where(ref), problems, [])
         return (self.connector.localized(record) if record else None), problems
 
     def column_values(self, column: str) -> Iterator[Any]:

@@ -23,6 +23,8 @@ def _m(text: str | None) -> str | None:
 
 
 _MASKED = (
+    "source",
+    "origin",
     "channel",
     "sku",
     "field",
@@ -149,11 +151,26 @@ def channel_summary(channel: ChannelReport) -> str:
     if changed:
         fields = ", ".join(f"{name} {n}" for name, n in changed_fields(channel).items())
         parts.append(f"{changed} changed ({fields})" if fields else f"{changed} changed")
-    for kind in (Kind.MISSING, Kind.EXTRA, Kind.DUPLICATE):
+    for kind in (Kind.MISSING, Kind.EXTRA, Kind.DUPLICATE, Kind.DATA_QUALITY):
         count = channel.count(kind)
         if count:
-            parts.append(f"{count} {kind.value}")
+            parts.append(f"{count} {kind.value.replace('_', ' ')}")
     return ", ".join(parts)
+
+
+def where(finding: Finding) -> str | None:
+    """The row a data-quality finding is about: ``canonical erp.csv:12``, ``shop shop.csv:3``."""
+    if not finding.origin:
+        return finding.source
+    return f"{finding.source} {finding.origin}" if finding.source else finding.origin
+
+
+def detail_text(finding: Finding) -> str | None:
+    """The finding's detail, led by the row it is about when it names one."""
+    row = where(finding)
+    if row is None:
+        return finding.detail
+    return f"{row}: {finding.detail}" if finding.detail else row
 
 
 def finding_line(finding: Finding) -> str:
@@ -180,8 +197,9 @@ def finding_line(finding: Finding) -> str:
         notes.append(f"canonical {value(finding.canonical)}")
     if finding.rule:
         notes.append(f"rule: {one_line(finding.rule)}")
-    if finding.detail:
-        notes.append(one_line(finding.detail))
+    detail = detail_text(finding)
+    if detail:
+        notes.append(one_line(detail))
     if notes:
         line += f" ({'; '.join(notes)})"
     return line

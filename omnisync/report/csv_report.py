@@ -1,6 +1,7 @@
 """The CSV report: one row per finding, every finding, for spreadsheets and scripts.
 
-Columns: ``channel,kind,sku,field,location,canonical,expected,actual,rule,detail``. A channel
+Columns: ``channel,kind,sku,field,location,canonical,expected,actual,rule,detail,source,origin``
+(``source`` and ``origin`` name the side and row of a ``data_quality`` finding). A channel
 that could not be read gives one row of kind ``error`` with the message in ``detail``. Empty
 cells mean "no value". Values are never shortened; quoting follows RFC 4180 (fields with
 commas, quotes or line breaks are quoted), rows end in ``\\n``.
@@ -24,6 +25,8 @@ COLUMNS = (
     "actual",
     "rule",
     "detail",
+    "source",
+    "origin",
 )
 
 
@@ -34,7 +37,7 @@ def render_csv(result: CheckResult) -> str:
     writer.writerow(COLUMNS)
     for channel in result.channels:
         if channel.error is not None:
-            writer.writerow([channel.name, "error", "", "", "", "", "", "", "", channel.error])
+            writer.writerow([channel.name, "error", *[""] * 7, channel.error, "", ""])
         for f in channel.findings:
             writer.writerow(
                 [
@@ -48,6 +51,8 @@ def render_csv(result: CheckResult) -> str:
                     f.actual or "",
                     f.rule or "",
                     f.detail or "",
+                    f.source or "",
+                    f.origin or "",
                 ]
             )
     return out.getvalue()

@@ -12,19 +12,21 @@ Schema ``omnisync.check/1`` (keys in this order; timestamps ISO 8601, with offse
       "config": "omnisync.yaml",
       "config_fingerprint": "sha256:...",
       "totals": {"channels", "ok", "mismatch", "error",
-                 "findings", "missing", "extra", "changed", "duplicate"},
+                 "findings", "missing", "extra", "changed", "duplicate", "data_quality"},
       "channels": [                                 # in config order
         {
           "name": "webshop", "connector": "shopify",
           "status": "ok" | "mismatch" | "error",
           "counts": {"canonical", "channel", "matched", "missing", "extra", "changed",
-                     "duplicate"},                  # changed = SKUs with any changed field
+                     "duplicate", "data_quality"},  # changed = SKUs with any changed field
           "fields": ["title", "price", ...],        # fields compared, in order
           "changed_fields": {"price": 3, ...},      # SKUs changed per field
           "error": "message" | null, "error_code": 3 | null,
           "findings": [                             # all of them, in check order
-            {"channel", "kind": "missing"|"extra"|"changed"|"duplicate", "sku", "field",
-             "location", "canonical", "expected", "actual", "rule", "detail", "ids": {}}
+            {"channel", "kind": "missing"|"extra"|"changed"|"duplicate"|"data_quality",
+             "sku", "field", "location", "canonical", "expected", "actual", "rule", "detail",
+             "ids": {}, "before", "after",
+             "source", "origin"}                    # data_quality: "canonical"|channel, "erp.csv:12"
           ]
         }
       ]
@@ -66,6 +68,7 @@ def _channel(channel: ChannelReport, copy: bool = True) -> dict[str, Any]:
             "extra": channel.count(Kind.EXTRA),
             "changed": channel.count(Kind.CHANGED),
             "duplicate": channel.count(Kind.DUPLICATE),
+            "data_quality": channel.count(Kind.DATA_QUALITY),
         },
         "fields": list(channel.fields),
         "changed_fields": changed_fields(channel),
@@ -88,7 +91,7 @@ def to_dict(result: CheckResult, *, copy: bool = True) -> dict[str, Any]:
         "error": statuses.count("error"),
         "findings": len(result.findings),
     }
-    for kind in (Kind.MISSING, Kind.EXTRA, Kind.CHANGED, Kind.DUPLICATE):
+    for kind in (Kind.MISSING, Kind.EXTRA, Kind.CHANGED, Kind.DUPLICATE, Kind.DATA_QUALITY):
         totals[kind.value] = sum(c.count(kind) for c in result.channels)
     return {
         "schema": SCHEMA,

@@ -2,7 +2,7 @@
 
 Each channel is a ``<testsuite name="omnisync.<channel>">``; each check on it is a
 ``<testcase>``: ``read`` (an ``<error>`` when the channel could not be read), ``missing``,
-``extra``, ``duplicate`` and one per compared field (``price``, ``stock``, ...). A failing check
+``extra``, ``duplicate``, ``data_quality`` and one per compared field (``price``, ``stock``, ...). A failing check
 has a ``<failure type="mismatch">`` whose text lists every finding, one per line. A channel that
 could not be read has only its ``read`` case: nothing else about it is known.
 """
@@ -23,6 +23,7 @@ _RECORD_CHECKS: dict[Kind, str] = {
     Kind.MISSING: "missing from the channel",
     Kind.EXTRA: "on the channel but not in the canonical catalogue",
     Kind.DUPLICATE: "listed more than once",
+    Kind.DATA_QUALITY: "with a value that cannot be used (blank in canonical, no SKU, mangled)",
 }
 
 
@@ -64,8 +65,11 @@ def _suite(parent: ET.Element, channel: ChannelReport, result: CheckResult) -> t
             tests += 1
             found = [f for f in channel.findings if f.kind is kind]
             if found:
-                skus = len({f.sku for f in found})
-                _fail(case, f"{plural(skus, 'SKU')} {what}", found)
+                if kind is Kind.DATA_QUALITY:  # a row without a SKU counts as a row
+                    counted = plural(len(found), "row")
+                else:
+                    counted = plural(len({f.sku for f in found}), "SKU")
+                _fail(case, f"{counted} {what}", found)
                 failures += 1
         changed = [f for f in channel.findings if f.kind is Kind.CHANGED]
         # Fields that changed without being listed as compared still get a case: no finding

@@ -15,6 +15,7 @@ from omnisync.report._common import (
     Status,
     cap,
     channel_summary,
+    detail_text,
     duration_seconds,
     field_label,
     overall_status,
@@ -67,7 +68,7 @@ def _facts(result: CheckResult) -> str:
 
 def _summary_row(channel: ChannelReport) -> str:
     if channel.error is not None:
-        counts = ["—"] * 7
+        counts = ["—"] * 8
     else:
         counts = [
             str(n)
@@ -79,6 +80,7 @@ def _summary_row(channel: ChannelReport) -> str:
                 channel.count(Kind.EXTRA),
                 channel.count(Kind.CHANGED),
                 channel.count(Kind.DUPLICATE),
+                channel.count(Kind.DATA_QUALITY),
             )
         ]
     return _row([_cell(channel.name), _BADGE[status(channel)], *counts])
@@ -94,7 +96,7 @@ def _finding_row(f: Finding) -> str:
             _cell(f.actual),
             _cell(f.canonical),
             _cell(f.rule),
-            _cell(f.detail),
+            _cell(detail_text(f)),
         ]
     )
 
@@ -123,8 +125,8 @@ def render_markdown(result: CheckResult, *, limit: int | None = 20) -> str:
         _facts(result),
         "",
         "| Channel | Status | Canonical | In channel | Matched | Missing | Extra | Changed "
-        "| Duplicates |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| Duplicates | Quality |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
         *(_summary_row(c) for c in result.channels),
     ]
     errors = [c for c in result.channels if c.error is not None]

@@ -18,6 +18,7 @@ from omnisync.report._common import (
     Status,
     cap,
     channel_summary,
+    detail_text,
     duration_seconds,
     field_label,
     one_line,
@@ -81,12 +82,21 @@ def _summary(result: CheckResult, width: int) -> Table:
     longest = max((len(c.name) for c in result.channels), default=0)
     table.add_column("Channel", no_wrap=True, min_width=min(longest, 24))
     table.add_column("Status", no_wrap=True, min_width=len("mismatch"))
-    for name in ("Canonical", "In channel", "Matched", "Missing", "Extra", "Changed", "Duplicates"):
+    for name in (
+        "Canonical",
+        "In channel",
+        "Matched",
+        "Missing",
+        "Extra",
+        "Changed",
+        "Duplicates",
+        "Quality",
+    ):
         table.add_column(name, justify="right", min_width=len(name.split()[-1]))
     for channel in result.channels:
         state = status(channel)
         if channel.error is not None:
-            counts = [_NONE] * 7
+            counts = [_NONE] * 8
         else:
             counts = [
                 Text(str(n), style="yellow" if n and kind is not None else "")
@@ -98,6 +108,7 @@ def _summary(result: CheckResult, width: int) -> Table:
                     (channel.count(Kind.EXTRA), Kind.EXTRA),
                     (channel.count(Kind.CHANGED), Kind.CHANGED),
                     (channel.count(Kind.DUPLICATE), Kind.DUPLICATE),
+                    (channel.count(Kind.DATA_QUALITY), Kind.DATA_QUALITY),
                 )
             ]
         table.add_row(Text(channel.name), Text(state, style=_STYLE[state]), *counts)
@@ -109,7 +120,7 @@ def _detail_row(f: Finding) -> list[Text]:
     canonical_start = (
         start if f.canonical and f.expected and f.canonical[:start] == f.expected[:start] else 0
     )
-    notes = "; ".join(part for part in (f.rule, f.detail) if part)
+    notes = "; ".join(part for part in (f.rule, detail_text(f)) if part)
     return [
         Text(one_line(f.sku)),
         Text(f.kind.value),
