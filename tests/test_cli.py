@@ -118,7 +118,7 @@ def test_markdown_and_csv_formats(project: Path) -> None:
     code, out, _ = check(project, "--format", "csv")
     assert (
         out.splitlines()[0]
-        == "channel,kind,sku,field,location,canonical,expected,actual,rule,detail"
+        == "channel,kind,sku,field,location,canonical,expected,actual,rule,detail,source,origin"
     )
     assert len(out.splitlines()) == len(PLANTED) + 1
 
