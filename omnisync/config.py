@@ -447,15 +447,32 @@ def _yaml_problem(name: str, mark: Any, message: str, hint: str) -> ConfigError:
     return ConfigError([Problem(f"{name}:{line}", message)], hint=hint)
 
 
+def _unreadable(name: str, text: str, exc: yaml.reader.ReaderError) -> ConfigError:
+    """A character YAML refuses (NUL, other control characters): the line it is on."""
+    line = text.count("\n", 0, max(exc.position, 0)) + 1
+    character = (
+        exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    )
+    return ConfigError(
+        [Problem(f"{name}:{line}", f"character U+{character:04X} is not allowed in YAML")],
+        hint="remove the control character (an editor or a copy from a terminal put it there)",
+    )
+
+
 _TAG_HINT = (
     "omnisync reads plain YAML: no custom tags such as !include; quote values that start with !"
 )
 
 
 def _load_with_lines(text: str, name: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(name, text, exc) from None
     try:
         node = loader.get_single_node()
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(name, text, exc) from None
     except yaml.MarkedYAMLError as exc:
         raise _yaml_problem(
             name,

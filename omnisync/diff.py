@@ -670,7 +670,7 @@ class _ChannelDiff:
             if Field.STOCK in self.fields and not folded:
                 self._stock(c, a)
             self._creations(c, a, price)
-            self._quality(c)
+            self._quality(c, a)
         finally:
             for view in ("_chan", "_canon"):
                 con.execute(f"DROP VIEW IF EXISTS {view}")
@@ -688,7 +688,7 @@ class _ChannelDiff:
 
     # ---------------------------------------------------------------- data quality
 
-    def _quality(self, c: str) -> None:
+    def _quality(self, c: str, a: str) -> None:
         """Data-quality findings: what the connectors noted (rows without a SKU, mangled
         values), whose fields then never count as differences, and canonical's blank values."""
         compared = {f.value for f in self.fields} | {"sku"}
@@ -716,19 +716,31 @@ class _ChannelDiff:
                 for f in self.findings
                 if f.kind is not Kind.CHANGED or (f.sku, f.field or "") not in noted
             ]
-        self._blanks(c, noted)
+        self._blanks(c, a, noted)
 
-    def _blanks(self, c: str, noted: set[tuple[str, str]]) -> None:
-        """A blank canonical value means "unknown", never "empty": each one the channel
-        would compare is reported with its row (the comparison already left it out)."""
-        checks = [(f.value, f"c.{f.value} IS NULL") for f in _BLANKABLE if f in self.fields]
+    def _blanks(self, c: str, a: str, noted: set[tuple[str, str]]) -> None:
+        """A blank canonical value means "unknown", never "empty": each one that would have
+        changed the channel is reported with its row (the comparison already left it out).
+        Where the channel is blank too, nothing would have changed and nothing is said."""
+        chan_has = "(a.sku IS NULL OR a.{0} IS NOT NULL)"
+        checks = [
+            (f.value, f"(c.{f.value} IS NULL AND {chan_has.format(f.value)})")
+            for f in _BLANKABLE
+            if f in self.fields
+        ]
         stock_used = Field.STOCK in self.fields or Field.AVAILABILITY in self.fields
         if stock_used and Field.STOCK in self.canonical.fields:
-            checks.append(("stock", f"c.sku NOT IN (SELECT sku FROM {c}_stock)"))
+            checks.append(
+                (
+                    "stock",
+                    f"(c.sku NOT IN (SELECT sku FROM {c}_stock) AND (a.sku IS NULL"
+                    f" OR a.sku IN (SELECT sku FROM {a}_stock)))",
+                )
+            )
         if not checks:
             return
         listed = self.config.expect.assortment == "listed"
-        join = " JOIN _chan a ON a.sku = c.sku" if listed else ""
+        join = " JOIN _chan a ON a.sku = c.sku" if listed else " LEFT JOIN _chan a ON a.sku = c.sku"
         sql = (
             f"SELECT c.sku, c.origin, {', '.join(sql for _, sql in checks)} FROM _canon c{join} "
             f"WHERE {' OR '.join(sql for _, sql in checks)} ORDER BY c.ord"
@@ -977,10 +989,24 @@ class _ChannelDiff:
         if Field.AVAILABILITY in fields:
             stock_rules = rules.stock
             expected_qty = expect.stock_sql("coalesce(t.qty, 0)", stock_rules)
+            derived = expect.availability_sql(expected_qty, stock_rules)
             pre["_c_availability"] = "coalesce(t.qty, 0)"
-            pre["_e_availability"] = expect.availability_sql(expected_qty, stock_rules)
+            pre["_e_availability"] = derived
             stock_known = None
-            if Field.STOCK in self.canonical.fields:
+            has_stock = Field.STOCK in self.canonical.fields
+            if Field.AVAILABILITY in self.canonical.fields:
+                # Canonical states availability (a feed, a shop export without quantities):
+                # compared as a value where its stock is blank or absent, never as stock 0.
+                stocked = "t.qty IS NOT NULL" if has_stock else "FALSE"
+                pre["_c_availability"] = (
+                    f"CASE WHEN {stocked} THEN CAST(t.qty AS VARCHAR) ELSE c.availability END"
+                )
+                pre["_e_availability"] = (
+                    f"CASE WHEN {stocked} THEN {derived} ELSE c.availability END"
+                )
+                pre["_stock_known"] = f"({stocked}) OR c.availability IS NOT NULL"
+                stock_known = "c._stock_known"
+            elif has_stock:
                 # Availability derives from stock: unknown where canonical's stock is blank.
                 pre["_stock_known"] = "t.qty IS NOT NULL"
                 stock_known = "c._stock_known"

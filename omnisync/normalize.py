@@ -329,13 +329,16 @@ AVAILABILITY_WORDS: dict[str, Availability] = {
     "on backorder": Availability.BACKORDER,
     "preorder": Availability.PREORDER,
     "pre order": Availability.PREORDER,
+    # The in-stock flags of WooCommerce ("In stock?") and Magento (is_in_stock) exports.
+    "1": Availability.IN_STOCK,
+    "0": Availability.OUT_OF_STOCK,
 }
 _SCHEMA_ORG = re.compile(r"^(?:https?://)?schema\.org/", re.IGNORECASE)
 
 
 def parse_availability(text: str) -> Availability:
     """``in stock``/``in_stock``/``available``, ``out of stock``/``sold out``, ``backorder``,
-    ``preorder`` (any case; schema.org URLs such as ``https://schema.org/InStock`` too)."""
+    ``preorder``, the flags ``1``/``0`` (any case; schema.org URLs such as ``https://schema.org/InStock`` too)."""
     key = _SCHEMA_ORG.sub("", text.strip()).lower().replace("_", " ").replace("-", " ")
     key = " ".join(key.split())
     try:

@@ -115,8 +115,11 @@ def csv_case(rng: random.Random) -> Case:
     broken = False
     raw: bytes | None = None
     if kind == "bad_price":
-        _set_cell(target, line, 2, rng.choice(BAD_PRICES))
-        broken = True  # canonical: exit 2; a channel's bad value fails that channel: exit 3
+        value = rng.choice(BAD_PRICES)
+        _set_cell(target, line, 2, value)
+        # canonical: exit 2; a channel's bad value fails that channel (exit 3), except a
+        # negative price, which a channel may really show: a mismatch (exit 1).
+        broken = target is erp or value != "-5.00"
     elif kind == "bad_stock":
         _set_cell(target, line, 3, rng.choice(BAD_STOCK))
         broken = True
@@ -163,8 +166,9 @@ def config_case(rng: random.Random) -> Case:
     elif kind == "bad_connector":
         lines = [line.replace("connector: csv", "connector: cvs", 1) for line in lines]
     elif kind == "yaml_syntax":
-        at = rng.randrange(len(lines))
-        lines[at] = lines[at].rstrip("\n") + rng.choice([" {", " [", ": :", ' "', " &a *b"]) + "\n"
+        # Each is invalid wherever it goes (" {" after a plain value would still be YAML).
+        bad = rng.choice(["oops: [1, 2\n", "oops: {a: 1\n", "key: 'open\n", "  - : :\n", "\t- x\n"])
+        lines.insert(rng.randrange(len(lines) + 1), bad)
     elif kind == "bad_value":
         replacements = {
             "timezone: Europe/Berlin": rng.choice(["timezone: Mars/Base", "timezone: 12"]),

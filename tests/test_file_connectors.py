@@ -367,8 +367,10 @@ def test_google_merchant_center_feed(tmp_path: Path):
 
 
 def test_unknown_preset_lists_the_known_ones():
-    with pytest.raises(ValidationError, match="known presets: google, shopify, woocommerce"):
-        CsvConnector.Options.model_validate({"path": "x.csv", "preset": "magento"})
+    with pytest.raises(
+        ValidationError, match="known presets: google, magento2, shopify, shopware6, woocommerce"
+    ):
+        CsvConnector.Options.model_validate({"path": "x.csv", "preset": "magento1"})
 
 
 # -- options -------------------------------------------------------------------------------

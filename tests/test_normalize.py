@@ -271,7 +271,7 @@ def test_parse_availability_accepts(text: str, expected: Availability):
     assert parse_availability(text) == expected
 
 
-@pytest.mark.parametrize("text", ["true", "1", "yes", "limited", ""])
+@pytest.mark.parametrize("text", ["true", "2", "yes", "limited", ""])
 def test_parse_availability_rejects_unclear_words(text: str):
     with pytest.raises(ValueError, match="accepted: in stock"):
         parse_availability(text)
