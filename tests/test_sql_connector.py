@@ -799,3 +799,37 @@ def test_split_statements_honours_quotes_and_comments() -> None:
         "CREATE TABLE t (a TEXT)",
         "INSERT INTO t VALUES ('a;''b')",
     ]
+
+
+def test_price_statements_bind_exact_decimals_on_every_backend(database: TestDatabase) -> None:
+    # README: `:price` is the amount in major units (Decimal). SQLite's driver has no Decimal.
+    connector = items(
+        database,
+        write={
+            "price": "UPDATE items SET price = :price WHERE sku = :sku",
+            "create": "INSERT INTO items (sku, title, price, stock) "
+            "VALUES (:sku, :title, :price, :quantity)",
+        },
+    )
+    results = connector.write(
+        [
+            Change("pos-db", "A-1", field="price", after={"amount": "17.49", "currency": EUR}),
+            Change(
+                "pos-db",
+                "A-9",
+                Op.CREATE,
+                after={
+                    "sku": "A-9",
+                    "title": "Mütze",
+                    "price": {"amount": "0.10", "currency": EUR},
+                },
+            ),
+        ]
+    )
+    assert [(r.ok, r.error) for r in results] == [(True, None), (True, None)]
+    records = by_sku(connector)
+    assert records["A-1"].price == Money(D("17.49"), EUR)
+    assert records["A-9"].price == Money(D("0.10"), EUR)
+    assert connector.current(
+        [Change("pos-db", "A-1", field="price", after={"amount": "17.49", "currency": EUR})]
+    ) == {"A-1:price": {"amount": "17.49", "currency": EUR}}

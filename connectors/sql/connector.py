@@ -599,13 +599,14 @@ class SqlConnector(Connector):
             raise statements.ChangeRejected(
                 f"no write statement for {key!r}; configure options.write.{key}"
             )
-        aware = self.url.get_backend_name() == "postgresql"
-        params = statements.change_parameters(change, aware=aware)
+        backend = self.url.get_backend_name()
+        params = statements.change_parameters(change, aware=backend == "postgresql")
         bound = []
         for text in [given] if isinstance(given, str) else given:
             clause = sa.text(text)
             names = statements.bind_names(text)
-            bound.append((clause, statements.bound(params, names, change.sku)))
+            values = statements.bound(params, names, change.sku)
+            bound.append((clause, statements.for_driver(values, backend)))
         return bound
 
     def write(self, changes: Sequence[Change]) -> list[WriteResult]:

@@ -243,6 +243,16 @@ def bound(params: Mapping[str, Any], names: Iterable[str], sku: str) -> dict[str
     return values
 
 
+def for_driver(values: dict[str, Any], backend: str) -> dict[str, Any]:
+    """``values`` as the backend's driver takes them. psycopg and PyMySQL bind a Decimal
+    exactly; Python's sqlite3 refuses it ("type 'decimal.Decimal' is not supported"), so
+    SQLite gets the exact text (``'19.99'``), which a NUMERIC or DECIMAL column converts as
+    it would the literal 19.99 — never a binary float made here."""
+    if backend != "sqlite":
+        return values
+    return {k: f"{v:f}" if isinstance(v, Decimal) else v for k, v in values.items()}
+
+
 def displayable(value: Any) -> Any:
     """A parameter value for ``--dry-run`` output (JSON-friendly, exact)."""
     if isinstance(value, Decimal):
