@@ -61,7 +61,7 @@ _pattern: re.Pattern[str] | None = None
 
 #: ``scheme://user:password@host`` — the password part of URLs.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<tail>@)", re.I
+    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)", re.I
 )
 #: No letter, digit (of any script) or underscore right before / after: a password ``secret``
 #: must not turn ``options.consumer_secret`` into ``options.consumer_***``.
