@@ -18,7 +18,7 @@ How text is masked (so that a secret that is also a word does not damage ordinar
     * A text that *is* a secret (leading/trailing blanks aside) is masked whole, however short:
       a report cell or a field value equal to a secret.
     * In free text, a secret of at least :data:`MIN_FREE_TEXT` characters is masked where it
-      stands as a whole word (no letter or digit right before or after it): a password
+      stands as a whole word (no letter, digit or ``_`` right before or after it): a password
       ``hunter`` masks "the hunter's shop" but leaves "Headhunters Ltd" alone.
     * A secret of at least :data:`MIN_ANYWHERE` characters that is not made of letters only
       (a token such as ``cs_9a8b...``) is masked wherever it occurs, even inside a longer word.
@@ -38,6 +38,7 @@ import re
 import threading
 import typing
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -60,10 +61,13 @@ _pattern: re.Pattern[str] | None = None
 
 #: ``scheme://user:password@host`` — the password part of URLs.
 _URL_PASSWORD = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s/]+)(?P<tail>@)", re.I
+    r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<tail>@)", re.I
 )
-#: No letter or digit (of any script) right before / after.
-_START, _END = r"(?<![^\W_])", r"(?![^\W_])"
+#: No letter, digit (of any script) or underscore right before / after: a password ``secret``
+#: must not turn ``options.consumer_secret`` into ``options.consumer_***``.
+_START, _END = r"(?<!\w)", r"(?!\w)"
+#: ``?password=...`` in a URL's query (SQLAlchemy and libpq accept it there).
+_QUERY_PASSWORD = re.compile(r"[?&](?:password|passwd|pwd)=(?P<pw>[^&#\s]+)", re.I)
 
 
 def _variants(value: str) -> set[str]:
@@ -95,10 +99,11 @@ def register(value: str) -> None:
 
 
 def register_url_passwords(text: str) -> None:
-    """Register the password of every ``scheme://user:password@host`` URL in ``text``."""
+    """Register the password of every ``scheme://user:password@host`` URL in ``text`` (and a
+    ``?password=`` in its query)."""
     if "://" not in text:
         return
-    for match in _URL_PASSWORD.finditer(text):
+    for match in chain(_URL_PASSWORD.finditer(text), _QUERY_PASSWORD.finditer(text)):
         register(match["pw"])
         register(unquote(match["pw"]))
 

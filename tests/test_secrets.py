@@ -359,3 +359,38 @@ def test_a_report_masks_a_short_secret_value_and_keeps_every_other_value(fmt: st
     assert "Basic basic tee" in text
     assert "Headhunters" in text
     assert "***" in text.replace("\\*", "*")  # Markdown escapes the stars
+
+
+def test_url_credentials_are_registered_from_the_password_part_only() -> None:
+    secrets.register_url_passwords(
+        "postgresql://user:s3cretpw@host/db and mysql://u@h/d?password=qu3ry-pw"
+    )
+    assert secrets.mask("postgresql://user:s3cretpw@host/db") == "postgresql://user:***@host/db"
+    assert secrets.mask("driver said: s3cretpw, qu3ry-pw") == "driver said: ***, ***"
+    assert secrets.mask("user host db u h d") == "user host db u h d"
+
+
+def test_a_word_like_secret_spares_identifiers_that_contain_it() -> None:
+    secrets.register("secret")
+    assert secrets.mask("check options.consumer_secret") == "check options.consumer_secret"
+    assert secrets.mask("the secret was wrong") == "the *** was wrong"
+
+
+@pytest.mark.parametrize(
+    ("connector", "field"),
+    [
+        ("woocommerce", "consumer_key"),
+        ("woocommerce", "consumer_secret"),
+        ("shopify", "token"),
+        ("shopware6", "client_secret"),
+        ("medusa", "api_key"),
+        ("medusa", "password"),
+        ("vendure", "password"),
+    ],
+)
+def test_every_built_in_credential_is_declared_secret(connector: str, field: str) -> None:
+    from omnisync.connector import load_connector
+
+    options = load_connector(connector).Options
+    assert list(secrets.secret_paths(options, {field: "x", "url": "https://h"})) == [(field,)]
+    assert list(secrets.secret_paths(options, {"url": "https://h", "currency": "EUR"})) == []
