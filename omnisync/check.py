@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from omnisync.config import Config, memory_problem
 from omnisync.connector import Connector
-from omnisync.diff import CANONICAL, DiffEngine, Side
+from omnisync.diff import CANONICAL, DiffEngine, Side, uncompared_notes
 from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, UsageError
 from omnisync.models import ChannelReport, CheckResult
 
@@ -202,6 +202,9 @@ def _check_channel(
         )
         report.findings = findings
         report.fields = fields
+        report.notes = uncompared_notes(canonical.fields, side.fields, config.channel_config(name))
+        for note in report.notes:
+            log.info("channel %s: %s", name, note)
     except (InputError, ConnectorError) as exc:
         # The report already names the channel: "shop: could not be read: POST /api: ...".
         if exc.where == name:

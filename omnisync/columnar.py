@@ -274,6 +274,20 @@ class ColumnarMapper:
         for name in ("title", "description", "brand"):
             column = getattr(m, name)
             plan.columns[name] = text_sql(raw(column), compose=False) if column else "NULL"
+        if m.description and self.parse.description_format == "html":
+            # Text without markup is its own text; HTML goes through RowMapper's parser.
+            x = raw(m.description)
+            plan.second["_s_html"] = f"NOT (contains({x}, '<') OR contains({x}, '&'))"
+            plan.columns["description"] = (
+                f"(CASE WHEN _s_html THEN {plan.columns['description']} END)"
+            )
+            self._group(
+                plan,
+                "html",
+                [m.description],
+                "_s_html",
+                description=("VARCHAR", _get("description")),
+            )
         if m.gtin:
             x = raw(m.gtin)
             plan.second["_s_gtin"] = f"(strlen({x}) BETWEEN 8 AND 14 AND {x} NOT GLOB '*[!0-9]*')"

@@ -555,6 +555,29 @@ def compared_fields(
     return fields
 
 
+def uncompared_notes(
+    canonical: frozenset[Field], channel: frozenset[Field], config: ChannelConfig
+) -> list[str]:
+    """What the channel carries that is not checked because canonical cannot say what it
+    should be (never what ``expect.check`` leaves out on purpose): one line, said once."""
+    compared = set(compared_fields(canonical, channel, config))
+    wanted = set(config.expect.check) if config.expect.check is not None else set(Field)
+    left = [f for f in Field if f in channel and f in wanted and f not in compared]
+    if config.expect.price.sale not in (SaleMode.SEPARATE, SaleMode.SCHEDULED):
+        left = [f for f in left if f is not Field.SALE_PRICE]
+    reasons = {
+        Field.AVAILABILITY: "canonical carries neither stock nor availability",
+        Field.SALE_PRICE: "canonical carries no price",
+    }
+    plain = [f.value for f in left if f not in reasons]
+    notes = []
+    if plain:
+        them = "it" if len(plain) == 1 else "them"
+        notes.append(f"not checked: {', '.join(plain)} (canonical does not carry {them})")
+    notes += [f"not checked: {f.value} ({reasons[f]})" for f in left if f in reasons]
+    return notes
+
+
 #: Text fields a table may hold uncomposed (see TableTarget): composed (NFC) wherever the
 #: engine measures or shows them. SKUs and ids are always stored composed: they are keys.
 COMPOSED_LATER = frozenset({"title", "description", "brand"})

@@ -30,6 +30,7 @@ from pydantic import StringConstraints, field_validator, model_validator
 
 from omnisync.connector import ConnectorOptions
 from omnisync.errors import InputError, Problem
+from omnisync.markup import DescriptionFormat, html_text
 from omnisync.models import Field, Money, QualityNote, Record
 from omnisync.normalize import (
     DecimalSeparator,
@@ -65,6 +66,9 @@ class ParseOptions(ConnectorOptions):
     currency: str | None = None
     #: strptime format for dates that are neither ISO 8601 nor ``24.12.2026``.
     date_format: str | None = None
+    #: ``html``: descriptions are HTML (shop exports), compared as the text they show and
+    #: written as HTML (:mod:`omnisync.markup`); the shop presets set it.
+    description_format: DescriptionFormat = "text"
 
     @field_validator("thousands")
     @classmethod
@@ -253,6 +257,7 @@ class RowMapper:
         # A German file writes 1.234 for a thousand items; stock is whole, so that is safe.
         self._int_thousands = parse.thousands or ("." if parse.decimal == "," else None)
         self._unseen = set(self.required_columns())
+        self._html = parse.description_format == "html"
 
     def fields(self) -> frozenset[Field]:
         """The comparable fields this mapping provides."""
@@ -328,7 +333,10 @@ class RowMapper:
         ):
             if column:
                 try:
-                    setattr(record, name, clean_text(self._get(row, column)))
+                    text = clean_text(self._get(row, column))
+                    if text is not None and name == "description" and self._html:
+                        text = clean_text(html_text(text))
+                    setattr(record, name, text)
                 except ValueError as exc:
                     bad(column, exc)
         if m.gtin:

@@ -252,6 +252,9 @@ class ChannelReport:
     findings: list[Finding] = field(default_factory=list)
     #: Fields compared for this channel, in order.
     fields: list[str] = field(default_factory=list)
+    #: Said once per channel: what could not be checked and why ("not checked: availability
+    #: (canonical carries neither stock nor availability)").
+    notes: list[str] = field(default_factory=list)
     #: Set when the channel could not be checked; ``findings`` is then empty.
     error: str | None = None
     error_code: int | None = None

@@ -77,7 +77,7 @@ __all__ = [
 ]
 
 #: The schema this omnisync writes. Bump it together with a new entry in :data:`MIGRATIONS`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: How long a SQLite connection waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 30_000
@@ -174,6 +174,8 @@ class ChannelRun(SQLModel, table=True):
     channel_count: int = 0
     #: Compared fields as a JSON list, in order.
     fields_json: str = Field(sa_type=Text)
+    #: What was not checked and why, as a JSON list (ChannelReport.notes); schema 4.
+    notes_json: str | None = Field(default=None, sa_type=Text)
     error: str | None = Field(default=None, sa_type=Text)
     error_code: int | None = None
     finding_count: int = 0
@@ -321,8 +323,13 @@ def _to_v3(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE omnisync_finding ADD COLUMN {column} TEXT"))
 
 
+def _to_v4(conn: Connection) -> None:
+    """Schema 4: channel runs keep their notes (what was not checked and why)."""
+    conn.execute(text("ALTER TABLE omnisync_channel_run ADD COLUMN notes_json TEXT"))
+
+
 #: Ordered schema upgrades.
-MIGRATIONS: list[Migration] = [Migration(1, _to_v2), Migration(2, _to_v3)]
+MIGRATIONS: list[Migration] = [Migration(1, _to_v2), Migration(2, _to_v3), Migration(3, _to_v4)]
 
 
 # ---------------------------------------------------------------- results
@@ -1176,6 +1183,7 @@ def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Channe
             canonical_count=report.canonical_count,
             channel_count=report.channel_count,
             fields_json=json.dumps(list(report.fields)),
+            notes_json=json.dumps(list(report.notes)) if report.notes else None,
             error=_mask(report.error),
             error_code=report.error_code,
             finding_count=len(report.findings),
@@ -1413,6 +1421,7 @@ def _channel_report(row: ChannelRun) -> ChannelReport:
         canonical_count=row.canonical_count,
         channel_count=row.channel_count,
         fields=json.loads(row.fields_json),
+        notes=json.loads(row.notes_json) if row.notes_json else [],
         error=row.error,
         error_code=row.error_code,
     )

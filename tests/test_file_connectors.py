@@ -271,7 +271,8 @@ def test_shopify_legacy_export(tmp_path: Path):
     assert [r.sku for r in records] == ["TS-S", "TS-M", "HAT-1"]
     small, medium, hat = records
     assert small.title == medium.title == "Example T-Shirt"
-    assert small.description == "<p>Soft cotton,\nmade in Portugal.</p>"
+    # Body (HTML) is read as the text it shows (description_format: html in the preset).
+    assert small.description == "Soft cotton, made in Portugal."
     assert medium.brand == "Acme"
     # Compare-at above price: the regular price is 24.99, on sale at 19.99.
     assert (small.price, small.sale_price) == (Money(D("24.99"), EUR), Money(D("19.99"), EUR))

@@ -130,3 +130,43 @@ def test_a_real_file_with_hand_edits_reports_exactly_those(
     (tmp_path / edited).write_text(out.getvalue(), encoding="utf-8")
     found = _findings(_project(tmp_path, preset, name, edited))
     assert {f for f in found if f[0] != "data_quality"} == edits
+
+
+def test_a_feed_with_availability_against_a_canonical_without_stock_says_so_once(
+    tmp_path: Path,
+) -> None:
+    """Google's feed carries availability, this canonical neither stock nor availability:
+    availability is not checked (never compared with a stock of 0), and the report says so
+    once per channel in every format."""
+    _require_real_files()
+    name = "google_wix_products-feed.tsv"
+    shutil.copy(REAL / name, tmp_path / name)
+    rows = list(csv.DictReader(io.StringIO((REAL / name).read_text("utf-8")), delimiter="\t"))
+    lines = ["sku,title,price"] + [f"{r['id']},{r['title']},{r['price'].split()[0]}" for r in rows]
+    (tmp_path / "erp.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = tmp_path / "omnisync.yaml"
+    config.write_text(
+        f"""\
+settings: {{state: state.db}}
+canonical:
+  connector: csv
+  options: {{path: erp.csv, currency: USD, mapping: {{sku: sku, title: title, price: price}}}}
+channels:
+  feed:
+    connector: tsv
+    options: {{path: {name}, preset: google, currency: USD}}
+""",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["check", "-c", str(config), "-f", "json"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    channel = json.loads(result.stdout)["channels"][0]
+    assert channel["findings"] == []
+    assert "availability" not in channel["fields"]
+    said = [n for n in channel["notes"] if "availability" in n]
+    assert said == ["not checked: availability (canonical carries neither stock nor availability)"]
+    table = runner.invoke(app, ["check", "-c", str(config)], terminal_width=200)
+    assert table.stdout.count("canonical carries neither stock nor availability") == 1
+    markdown = runner.invoke(app, ["check", "-c", str(config), "-f", "markdown"])
+    assert markdown.stdout.count("canonical carries neither stock nor availability") == 1

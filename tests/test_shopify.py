@@ -79,7 +79,7 @@ def test_a_pull_reads_every_variant_over_many_pages() -> None:
     assert regular.price == Money(Decimal("11.00"), "EUR")
     assert regular.sale_price is None
     assert regular.title == "Product 1"
-    assert regular.description == "<p>Product 1</p>"
+    assert regular.description == "Product 1"  # descriptionHtml, read as the text it shows
     assert regular.brand == "Brand 1"
     assert regular.gtin == variant.barcode
     assert regular.stock == {

@@ -158,6 +158,7 @@ def test_every_model_field_is_kept() -> None:
         "canonical_count",
         "channel_count",
         "findings",
+        "notes",
         "fields",
         "error",
         "error_code",
@@ -405,7 +406,7 @@ def test_an_older_schema_is_migrated_once(tmp_path: Path, monkeypatch: pytest.Mo
         calls.append(1)
         conn.execute(text("UPDATE omnisync_run SET config_path = 'migrated.yaml'"))
 
-    # Step 0→1 is the fake one; 1→2 and 2→3 are no-ops here: the tables are already current.
+    # Step 0→1 is the fake one; the others are no-ops here: the tables are already current.
     monkeypatch.setattr(
         store,
         "MIGRATIONS",
@@ -413,6 +414,7 @@ def test_an_older_schema_is_migrated_once(tmp_path: Path, monkeypatch: pytest.Mo
             Migration(0, rename_config),
             Migration(1, lambda conn: None),
             Migration(2, lambda conn: None),
+            Migration(3, lambda conn: None),
         ],
     )
 
@@ -561,6 +563,7 @@ def test_a_version_1_store_is_upgraded_to_keep_values_and_journals(tmp_path: Pat
         conn.execute("ALTER TABLE omnisync_finding DROP COLUMN origin")
         conn.execute("DROP TABLE omnisync_journal")
         conn.execute("DROP TABLE omnisync_push")
+        conn.execute("ALTER TABLE omnisync_channel_run DROP COLUMN notes_json")
     set_schema_version(path, 1)
 
     with Store.open(str(path), base_dir=tmp_path) as opened:
@@ -572,7 +575,7 @@ def test_a_version_1_store_is_upgraded_to_keep_values_and_journals(tmp_path: Pat
             "amount": "1.5",
             "currency": "EUR",
         }
-    assert schema_version(path) == SCHEMA_VERSION == 3
+    assert schema_version(path) == SCHEMA_VERSION == 4
 
 
 def test_a_version_2_store_gains_the_data_quality_columns(tmp_path: Path) -> None:
@@ -582,6 +585,7 @@ def test_a_version_2_store_gains_the_data_quality_columns(tmp_path: Path) -> Non
     with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE omnisync_finding DROP COLUMN source")
         conn.execute("ALTER TABLE omnisync_finding DROP COLUMN origin")
+        conn.execute("ALTER TABLE omnisync_channel_run DROP COLUMN notes_json")
     set_schema_version(path, 2)
 
     with Store.open(str(path), base_dir=tmp_path) as opened:
@@ -596,4 +600,22 @@ def test_a_version_2_store_gains_the_data_quality_columns(tmp_path: Path) -> Non
         "canonical",
         "erp.csv:7",
     )
-    assert schema_version(path) == 3
+    assert schema_version(path) == SCHEMA_VERSION
+
+
+def test_a_version_3_store_gains_channel_notes(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        old_run = opened.record_check(make_result(), exit_code=1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE omnisync_channel_run DROP COLUMN notes_json")
+    set_schema_version(path, 3)
+
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        assert opened.load(old_run).channels[0].notes == []
+        result = make_result()
+        result.channels[0].notes = ["not checked: gtin (canonical does not carry it)"]
+        new_run = opened.record_check(result, exit_code=1)
+        loaded = opened.load(new_run).channels[0]
+    assert loaded.notes == ["not checked: gtin (canonical does not carry it)"]
+    assert schema_version(path) == SCHEMA_VERSION

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from omnisync.errors import ConnectorError, Problem, TransientError
 from omnisync.mapping import DEFAULT_LOCATION, FieldMapping, ParseOptions, RowMapper
+from omnisync.markup import text_html
 from omnisync.models import Availability, Change, Field, Money, Op, Record, WriteResult
 from omnisync.normalize import (
     clean_text,
@@ -248,6 +249,8 @@ class RowWriter:
     ) -> None:
         """Set ``field`` (at ``location``) of the row to the JSON ``value``."""
         column = self.column(field, location)
+        if field is Field.DESCRIPTION and value is not None:
+            value = self._description(str(value))
         match field:
             case Field.PRICE:
                 self._price(cells, record, json_money(value))
@@ -288,7 +291,9 @@ class RowWriter:
             column = getattr(m, name)
             value = getattr(record, name)
             if column and value is not None:
-                self._put(cells, column, value)
+                self._put(
+                    cells, column, self._description(value) if name == "description" else value
+                )
         if m.gtin and record.gtin:
             self._gtin(cells, m.gtin, record.gtin)
         if m.attributes and record.attributes:
@@ -637,6 +642,10 @@ class RowWriter:
         )
         number = format_amount(rate, 0, decimal)
         return (style.prefix if style else "") + number + (style.suffix if style else "")
+
+    def _description(self, text: str) -> str:
+        """A description as the file writes it: HTML where ``description_format: html``."""
+        return text_html(text) if self.parse.description_format == "html" else text
 
     def _put(self, cells: Cells, column: str, value: Any) -> None:
         if cells.get(column) is MISSING and not cells.typed:

@@ -57,6 +57,7 @@ from omnisync.connector import Capabilities
 from omnisync.errors import ConnectorError
 from omnisync.http import HttpConnector, HttpOptions
 from omnisync.incremental import incremental_read
+from omnisync.markup import write_html
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
 from omnisync.values import current_value, json_money, same
 
@@ -687,6 +688,8 @@ class ShopifyConnector(HttpConnector[ShopifyOptions, ShopifyClient]):
                         )
                     continue
                 value = changes[indices[0]].after
+                if key == "descriptionHtml":
+                    value = write_html(value)
                 spec[key] = value if value is not None else ""
                 carried += indices
             if carried:

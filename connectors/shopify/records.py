@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from omnisync.markup import read_html
 from omnisync.models import Money, Record
 from omnisync.normalize import minor_units
 
@@ -205,7 +206,7 @@ def to_record(
     return Record(
         sku=(node.get("sku") or "").strip(),
         title=_text(product.get("title")),
-        description=_text(product.get("descriptionHtml")),
+        description=read_html(product.get("descriptionHtml")),
         gtin=_text(node.get("barcode")),
         brand=_text(product.get("vendor")),
         price=Money(regular, currency) if regular is not None else None,

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
+from omnisync.markup import read_html, write_html
 from omnisync.models import Change, Field, Money, Op, Record
 from omnisync.normalize import clean_text, normalize_gtin
 from omnisync.values import json_money
@@ -180,7 +181,8 @@ def to_record(product: Mapping[str, Any], currency: Currency, basis: Basis, orig
     return Record(
         sku=str(product.get("productNumber") or "").strip(),
         title=_text(translated.get("name")) or _text(product.get("name")),
-        description=_text(translated.get("description")) or _text(product.get("description")),
+        description=read_html(translated.get("description"))
+        or read_html(product.get("description")),
         gtin=_gtin(product.get("ean")),
         price=Money(regular, currency.code) if regular is not None else None,
         sale_price=Money(sale, currency.code) if sale is not None else None,
@@ -234,7 +236,9 @@ def payload(
             elif field in WRITES:
                 if field is Field.TITLE and not change.after:
                     raise Refused("Shopware needs a product name; the plan clears it")
-                data[WRITES[field]] = change.after
+                data[WRITES[field]] = (
+                    write_html(change.after) if field is Field.DESCRIPTION else change.after
+                )
             else:
                 raise Refused(f"the shopware6 connector does not write {field.value}")
         except Refused as exc:

@@ -65,6 +65,7 @@ from omnisync.mapping import (
     RowMapper,
     missing_columns_error,
 )
+from omnisync.markup import text_html
 from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
 from omnisync.normalize import clean_text, minor_units, parse_int
 from omnisync.values import current_value
@@ -601,6 +602,11 @@ class SqlConnector(Connector):
             )
         backend = self.url.get_backend_name()
         params = statements.change_parameters(change, aware=backend == "postgresql")
+        if self.sql_options.description_format == "html":
+            # :description (and a description update's :value) as the HTML the column holds.
+            for name in ("description", "value") if key == "description" else ("description",):
+                if isinstance(params.get(name), str):
+                    params[name] = text_html(params[name])
         bound = []
         for text in [given] if isinstance(given, str) else given:
             clause = sa.text(text)

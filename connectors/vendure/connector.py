@@ -41,6 +41,7 @@ from pydantic import SecretStr, field_validator
 from omnisync import secrets
 from omnisync.errors import ConnectorError
 from omnisync.http import HttpClient, HttpError
+from omnisync.markup import read_html, write_html
 from omnisync.models import Change, Field, Money, Record
 from omnisync.normalize import clean_text, minor_units
 from omnisync.values import json_money
@@ -216,7 +217,7 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
         return Record(
             sku=sku,
             title=clean_text(title),
-            description=clean_text(product.get("description")),
+            description=read_html(product.get("description")),
             price=_price(variant, self.currency),
             stock=stock,
             ids={"variant_id": str(variant["id"]), "product_id": str(product.get("id"))},
@@ -276,7 +277,10 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
             else:
                 body = outbox.product(product_id, index)
             translation = (body.setdefault("translations", [{"languageCode": language}]))[0]
-            translation["name" if name is Field.TITLE else "description"] = change.after or ""
+            if name is Field.TITLE:
+                translation["name"] = change.after or ""
+            else:
+                translation["description"] = write_html(change.after)
         else:
             raise Refused(f"the vendure connector cannot write {name.value}")
 

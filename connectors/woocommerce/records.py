@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from omnisync.mapping import ProblemCollector
+from omnisync.markup import read_html, write_html
 from omnisync.models import Availability, Change, Field, Money, Record
 from omnisync.normalize import clean_text, minor_units, normalize_gtin
 from omnisync.values import json_money, json_to_record
@@ -165,7 +166,7 @@ def to_record(
 
     record = Record(sku=sku, ids=target.ids(), origin=origin)
     record.title = _text(title)
-    record.description = _text(obj.get("description"))
+    record.description = read_html(obj.get("description"))
     record.gtin = _gtin(obj.get("global_unique_id"))
     record.price = money("regular_price")
     sale = money("sale_price")
@@ -244,7 +245,7 @@ def update_fields(change: Change, currency: str) -> dict[str, Any]:
                 raise Rejected("WooCommerce products need a name; refusing to clear it")
             return {"name": str(value)}
         case Field.DESCRIPTION:
-            return {"description": str(value or "")}
+            return {"description": write_html(value)}
         case Field.GTIN:
             return {"global_unique_id": _write_gtin(value)}
         case other:
@@ -266,7 +267,7 @@ def create_item(change: Change, currency: str, status: str) -> dict[str, Any]:
         "name": record.title or change.sku,
     }
     if record.description is not None:
-        item["description"] = record.description
+        item["description"] = write_html(record.description)
     if record.gtin is not None:
         item["global_unique_id"] = _write_gtin(record.gtin)
     for field, money, extra in (

@@ -71,6 +71,7 @@ def _channel(channel: ChannelReport, copy: bool = True) -> dict[str, Any]:
             "data_quality": channel.count(Kind.DATA_QUALITY),
         },
         "fields": list(channel.fields),
+        "notes": list(channel.notes),
         "changed_fields": changed_fields(channel),
         "error": channel.error,
         "error_code": channel.error_code,
@@ -164,6 +165,7 @@ def load_json(text: str) -> CheckResult:
                 channel_count=int(c["counts"]["channel"]),
                 findings=[Finding.from_dict(f) for f in c.get("findings") or []],
                 fields=list(c.get("fields") or []),
+                notes=list(c.get("notes") or []),
                 error=c.get("error"),
                 error_code=c.get("error_code"),
             )

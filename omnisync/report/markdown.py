@@ -133,6 +133,10 @@ def render_markdown(result: CheckResult, *, limit: int | None = 20) -> str:
     if errors:
         lines.append("")
         lines += [f"- **{_cell(c.name)}** could not be read: {_cell(c.error)}" for c in errors]
+    noted = [(c, note) for c in result.channels for note in c.notes]
+    if noted:
+        lines.append("")
+        lines += [f"- **{_cell(c.name)}**: {_cell(note)}" for c, note in noted]
     for channel in result.channels:
         if channel.findings:
             lines += ["", *_details(channel, limit)]

@@ -173,6 +173,9 @@ def print_report(console: Console, result: CheckResult, *, limit: int | None = 2
                 )
             )
     for channel in result.channels:
+        for note in channel.notes:
+            console.print(Text(f"{channel.name}: {note}", style="dim"))
+    for channel in result.channels:
         if channel.findings:
             console.print()
             console.print(_details(channel, limit, console.width))
