@@ -284,17 +284,24 @@ class ChannelReport:
         return Counter(self._tally().fields)
 
     @property
-    def matched(self) -> int:
-        """SKUs present on both sides without any difference.
+    def in_both(self) -> int:
+        """SKUs present on both sides (compared).
 
         Both sides bound the SKUs in common: with ``assortment: listed`` nothing is missing,
         so canonical alone would count every canonical SKU as present in the channel.
         """
-        both = min(
-            self.canonical_count - self.count(Kind.MISSING),
-            self.channel_count - self.count(Kind.EXTRA),
+        return max(
+            0,
+            min(
+                self.canonical_count - self.count(Kind.MISSING),
+                self.channel_count - self.count(Kind.EXTRA),
+            ),
         )
-        return max(0, both - self.count(Kind.CHANGED))
+
+    @property
+    def matched(self) -> int:
+        """SKUs present on both sides without any difference."""
+        return max(0, self.in_both - self.count(Kind.CHANGED))
 
 
 @dataclass(slots=True)

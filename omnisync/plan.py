@@ -192,7 +192,9 @@ def build_plan(result: CheckResult, config: Config) -> Plan:
             name=report.name,
             connector=report.connector,
             catalogue_size=report.channel_count,
-            compared=report.canonical_count - report.count(Kind.MISSING),
+            # SKUs on both sides: a listed channel's few SKUs, not all of canonical, are what
+            # a share of zeroed stock is measured against.
+            compared=report.in_both,
         )
         rules = config.channel_config(report.name).push
         for finding in report.findings:

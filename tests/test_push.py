@@ -241,6 +241,24 @@ def test_create_and_stock_at_location(tmp_path: Path, store: Store) -> None:
 # ------------------------------------------------------------------ guardrails
 
 
+def test_the_zero_stock_guard_measures_a_listed_channel_by_its_own_skus(
+    tmp_path: Path, store: Store
+) -> None:
+    """A channel that lists 40 of canonical's 1,000 SKUs (assortment: listed) zeroing 10 of
+    them zeroes 25% of what it sells; measured against canonical's 1,000 it looked like 1%."""
+    config = make_config(tmp_path, guard="{max_zero_stock_pct: 10}")
+    findings = [
+        Finding("shop", Kind.CHANGED, f"S{i:03d}", "stock", before=5, after=0) for i in range(10)
+    ]
+    report = ChannelReport("shop", "csv", canonical_count=1000, channel_count=40)
+    report.findings = findings
+    result = CheckResult(datetime.now(UTC), datetime.now(UTC), "c.yaml", "fp", [report], 1000, 1000)
+    plan = build_plan(result, config)
+    assert plan.channel("shop").compared == 40
+    with pytest.raises(GuardrailError, match=r"for 10 of 40 SKUs \(25\.0%\)"):
+        pusher(config, store, FakeChannel(shop_records(40))).apply(plan)
+
+
 @pytest.mark.parametrize(
     ("guard", "changes", "catalogue", "message"),
     [
