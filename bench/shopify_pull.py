@@ -47,8 +47,8 @@ if str(ROOT) not in sys.path:  # the emulator lives in tests/
 
 import httpx  # noqa: E402
 
-from omnisync.connector import ConnectorContext  # noqa: E402
 from omnisync.models import Change, Op  # noqa: E402
+from omnisync.sdk.connector import ConnectorContext  # noqa: E402
 from omnisync_connectors.shopify import records  # noqa: E402
 from omnisync_connectors.shopify.connector import ShopifyConnector  # noqa: E402
 

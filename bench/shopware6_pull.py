@@ -44,8 +44,8 @@ sys.path.insert(0, str(ROOT))  # the emulator lives in tests/
 
 import httpx  # noqa: E402
 
-from omnisync.connector import ConnectorContext  # noqa: E402
 from omnisync.models import Change, Op  # noqa: E402
+from omnisync.sdk.connector import ConnectorContext  # noqa: E402
 from omnisync_connectors.shopware6.connector import Shopware6Connector  # noqa: E402
 from omnisync_connectors.shopware6.records import PRODUCT_FIELDS  # noqa: E402
 from tests.emulators.server import serve  # noqa: E402

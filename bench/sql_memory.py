@@ -22,7 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from omnisync.connector import ConnectorContext
+from omnisync.sdk.connector import ConnectorContext
 from omnisync_connectors.sql.connector import SqlConnector
 from omnisync_connectors.sql.engine import parse_url
 

@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the emulator lives in tests/
     sys.path.insert(0, str(ROOT))
 
-from omnisync.connector import ConnectorContext  # noqa: E402
 from omnisync.models import Change, Op  # noqa: E402
+from omnisync.sdk.connector import ConnectorContext  # noqa: E402
 from omnisync_connectors.woocommerce.connector import WooCommerceConnector  # noqa: E402
 
 KEY, SECRET = "ck_bench", "cs_bench"

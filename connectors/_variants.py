@@ -26,11 +26,12 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 from pydantic import Field as PydanticField
 from pydantic import field_validator
 
-from omnisync.connector import Capabilities, map_locations
-from omnisync.http import HttpClient, HttpConnector, HttpOptions
+from omnisync.errors import ChangeRejected
 from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
 from omnisync.normalize import clean_text
-from omnisync.values import field_value, json_money, same
+from omnisync.sdk.connector import Capabilities, map_locations
+from omnisync.sdk.http import HttpClient, HttpConnector, HttpOptions
+from omnisync.sdk.values import field_value, json_money, same
 
 #: A shop's variants by SKU (a list: a shop may hold one SKU on several variants).
 Variants = dict[str, list[dict[str, Any]]]
@@ -58,10 +59,6 @@ class VariantOptions(HttpOptions):
         if not (len(value) == 3 and value.isalpha()):
             raise ValueError(f"{value!r} is not an ISO 4217 currency code (EUR, USD, ...)")
         return value.upper()
-
-
-class Refused(Exception):
-    """A change the connector will not send, with the reason."""
 
 
 @dataclass
@@ -105,7 +102,7 @@ class VariantConnector(HttpConnector[OptionsT, HttpClient], Generic[OptionsT, Ou
     system: ClassVar[str]
     #: What holds the variants, as messages name it (``shop``, ``channel``).
     place: ClassVar[str]
-    #: Who has the stock locations, for :func:`~omnisync.connector.map_locations`.
+    #: Who has the stock locations, for :func:`~omnisync.sdk.connector.map_locations`.
     locations_owner: ClassVar[str]
     #: How a list of variant ids reads in a message.
     ids_format: ClassVar[str] = "{}"
@@ -135,7 +132,7 @@ class VariantConnector(HttpConnector[OptionsT, HttpClient], Generic[OptionsT, Ou
 
     @abstractmethod
     def _stage(self, outbox: OutboxT, index: int, change: Change, variant: dict[str, Any]) -> None:
-        """Put change number ``index`` into ``outbox``; raise :class:`Refused` if it cannot be."""
+        """Put change number ``index`` into ``outbox``; raise :class:`ChangeRejected` if it cannot be."""
 
     @abstractmethod
     def _send(self, outbox: OutboxT, failures: dict[int, str]) -> None:
@@ -236,17 +233,17 @@ class VariantConnector(HttpConnector[OptionsT, HttpClient], Generic[OptionsT, Ou
             found = variants.get(change.sku) or []
             try:
                 if change.op is not Op.UPDATE or change.field is None:
-                    raise Refused(
+                    raise ChangeRejected(
                         f"the {self.system.lower()} connector does not {change.op.value} "
                         f"variants; create or delete them in {self.system}"
                     )
                 if not found:
-                    raise Refused(f"no variant with SKU {change.sku!r} in the {self.place}")
+                    raise ChangeRejected(f"no variant with SKU {change.sku!r} in the {self.place}")
                 if len(found) > 1:
                     ids = self.ids_format.format(", ".join(str(v["id"]) for v in found))
-                    raise Refused(f"SKU {change.sku!r} is on {len(found)} variants ({ids})")
+                    raise ChangeRejected(f"SKU {change.sku!r} is on {len(found)} variants ({ids})")
                 self._stage(outbox, index, change, found[0])
-            except Refused as refused:
+            except ChangeRejected as refused:
                 failures[index] = str(refused)
         return outbox, failures
 
@@ -256,11 +253,13 @@ class VariantConnector(HttpConnector[OptionsT, HttpClient], Generic[OptionsT, Ou
         if location is None:
             if len(set(mapped.values())) == 1:
                 return next(iter(mapped))
-            raise Refused(f"stock without a location, and the {self.place} has several: name one")
+            raise ChangeRejected(
+                f"stock without a location, and the {self.place} has several: name one"
+            )
         hits = [i for i, name in mapped.items() if name == location]
         if len(hits) != 1:
             known = ", ".join(sorted(set(mapped.values()))) or "none"
-            raise Refused(
+            raise ChangeRejected(
                 f"location {location!r} is not one stock location of the {self.place} "
                 f"(compared locations: {known}; see options.locations)"
             )
@@ -294,5 +293,5 @@ def stock_quantity(change: Change) -> int:
     """The stock a change sets: a whole number of at least 0 (none is 0)."""
     quantity = change.after if change.after is not None else 0
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-        raise Refused(f"stock must be a whole number of at least 0, not {quantity!r}")
+        raise ChangeRejected(f"stock must be a whole number of at least 0, not {quantity!r}")
     return quantity

@@ -21,10 +21,10 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from omnisync.config import Config, memory_problem
-from omnisync.connector import Connector
 from omnisync.diff import CANONICAL, DiffEngine, Side, uncompared_notes
 from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, UsageError
 from omnisync.models import ChannelReport, CheckResult
+from omnisync.sdk.connector import Connector
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,6 @@ from rich.table import Table
 from omnisync import __version__, launch
 from omnisync.check import CheckRequest, run_check
 from omnisync.config import Config, load_config
-from omnisync.connector import available_connectors
 from omnisync.console import (
     ReadProgress,
     log_error,
@@ -35,6 +34,7 @@ from omnisync.console import (
 from omnisync.errors import ExitCode, OmnisyncError, UsageError
 from omnisync.models import CheckResult
 from omnisync.report import FORMATS, print_report, render
+from omnisync.sdk.connector import available_connectors
 from omnisync.secrets import mask
 
 if TYPE_CHECKING:

@@ -31,9 +31,9 @@ from pydantic import (
 )
 
 from omnisync import secrets
-from omnisync.connector import Connector, ConnectorContext, ConnectorOptions, load_connector
 from omnisync.errors import ConfigError, Problem, UnknownConnectorError
 from omnisync.models import Field as RecordField
+from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions, load_connector
 
 # ---------------------------------------------------------------- schema
 

@@ -2,7 +2,7 @@
 
 Records stream in from any connector and are appended to columnar tables in batches (Arrow),
 never held as Python objects for a whole catalogue; a connector with a columnar fast path
-(:meth:`~omnisync.connector.Connector.read_table`) creates the tables itself instead, and the
+(:meth:`~omnisync.sdk.connector.Connector.read_table`) creates the tables itself instead, and the
 engine falls back to the record stream whenever it declines. Expectations
 (:mod:`omnisync.expect`) are evaluated as SQL over the canonical table, joined to the channel's
 table on SKU, and only the rows that differ come back to Python to become
@@ -29,11 +29,11 @@ import pyarrow as pa
 
 from omnisync import expect
 from omnisync.config import ChannelConfig, PriceBasis, SaleMode, TextRule
-from omnisync.connector import Connector, TableTarget
 from omnisync.errors import InputError, Problem
 from omnisync.models import Field, Finding, Kind, Money, QualityNote, Record
 from omnisync.normalize import check_amount, check_quantity, minor_units
-from omnisync.values import money_json, sale_json
+from omnisync.sdk.connector import Connector, TableTarget
+from omnisync.sdk.values import money_json, sale_json
 
 BATCH_SIZE = 20_000
 CANONICAL = "canonical"

@@ -7,15 +7,24 @@ Every error a user can cause or meet carries three things: *what* went wrong, *w
 ::
 
     OmnisyncError                    base; never raised itself
-    ├── UsageError                   exit 2  the command line is wrong
-    ├── ConfigError                  exit 2  the config file is invalid (lists every problem)
-    ├── InputError                   exit 2  a source's data is malformed (lists every problem)
-    ├── ConnectorError               exit 3  a channel could not be read or written
-    │   ├── AuthError                        credentials rejected: check token/scopes
-    │   ├── TransientError                   retry may help (timeouts, 429, 5xx, throttling)
-    │   │   └── UnreachableError             nothing listens: retried briefly only
-    │   └── UnknownConnectorError    exit 2  no installed connector has that name
-    └── StateError                   exit 2  the state store is unusable
+    ├── UsageError                   exit 2    the command line is wrong
+    ├── ConfigError                  exit 2    the config file is invalid (lists every problem)
+    ├── InputError                   exit 2    a source's data is malformed (lists every problem)
+    ├── GuardrailError               exit 6    a push would exceed a guardrail (lists each one)
+    ├── ConnectorError               exit 3    a channel could not be read or written
+    │   ├── AuthError                          credentials rejected: check token/scopes
+    │   ├── HttpError                          the API refused a request for good (4xx);
+    │   │                                      defined in omnisync.sdk.http
+    │   └── TransientError                     retry may help (timeouts, 429, 5xx, throttling)
+    │       └── UnreachableError               nothing listens: retried briefly only
+    ├── UnknownConnectorError        exit 2    no installed connector has that name
+    ├── StateError                   exit 2    the state store is unusable
+    ├── LockedError                  exit 7    another push holds the run lock
+    └── InterruptedPush              exit 130  a push stopped midway; ``apply --resume`` finishes it
+
+    ChangeRejected                   not an OmnisyncError: a connector refuses one change before
+                                     sending it; the message becomes that change's failure and
+                                     the rest of the batch goes on
 """
 
 from __future__ import annotations
@@ -133,7 +142,7 @@ class TransientError(ConnectorError):
 class UnreachableError(TransientError):
     """Nothing accepts connections at the address (refused, no route, unknown host).
 
-    Usually a server that is not running or a wrong URL: :mod:`omnisync.retry` tries it only
+    Usually a server that is not running or a wrong URL: :mod:`omnisync.sdk.retry` tries it only
     briefly and then re-raises it as a plain ConnectorError."""
 
 
@@ -151,6 +160,18 @@ class LockedError(OmnisyncError):
     """Another run holds the push lock."""
 
     exit_code = ExitCode.LOCKED
+
+
+class InterruptedPush(OmnisyncError):
+    """The push was interrupted; its journal says where, ``--resume`` finishes it."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+class ChangeRejected(Exception):
+    """One change a connector will not send (the channel cannot hold the value, the record
+    is gone). Raised while preparing a batch; the write routine turns it into that change's
+    failed :class:`~omnisync.models.WriteResult` and sends the others."""
 
 
 class GuardrailError(_ProblemListError):

@@ -133,7 +133,7 @@ class Finding:
     detail: str | None = None
     # Spelled out: the attribute ``field`` above shadows ``dataclasses.field`` in this body.
     ids: dict[str, str] = dataclasses.field(default_factory=dict)
-    #: The channel's current and the expected value in JSON form (:mod:`omnisync.values`):
+    #: The channel's current and the expected value in JSON form (:mod:`omnisync.sdk.values`):
     #: what a plan turns into a change. For ``missing`` ``after`` is the whole expected record.
     before: Any = None
     after: Any = None
@@ -356,10 +356,10 @@ class Op(StrEnum):
 class Change:
     """One correction to push: set ``field`` (at ``location``) of ``sku`` from ``before`` to ``after``.
 
-    Values are JSON values in the form :mod:`omnisync.values` defines (money as
+    Values are JSON values in the form :mod:`omnisync.sdk.values` defines (money as
     ``{"amount": "19.99", "currency": "EUR"}``, stock as an int, text as a string), so a plan
     file round-trips exactly. For ``create`` ``after`` is the whole record
-    (:func:`omnisync.values.record_to_json`); for ``delete`` ``before`` is.
+    (:func:`omnisync.sdk.values.record_to_json`); for ``delete`` ``before`` is.
     """
 
     channel: str

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from omnisync import values
 from omnisync.config import Config
-from omnisync.connector import Connector
-from omnisync.errors import ConnectorError, ExitCode, OmnisyncError, UsageError
+from omnisync.errors import ConnectorError, ExitCode, InterruptedPush, OmnisyncError, UsageError
 from omnisync.guard import MIN_RATIO, Violation, check_plan, refuse
 from omnisync.models import FIELD_ENTITY, Change, Entity, Field, Op, WriteResult
 from omnisync.plan import ChannelPlan, Plan
-from omnisync.retry import Retry
+from omnisync.sdk import values
+from omnisync.sdk.connector import Connector
+from omnisync.sdk.retry import Retry
 from omnisync.store import (
     JOURNAL_APPLIED,
     JOURNAL_FAILED,
@@ -43,12 +43,6 @@ from omnisync.store import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class InterruptedPush(OmnisyncError):
-    """The push was interrupted; its journal says where, ``--resume`` finishes it."""
-
-    exit_code = ExitCode.INTERRUPTED
 
 
 @dataclass

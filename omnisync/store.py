@@ -213,7 +213,7 @@ class FindingRow(SQLModel, table=True):
     detail: str | None = Field(default=None, sa_type=Text)
     #: The channel's ids as a JSON object; NULL when there are none.
     ids_json: str | None = Field(default=None, sa_type=Text)
-    #: The channel's current and the expected value as JSON (omnisync.values); schema 2.
+    #: The channel's current and the expected value as JSON (omnisync.sdk.values); schema 2.
     before_json: str | None = Field(default=None, sa_type=Text)
     after_json: str | None = Field(default=None, sa_type=Text)
     #: A data-quality finding's side (``canonical`` or the channel) and row; schema 3.
@@ -280,7 +280,7 @@ class CacheRow(SQLModel, table=True):
 
     source: str = Field(primary_key=True)
     sku: str = Field(primary_key=True)
-    #: A record as omnisync.values.record_to_json.
+    #: A record as omnisync.sdk.values.record_to_json.
     record_json: str = Field(sa_type=Text)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 

@@ -12,10 +12,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from omnisync import values
-from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 from omnisync.errors import ConnectorError, TransientError
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
+from omnisync.sdk import values
+from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 
 
 @dataclass

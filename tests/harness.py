@@ -12,8 +12,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from omnisync.connector import Capabilities
 from omnisync.models import Change, Entity, WriteResult
+from omnisync.sdk.connector import Capabilities
 from omnisync_connectors.files.csv import CsvConnector
 
 _write = CsvConnector.write

@@ -25,7 +25,12 @@ import pytest
 
 import omnisync_connectors.files.columnar as csv_columnar
 from omnisync.check import run_check
-from omnisync.columnar import (
+from omnisync.config import load_config
+from omnisync.diff import ITEM_COLUMNS, STOCK_COLUMNS, DiffEngine
+from omnisync.errors import InputError, Problem
+from omnisync.models import Field, Record
+from omnisync.normalize import clean_text, parse_decimal, parse_int
+from omnisync.sdk.columnar import (
     WHITESPACE,
     ColumnarMapper,
     filled_sql,
@@ -34,14 +39,9 @@ from omnisync.columnar import (
     text_sql,
     whole_forms,
 )
-from omnisync.config import load_config
-from omnisync.connector import Connector, ConnectorContext, TableTarget
-from omnisync.diff import ITEM_COLUMNS, STOCK_COLUMNS, DiffEngine
-from omnisync.errors import InputError, Problem
-from omnisync.mapping import FieldMapping, ParseOptions, RowMapper
-from omnisync.models import Field, Record
-from omnisync.normalize import clean_text, parse_decimal, parse_int
-from omnisync.testing import read_both_ways
+from omnisync.sdk.connector import Connector, ConnectorContext, TableTarget
+from omnisync.sdk.mapping import FieldMapping, ParseOptions, RowMapper
+from omnisync.sdk.testing import read_both_ways
 from omnisync_connectors.files.csv import CsvConnector, TsvConnector
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from typer.main import get_command
 
 from omnisync.cli import app
 from omnisync.config import ConfigModel, _model_of
-from omnisync.mapping import FieldMapping
+from omnisync.sdk.mapping import FieldMapping
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -14,10 +14,10 @@ import pytest
 from pydantic import ValidationError
 
 import omnisync_connectors.files.columnar as csv_columnar
-from omnisync.connector import Connector, ConnectorContext
 from omnisync.errors import ConnectorError, ExitCode, InputError
 from omnisync.models import Availability, Entity, Field, Money, Record
-from omnisync.testing import ConnectorContract
+from omnisync.sdk.connector import Connector, ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
 from omnisync_connectors.files.csv import CsvConnector, TsvConnector
 from omnisync_connectors.files.json import JsonConnector, JsonLinesConnector
 

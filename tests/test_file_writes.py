@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from omnisync.connector import Connector, ConnectorContext
 from omnisync.errors import ConnectorError, ExitCode, TransientError
 from omnisync.models import Change, Field, Op, Record
-from omnisync.testing import ConnectorContract
-from omnisync.values import field_value, json_to_record, record_to_json, same
+from omnisync.sdk.connector import Connector, ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
+from omnisync.sdk.values import field_value, json_to_record, record_to_json, same
 from omnisync_connectors.files.csv import CsvConnector, TsvConnector
 from omnisync_connectors.files.json import JsonConnector, JsonLinesConnector
 

@@ -16,11 +16,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from typer.testing import CliRunner
 
-from omnisync import http
 from omnisync.cli import app
 from omnisync.errors import ConnectorError, TransientError, UnreachableError
-from omnisync.http import HttpClient, HttpOptions
-from omnisync.retry import UNREACHABLE_ATTEMPTS, Retry
+from omnisync.sdk import http
+from omnisync.sdk.http import HttpClient, HttpOptions
+from omnisync.sdk.retry import UNREACHABLE_ATTEMPTS, Retry
 from tests.emulators.server import serve
 
 ENV = {

@@ -10,14 +10,14 @@ import pytest
 from pydantic import ValidationError
 
 from omnisync.errors import InputError, Problem
-from omnisync.mapping import (
+from omnisync.models import Availability, Field, Money
+from omnisync.sdk.mapping import (
     FieldMapping,
     ParseOptions,
     ProblemCollector,
     RowMapper,
     missing_columns_error,
 )
-from omnisync.models import Availability, Field, Money
 
 D = Decimal
 

@@ -389,7 +389,7 @@ def test_a_word_like_secret_spares_identifiers_that_contain_it() -> None:
     ],
 )
 def test_every_built_in_credential_is_declared_secret(connector: str, field: str) -> None:
-    from omnisync.connector import load_connector
+    from omnisync.sdk.connector import load_connector
 
     options = load_connector(connector).Options
     assert list(secrets.secret_paths(options, {field: "x", "url": "https://h"})) == [(field,)]

@@ -19,9 +19,9 @@ import pytest
 from pydantic import ValidationError
 
 from omnisync import secrets
-from omnisync.connector import ConnectorContext
 from omnisync.errors import AuthError, TransientError
 from omnisync.models import Change, Op
+from omnisync.sdk.connector import ConnectorContext
 from omnisync_connectors.medusa.connector import MedusaConnector, MedusaOptions
 from omnisync_connectors.shopify.connector import ShopifyConnector
 from omnisync_connectors.vendure.connector import VendureConnector, VendureOptions

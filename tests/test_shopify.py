@@ -16,10 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from omnisync.cli import app
-from omnisync.connector import ConnectorContext
 from omnisync.errors import AuthError, ConnectorError
 from omnisync.models import Change, Money, Op
-from omnisync.testing import ConnectorContract
+from omnisync.sdk.connector import ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
 from omnisync_connectors.shopify.client import CostBucket
 from omnisync_connectors.shopify.connector import ShopifyConnector
 from tests.emulators.server import Server, serve

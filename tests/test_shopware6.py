@@ -19,14 +19,15 @@ from typer.testing import CliRunner
 
 from omnisync import secrets
 from omnisync.cli import app
-from omnisync.connector import ConnectorContext
+from omnisync.errors import ChangeRejected
 from omnisync.models import Change, Field, Op
+from omnisync.sdk.connector import ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
+from omnisync.sdk.values import same
 from omnisync.store import Store
-from omnisync.testing import ConnectorContract
-from omnisync.values import same
 from omnisync_connectors.shopware6 import records
 from omnisync_connectors.shopware6.connector import Shopware6Connector
-from omnisync_connectors.shopware6.records import Currency, Refused
+from omnisync_connectors.shopware6.records import Currency
 from tests.emulators.server import Server, serve
 from tests.emulators.shopware6 import (
     EUR,
@@ -524,9 +525,9 @@ def test_price_writes_derive_net_keep_other_currencies_and_model_sales_as_list_p
         "linked": True,
     }
     assert write({Field.PRICE: eur("29.99")})[0]["listPrice"]["gross"] == 29.99
-    with pytest.raises(Refused, match="not below the regular price"):
+    with pytest.raises(ChangeRejected, match="not below the regular price"):
         write({Field.SALE_PRICE: eur("30")})
-    with pytest.raises(Refused, match="in USD"):
+    with pytest.raises(ChangeRejected, match="in USD"):
         write({Field.PRICE: {"amount": "5", "currency": "USD"}})
     plain = {"taxId": TAX_7, "price": [price_entry(5.0, tax=Decimal(7))]}
     net = records.price_array(plain, {Field.PRICE: eur("10.00")}, EURO, "net", rates)

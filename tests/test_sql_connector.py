@@ -17,7 +17,6 @@ import yaml
 from pydantic import ValidationError
 
 from omnisync import secrets
-from omnisync.connector import Connector, ConnectorContext, load_connector
 from omnisync.errors import (
     AuthError,
     ConnectorError,
@@ -27,8 +26,9 @@ from omnisync.errors import (
     UnreachableError,
 )
 from omnisync.models import Change, Entity, Field, Money, Op, Record
-from omnisync.testing import ConnectorContract
-from omnisync.values import record_to_json
+from omnisync.sdk.connector import Connector, ConnectorContext, load_connector
+from omnisync.sdk.testing import ConnectorContract
+from omnisync.sdk.values import record_to_json
 from omnisync_connectors.sql.connector import SqlConnector
 from omnisync_connectors.sql.load import split_statements
 from tests.databases import MYSQL_URL, PG_URL, TestDatabase, unreachable
@@ -510,7 +510,7 @@ def test_an_unreachable_server_is_a_connector_error_with_the_password_masked(url
     assert PASSWORD not in text
     assert ":***@127.0.0.1:1" in text
     assert PASSWORD not in connector.describe()
-    # Retried briefly, not with the full backoff: nothing is listening (omnisync.retry).
+    # Retried briefly, not with the full backoff: nothing is listening (omnisync.sdk.retry).
     assert isinstance(caught.value, UnreachableError)
 
 

@@ -17,10 +17,10 @@ import pytest
 from typer.testing import CliRunner
 
 from omnisync.cli import app
-from omnisync.connector import ConnectorContext
 from omnisync.errors import ConnectorError
 from omnisync.models import Availability, Change, Money, Op
-from omnisync.testing import ConnectorContract
+from omnisync.sdk.connector import ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
 from omnisync_connectors.woocommerce.connector import WooCommerceConnector
 from tests.emulators.server import Server, serve
 from tests.emulators.woocommerce import SALE_FROM, SALE_TO, WooShop, seed

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 import omnisync_connectors.files.xml as xml_module
 from omnisync.cli import app
-from omnisync.connector import Connector, ConnectorContext
 from omnisync.errors import InputError
 from omnisync.models import Availability, Field, Record
-from omnisync.testing import ConnectorContract
+from omnisync.sdk.connector import Connector, ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
 from omnisync_connectors.files.xml import XmlConnector
 
 from .test_real_files import REAL, _require_real_files

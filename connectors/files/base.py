@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import StringConstraints, field_validator
 
-from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 from omnisync.errors import ConnectorError, InputError, Problem
-from omnisync.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
 from omnisync.models import Change, Entity, Field, QualityNote, Record, WriteResult
+from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.sdk.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
 
 if TYPE_CHECKING:
     from .write import Document

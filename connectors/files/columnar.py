@@ -1,8 +1,8 @@
 """The columnar fast path of the csv and tsv connectors (``Connector.read_table``).
 
 DuckDB's ``read_csv`` parses the file in parallel, every column as text, and
-:class:`omnisync.columnar.ColumnarMapper` turns the text into the diff engine's tables in SQL,
-with the meaning :class:`~omnisync.mapping.RowMapper` gives it. The connector's ``read()``
+:class:`omnisync.sdk.columnar.ColumnarMapper` turns the text into the diff engine's tables in SQL,
+with the meaning :class:`~omnisync.sdk.mapping.RowMapper` gives it. The connector's ``read()``
 stays the definition; this path declines (returns False, and ``read()`` runs record by
 record) whenever it cannot give exactly the same records:
 
@@ -42,11 +42,11 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
 
-from omnisync.columnar import ColumnarMapper, filled_sql, sql_name, strip_sql
-from omnisync.connector import TableTarget
 from omnisync.errors import OmnisyncError
 from omnisync.expect import sql_str
-from omnisync.mapping import ProblemCollector
+from omnisync.sdk.columnar import ColumnarMapper, filled_sql, sql_name, strip_sql
+from omnisync.sdk.connector import TableTarget
+from omnisync.sdk.mapping import ProblemCollector
 
 from .base import _codec_for
 

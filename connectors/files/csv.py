@@ -69,19 +69,19 @@ from typing import Any, BinaryIO, cast
 import yaml
 from pydantic import field_validator, model_validator
 
-from omnisync.connector import ConnectorContext, ConnectorOptions, TableTarget
-from omnisync.errors import InputError, OmnisyncError, Problem
-from omnisync.mapping import (
+from omnisync.errors import ChangeRejected, InputError, OmnisyncError, Problem
+from omnisync.models import Record
+from omnisync.normalize import clean_text
+from omnisync.sdk.connector import ConnectorContext, ConnectorOptions, TableTarget
+from omnisync.sdk.mapping import (
     FieldMapping,
     ProblemCollector,
     RowMapper,
     missing_columns_error,
 )
-from omnisync.models import Record
-from omnisync.normalize import clean_text
 
 from .base import FileConnector, FileOptions, SourceText, blank_problem, decoded_lines
-from .write import MISSING, Document, Rejected
+from .write import MISSING, Document
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +504,7 @@ class _CsvCells:
         source = self.document.source
         if not source.can_encode(text):
             bad = next(c for c in text if not source.can_encode(c))
-            raise Rejected(
+            raise ChangeRejected(
                 f"column {column!r} cannot hold {bad!r}: the file is {source.codec}, which has no such character"
             )
         self.row.cells[index] = text
@@ -709,7 +709,7 @@ class CsvDocument(Document):
             if any(variants):
                 key = self.layout.key(self._dict(row))
                 others = ", ".join(v for v in variants if v)
-                raise Rejected(
+                raise ChangeRejected(
                     f"{self.where(ref)} is the first row of product {key!r}, which its other "
                     f"variants ({others}) take the product's title and description from; delete "
                     "them in the same push, or delete the variant in the shop"

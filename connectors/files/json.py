@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from omnisync.connector import ConnectorContext, ConnectorOptions
-from omnisync.errors import InputError, Problem
-from omnisync.mapping import ProblemCollector, RowMapper, missing_columns_error
+from omnisync.errors import ChangeRejected, InputError, Problem
 from omnisync.models import Record
 from omnisync.normalize import clean_text
+from omnisync.sdk.connector import ConnectorContext, ConnectorOptions
+from omnisync.sdk.mapping import ProblemCollector, RowMapper, missing_columns_error
 
 from .base import (
     FileConnector,
@@ -50,7 +50,7 @@ from .base import (
     kind_of,
     read_text,
 )
-from .write import MISSING, Document, Rejected
+from .write import MISSING, Document
 
 
 def _loads(text: str) -> Any:
@@ -305,7 +305,7 @@ def _dumps(
         return "true" if value else "false"
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise Rejected(f"{value} is not a JSON number")
+            raise ChangeRejected(f"{value} is not a JSON number")
         return str(value)
     if isinstance(value, int | float):
         return repr(value)
@@ -331,7 +331,7 @@ def _dumps(
         separator = "," + style.newline + inner
         body = separator.join(k + _dumps(v, style, can_encode, inner) for k, v in pairs)
         return opening + style.newline + inner + body + style.newline + level + closing
-    raise Rejected(f"cannot write {type(value).__name__} as JSON")
+    raise ChangeRejected(f"cannot write {type(value).__name__} as JSON")
 
 
 def _set(
@@ -360,7 +360,9 @@ def _set(
             nested = _dumps(value, style, can_encode)
             return text[: member.value_start] + nested + text[member.value_end :]
         if text[member.value_start] != "{":
-            raise Rejected(f"{parts[0]!r} is not an object, so {'.'.join(parts)!r} cannot be set")
+            raise ChangeRejected(
+                f"{parts[0]!r} is not an object, so {'.'.join(parts)!r} cannot be set"
+            )
         return _set(text, member.value_start, parts[1:], value, style, can_encode)
     if value is _REMOVE:
         index = members.index(member)

@@ -11,12 +11,9 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from omnisync.errors import ChangeRejected
 from omnisync.models import Availability
 from omnisync.normalize import CURRENCY_SYMBOLS
-
-
-class Rejected(Exception):
-    """A change this file cannot take; the message becomes the change's ``WriteResult.error``."""
 
 
 class _Missing:
@@ -146,7 +143,7 @@ class DateStyle:
         return None
 
     def format(self, moment: datetime, zone: tzinfo | None, *, end: bool, column: str) -> str:
-        """``moment`` as this style writes it; :class:`Rejected` when a date-only column
+        """``moment`` as this style writes it; :class:`ChangeRejected` when a date-only column
         cannot hold it (a start that is not midnight, an end that is not the end of a day)."""
         if self.offset == "Z":
             target: tzinfo = UTC
@@ -157,7 +154,7 @@ class DateStyle:
         local = moment.astimezone(target)
         if self.date_only and (local.hour, local.minute) != ((23, 59) if end else (0, 0)):
             what = "ends" if end else "starts"
-            raise Rejected(
+            raise ChangeRejected(
                 f"the sale {what} at {local:%Y-%m-%d %H:%M}, but column {column!r} holds dates "
                 f"only (a sale {what} {'at the end' if end else 'at the start'} of a day there)"
             )
@@ -219,7 +216,7 @@ def gtin_text(value: str, old: Any) -> str:
 
 
 def parse_moment(value: Any) -> datetime | None:
-    """A moment from its JSON form (ISO 8601; no offset means UTC, as in omnisync.values)."""
+    """A moment from its JSON form (ISO 8601; no offset means UTC, as in omnisync.sdk.values)."""
     if not value:
         return None
     moment = datetime.fromisoformat(str(value))

@@ -30,8 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from omnisync.errors import ConnectorError, Problem, TransientError
-from omnisync.mapping import DEFAULT_LOCATION, FieldMapping, ParseOptions, RowMapper
+from omnisync.errors import ChangeRejected, ConnectorError, Problem, TransientError
 from omnisync.markup import text_html
 from omnisync.models import Availability, Change, Field, Money, Op, Record, WriteResult
 from omnisync.normalize import (
@@ -43,7 +42,8 @@ from omnisync.normalize import (
     parse_money,
     parse_sale_window,
 )
-from omnisync.values import field_value, json_money, json_to_record, sale_json, same
+from omnisync.sdk.mapping import DEFAULT_LOCATION, FieldMapping, ParseOptions, RowMapper
+from omnisync.sdk.values import field_value, json_money, json_to_record, sale_json, same
 
 from .styles import (
     DEFAULT_DATE,
@@ -51,7 +51,6 @@ from .styles import (
     MISSING,
     AmountStyle,
     DateStyle,
-    Rejected,
     availability_text,
     blank,
     format_amount,
@@ -64,7 +63,7 @@ from .styles import (
 if TYPE_CHECKING:
     from .base import SourceText
 
-__all__ = ["MISSING", "Document", "Editor", "Rejected", "RowWriter", "replace_file"]
+__all__ = ["MISSING", "Document", "Editor", "RowWriter", "replace_file"]
 
 
 # ------------------------------------------------------------------------------ documents
@@ -138,7 +137,7 @@ class Document(ABC):
 
     @abstractmethod
     def delete(self, ref: int) -> None:
-        """Remove the row; :class:`Rejected` when the file's layout does not allow it."""
+        """Remove the row; :class:`ChangeRejected` when the file's layout does not allow it."""
 
     @abstractmethod
     def snapshot(self, ref: int) -> Any: ...
@@ -178,7 +177,7 @@ class Document(ABC):
 
 
 class RowWriter:
-    """Writes JSON field values (:mod:`omnisync.values`) into a row's columns, per a mapping."""
+    """Writes JSON field values (:mod:`omnisync.sdk.values`) into a row's columns, per a mapping."""
 
     def __init__(
         self, mapping: FieldMapping, parse: ParseOptions, zone: tzinfo | None, document: Document
@@ -191,7 +190,7 @@ class RowWriter:
     # -- which columns -----------------------------------------------------------------------
 
     def column(self, field: Field, location: str | None = None) -> str:
-        """The column ``field`` (at ``location``) is written to; :class:`Rejected` if none."""
+        """The column ``field`` (at ``location``) is written to; :class:`ChangeRejected` if none."""
         m = self.mapping
         if field is Field.STOCK:
             return self._stock_column(location)
@@ -206,7 +205,7 @@ class RowWriter:
         else:
             column = getattr(m, field.value)
         if not column:
-            raise Rejected(
+            raise ChangeRejected(
                 f"{field.value} is not mapped to a column (options.mapping.{field.value})"
             )
         return column
@@ -214,18 +213,18 @@ class RowWriter:
     def _stock_column(self, location: str | None) -> str:
         spec = self.mapping.stock
         if spec is None:
-            raise Rejected("stock is not mapped to a column (options.mapping.stock)")
+            raise ChangeRejected("stock is not mapped to a column (options.mapping.stock)")
         if isinstance(spec, str):
             return spec
         if location is None:
             if len(spec) == 1:
                 return next(iter(spec.values()))
-            raise Rejected(
+            raise ChangeRejected(
                 "channel has several stock locations; map them with expect.stock.locations"
             )
         if location not in spec:
             mapped = ", ".join(spec)
-            raise Rejected(
+            raise ChangeRejected(
                 f"no stock column for location {location!r} (mapped locations: {mapped})"
             )
         return spec[location]
@@ -327,7 +326,7 @@ class RowWriter:
             self._currency(cells, money.currency)
         if m.compare_at_price:
             if record is None and not blank(cells.get(m.compare_at_price)):
-                raise Rejected(
+                raise ChangeRejected(
                     "the row's current prices cannot be read, so the compare-at pair cannot be set"
                 )
             sale = record.sale_price if record else None
@@ -350,16 +349,18 @@ class RowWriter:
             assert m.price is not None
             regular = record.price if record else None
             if record is None:
-                raise Rejected(
+                raise ChangeRejected(
                     "the row's current prices cannot be read, so the compare-at pair cannot be set"
                 )
             if sale is None:
                 self._money(cells, m.price, regular)
                 self._money(cells, m.compare_at_price, None)
             elif regular is None:
-                raise Rejected(f"there is no regular price to show the sale price {sale} against")
+                raise ChangeRejected(
+                    f"there is no regular price to show the sale price {sale} against"
+                )
             elif sale.amount >= regular.amount:
-                raise Rejected(
+                raise ChangeRejected(
                     f"the sale price {sale} is not below the regular price {regular}; "
                     f"column {m.compare_at_price!r} can only show a lower sale price"
                 )
@@ -456,7 +457,7 @@ class RowWriter:
             return
         if cells.typed and not isinstance(template, str):
             if implicit != money.currency:
-                raise Rejected(
+                raise ChangeRejected(
                     f"column {column!r} holds plain numbers in {implicit or 'no currency'}; "
                     f"an amount in {money.currency} cannot be written there"
                 )
@@ -543,7 +544,7 @@ class RowWriter:
             levels = dict(old) if isinstance(old, dict) else {}
             if location is None:
                 if len(levels) > 1:
-                    raise Rejected(
+                    raise ChangeRejected(
                         "channel has several stock locations; map them with expect.stock.locations"
                     )
                 location = next(iter(levels), DEFAULT_LOCATION)
@@ -555,7 +556,7 @@ class RowWriter:
             self._put(cells, column, levels)
             return
         if location not in (None, DEFAULT_LOCATION) and isinstance(self.mapping.stock, str):
-            raise Rejected(
+            raise ChangeRejected(
                 f"no stock column for location {location!r} (stock has one column, {column!r})"
             )
         if quantity is None:
@@ -617,7 +618,9 @@ class RowWriter:
             return
         unknown = sorted(set(values) - set(spec))
         if unknown:
-            raise Rejected(f"attribute {unknown[0]!r} has no column (mapped: {', '.join(spec)})")
+            raise ChangeRejected(
+                f"attribute {unknown[0]!r} has no column (mapped: {', '.join(spec)})"
+            )
         for name, column in spec.items():
             item = values.get(name)
             text = (
@@ -649,7 +652,7 @@ class RowWriter:
 
     def _put(self, cells: Cells, column: str, value: Any) -> None:
         if cells.get(column) is MISSING and not cells.typed:
-            raise Rejected(f"the file has no column {column!r}")
+            raise ChangeRejected(f"the file has no column {column!r}")
         cells.set(column, value)
 
 
@@ -698,7 +701,7 @@ class Editor:
     def _attempt(self, outcome: _Outcome) -> None:
         try:
             outcome.refs = self._apply(outcome.change)
-        except Rejected as exc:
+        except ChangeRejected as exc:
             outcome.ok, outcome.error = False, str(exc)
         else:
             outcome.ok, outcome.error = True, None
@@ -736,7 +739,7 @@ class Editor:
             return [self._create(change)]
         refs = document.refs(change.sku)
         if not refs:
-            raise Rejected(
+            raise ChangeRejected(
                 f"SKU {change.sku} not found in {document.label} "
                 "(it may have been removed since the plan was made)"
             )
@@ -746,11 +749,11 @@ class Editor:
                 document.touch(ref, change)
             return refs
         if not change.field:
-            raise Rejected("an update names no field")
+            raise ChangeRejected("an update names no field")
         try:
             field = Field(change.field)
         except ValueError:
-            raise Rejected(f"unknown field {change.field!r}") from None
+            raise ChangeRejected(f"unknown field {change.field!r}") from None
         writer = self.writer
         writer.column(field, change.location)  # unmapped field or location: fail before anything
         wanted = writer.comparable(field, change.after)
@@ -764,7 +767,7 @@ class Editor:
             try:
                 writer.update(document.cells(ref), record, field, change.location, change.after)
                 self._verify(ref, field, change.location, change.after)
-            except Rejected:
+            except ChangeRejected:
                 document.restore(ref, snapshot)
                 raise
             document.touch(ref, change)
@@ -774,13 +777,15 @@ class Editor:
         document = self.document
         existing = document.refs(change.sku)
         if existing:
-            raise Rejected(f"SKU {change.sku} already exists in {document.where(existing[0])}")
+            raise ChangeRejected(
+                f"SKU {change.sku} already exists in {document.where(existing[0])}"
+            )
         if not isinstance(change.after, dict):
-            raise Rejected("a create needs the whole record in `after`")
+            raise ChangeRejected("a create needs the whole record in `after`")
         try:
             record = json_to_record({**change.after, "sku": change.sku})
         except (KeyError, TypeError, ValueError) as exc:
-            raise Rejected(f"the record to create is malformed ({exc})") from None
+            raise ChangeRejected(f"the record to create is malformed ({exc})") from None
         ref = document.append(change.sku)
         try:
             self.writer.create(document.cells(ref), record)
@@ -792,23 +797,23 @@ class Editor:
                         self._verify(ref, field, at, record.stock[location])
                 elif (value := field_value(record, field)) is not None:
                     self._verify(ref, field, None, value)
-        except Rejected:
+        except ChangeRejected:
             document.discard(ref)
             raise
         document.touch(ref, change)
         return ref
 
     def _verify(self, ref: int, field: Field, location: str | None, wanted: Any) -> None:
-        """The row reads back with ``wanted``, or :class:`Rejected` says why not."""
+        """The row reads back with ``wanted``, or :class:`ChangeRejected` says why not."""
         record, problems = self.document.row_record(ref)
         if record is None:
             reason = problems[0].message if problems else "it cannot be read"
-            raise Rejected(f"the row would not read back: {reason}")
+            raise ChangeRejected(f"the row would not read back: {reason}")
         got = field_value(record, field, location)
         writer = self.writer
         if not same(field, writer.comparable(field, got), writer.comparable(field, wanted)):
             column = writer.column(field, location)
-            raise Rejected(
+            raise ChangeRejected(
                 f"column {column!r} cannot hold {_show(wanted)}: it would read back as {_show(got)}"
             )
 

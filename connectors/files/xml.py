@@ -36,10 +36,10 @@ from xml.parsers import expat
 
 from pydantic import model_validator
 
-from omnisync.connector import Capabilities, ConnectorContext, ConnectorOptions
 from omnisync.errors import InputError, Problem
-from omnisync.mapping import FieldMapping, ProblemCollector, RowMapper, missing_columns_error
 from omnisync.models import Entity, Record
+from omnisync.sdk.connector import Capabilities, ConnectorContext, ConnectorOptions
+from omnisync.sdk.mapping import FieldMapping, ProblemCollector, RowMapper, missing_columns_error
 
 from .base import FileConnector, FileOptions, MappedCapabilities, blank_problem
 from .csv import Preset, presets

@@ -27,7 +27,7 @@ import httpx
 
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError, TransientError
-from omnisync.http import HttpClient, api_message
+from omnisync.sdk.http import HttpClient, api_message
 
 #: Renew a JWT this many seconds before it expires.
 RENEW_BEFORE = 60.0

@@ -47,13 +47,13 @@ from pydantic import Field as PydanticField
 from pydantic import SecretStr, model_validator
 
 from omnisync import secrets
-from omnisync.errors import ConnectorError
-from omnisync.http import HttpClient, HttpError
+from omnisync.errors import ChangeRejected, ConnectorError
 from omnisync.models import Change, Field, Money, Record
 from omnisync.normalize import clean_text, normalize_gtin
-from omnisync.values import json_money
+from omnisync.sdk.http import HttpClient, HttpError
+from omnisync.sdk.values import json_money
 
-from .._variants import Refused, ShopSetup, VariantConnector, VariantOptions, stock_quantity
+from .._variants import ShopSetup, VariantConnector, VariantOptions, stock_quantity
 from .api import JwtLogin, MedusaApi, api_key_auth
 
 log = logging.getLogger(__name__)
@@ -323,14 +323,14 @@ class MedusaConnector(VariantConnector[MedusaOptions, _Outbox]):
         if name is Field.PRICE:
             money = _money(change.after)
             if money.currency not in self.store.currencies:
-                raise Refused(
+                raise ChangeRejected(
                     f"the store has no currency {money.currency} "
                     f"(its currencies: {', '.join(self.store.currencies)}); "
                     "add it in Medusa's store settings or convert the price "
                     "(expect.price.currency and rate)"
                 )
             if money.amount < 0:
-                raise Refused(f"a negative price ({money}) cannot be right")
+                raise ChangeRejected(f"a negative price ({money}) cannot be right")
             body = outbox.variants.setdefault(product_id, {}).setdefault(variant_id, {})
             prices = body.get("prices") or _price_set(variant)
             body["prices"] = _with_price(prices, money)
@@ -344,16 +344,16 @@ class MedusaConnector(VariantConnector[MedusaOptions, _Outbox]):
             outbox.own(("variant", variant_id), index)
         elif name in (Field.TITLE, Field.DESCRIPTION):
             if name is Field.TITLE and not change.after:
-                raise Refused("a product needs a title")
+                raise ChangeRejected("a product needs a title")
             outbox.products.setdefault(product_id, {})[name.value] = change.after
             outbox.own(("product", product_id), index)
         elif name is Field.STOCK:
             location_id = self._location_id(change.location)
             items = variant.get("inventory_items") or []
             if variant.get("manage_inventory") is False or not items:
-                raise Refused("the variant does not manage inventory in Medusa")
+                raise ChangeRejected("the variant does not manage inventory in Medusa")
             if len(items) != 1 or _number(items[0].get("required_quantity")) not in (None, 1):
-                raise Refused(
+                raise ChangeRejected(
                     "the variant is a kit of several inventory items; set their stock in Medusa"
                 )
             quantity = stock_quantity(change)
@@ -363,7 +363,7 @@ class MedusaConnector(VariantConnector[MedusaOptions, _Outbox]):
             outbox.levels[(item_id, location_id)] = [quantity, exists]
             outbox.own(("level", item_id, location_id), index)
         else:
-            raise Refused(f"the medusa connector cannot write {name.value}")
+            raise ChangeRejected(f"the medusa connector cannot write {name.value}")
 
     # -- sending: a batch per kind, item by item when the batch is refused
 
@@ -551,7 +551,7 @@ def _amount_out(amount: Decimal) -> int | float:
 def _money(value: Any) -> Money:
     money = json_money(value)
     if money is None:
-        raise Refused("no price to set")
+        raise ChangeRejected("no price to set")
     return Money(money.amount, money.currency.upper())
 
 

@@ -23,7 +23,7 @@ would be refused instead of being refused and retried:
 If Shopify refuses anyway (``THROTTLED`` or HTTP 429), the wait it implies —
 ``(requestedQueryCost − currentlyAvailable) / restoreRate`` — is raised as a
 :class:`~omnisync.errors.TransientError` with ``retry_after``, so the one retry policy
-(:class:`omnisync.retry.Retry`, per request) waits exactly that long and tries again.
+(:class:`omnisync.sdk.retry.Retry`, per request) waits exactly that long and tries again.
 
 Other top-level GraphQL errors are classified once here: ``ACCESS_DENIED`` is an
 :class:`~omnisync.errors.AuthError` naming the scope, ``MAX_COST_EXCEEDED`` and malformed
@@ -44,7 +44,7 @@ import httpx
 
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError, TransientError
-from omnisync.http import HttpClient, HttpError, HttpOptions, retry_after
+from omnisync.sdk.http import HttpClient, HttpError, HttpOptions, retry_after
 
 log = logging.getLogger(__name__)
 

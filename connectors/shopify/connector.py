@@ -16,7 +16,7 @@
 Reading: every product variant is one record (see :mod:`.records` for the field mapping and
 the sale model). A full pull pages through ``productVariants`` and, in parallel, through each
 location's ``inventoryLevels``, 250 per page, paced by the cost bucket (:mod:`.client`). With
-a state store the pull is incremental (:func:`omnisync.incremental.incremental_read`): only
+a state store the pull is incremental (:func:`omnisync.sdk.incremental.incremental_read`): only
 products whose ``updatedAt`` and inventory levels whose ``updatedAt`` are newer than the
 mark are fetched again (with a minute of overlap: Shopify's timestamps have whole seconds and a
 pull is not instantaneous). Deleted products show up at the next full pull (``full_every``,
@@ -53,13 +53,13 @@ from pydantic import Field as PydanticField
 from pydantic import SecretStr, StringConstraints, field_validator
 
 from omnisync import secrets
-from omnisync.connector import Capabilities
 from omnisync.errors import ConnectorError
-from omnisync.http import HttpConnector, HttpOptions
-from omnisync.incremental import incremental_read
 from omnisync.markup import write_html
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
-from omnisync.values import current_value, json_money, same
+from omnisync.sdk.connector import Capabilities
+from omnisync.sdk.http import HttpConnector, HttpOptions
+from omnisync.sdk.incremental import incremental_read
+from omnisync.sdk.values import current_value, json_money, same
 
 from . import records
 from .client import MAX_PAGE, MAX_QUERY_COST, ShopifyClient

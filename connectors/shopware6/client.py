@@ -7,7 +7,7 @@ token is obtained on first use, renewed shortly before it expires, and renewed o
 the API answers 401 anyway (a token revoked or expired early: clock skew, a cache flush). The
 secret and every token are registered with :mod:`omnisync.secrets`, so no message shows them.
 
-Every request goes through the shared :class:`~omnisync.http.HttpClient`: retried under the
+Every request goes through the shared :class:`~omnisync.sdk.http.HttpClient`: retried under the
 one policy on timeouts, 429 (the ``oauth`` rate limiter sends ``Retry-After``) and 5xx, and
 classified otherwise.
 """
@@ -26,7 +26,7 @@ from pydantic_core import from_json
 
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError
-from omnisync.http import HttpClient, api_message
+from omnisync.sdk.http import HttpClient, api_message
 
 log = logging.getLogger(__name__)
 

@@ -53,16 +53,16 @@ from pydantic import Field as PydanticField
 from pydantic import SecretStr, StringConstraints, field_validator
 
 from omnisync import secrets
-from omnisync.connector import Capabilities
-from omnisync.errors import ConnectorError, InputError, Problem
-from omnisync.http import HttpClient, HttpConnector, HttpOptions
-from omnisync.incremental import incremental_read
+from omnisync.errors import ChangeRejected, ConnectorError, InputError, Problem
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
-from omnisync.values import current_value
+from omnisync.sdk.connector import Capabilities
+from omnisync.sdk.http import HttpClient, HttpConnector, HttpOptions
+from omnisync.sdk.incremental import incremental_read
+from omnisync.sdk.values import current_value
 
 from . import records
 from .client import Shopware6Client, errors_of
-from .records import Currency, Refused
+from .records import Currency
 
 log = logging.getLogger(__name__)
 
@@ -453,11 +453,13 @@ class Shopware6Connector(HttpConnector[Shopware6Options, Shopware6Client]):
             try:
                 if needs_read.intersection(indexes):
                     if product is None:
-                        raise Refused(f"no product with productNumber {sku!r} in Shopware")
+                        raise ChangeRejected(f"no product with productNumber {sku!r} in Shopware")
                     if records.is_container(product):
-                        raise Refused(f"{sku} is a product with variants; write its variants")
+                        raise ChangeRejected(
+                            f"{sku} is a product with variants; write its variants"
+                        )
                     product_id = str(product["id"])
-            except Refused as exc:
+            except ChangeRejected as exc:
                 refused.update((i, str(exc)) for i in indexes)
                 continue
             assert product_id is not None

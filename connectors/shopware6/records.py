@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
+from omnisync.errors import ChangeRejected
 from omnisync.markup import read_html, write_html
 from omnisync.models import Change, Field, Money, Op, Record
 from omnisync.normalize import clean_text, normalize_gtin
-from omnisync.values import json_money
+from omnisync.sdk.values import json_money
 
 #: The product fields a pull asks for (``includes``, Shopware's partial data loading): what a
 #: record is made of, and no more, since decoding the answer is most of a pull's CPU time.
@@ -79,10 +80,6 @@ class Currency:
     id: str
     code: str
     decimals: int = 2
-
-
-class Refused(Exception):
-    """A change the connector cannot express as a Shopware write; the message says why."""
 
 
 # ------------------------------------------------------------------ reading
@@ -214,7 +211,7 @@ def payload(
     for index, change in enumerate(changes):
         try:
             if change.op is not Op.UPDATE or change.field is None:
-                raise Refused(
+                raise ChangeRejected(
                     f"the shopware6 connector does not {change.op.value} products; "
                     "do it in the Shopware admin"
                 )
@@ -224,32 +221,32 @@ def payload(
                 money_at.append(index)
             elif field is Field.STOCK:
                 if change.location not in (None, "default"):
-                    raise Refused(
+                    raise ChangeRejected(
                         "Shopware keeps one stock per product; "
                         f"there is no location {change.location!r}"
                     )
                 if change.after is None:
-                    raise Refused("Shopware needs a stock number; the plan clears it")
+                    raise ChangeRejected("Shopware needs a stock number; the plan clears it")
                 data["stock"] = int(change.after)
             elif field is Field.GTIN:
                 data["ean"] = ean(change.after)
             elif field in WRITES:
                 if field is Field.TITLE and not change.after:
-                    raise Refused("Shopware needs a product name; the plan clears it")
+                    raise ChangeRejected("Shopware needs a product name; the plan clears it")
                 data[WRITES[field]] = (
                     write_html(change.after) if field is Field.DESCRIPTION else change.after
                 )
             else:
-                raise Refused(f"the shopware6 connector does not write {field.value}")
-        except Refused as exc:
+                raise ChangeRejected(f"the shopware6 connector does not write {field.value}")
+        except ChangeRejected as exc:
             refused[index] = str(exc)
     if money:
         # Price and sale price share one entry of the array: they go or fail together.
         try:
             if product is None:
-                raise Refused("the product could not be read back to update its price array")
+                raise ChangeRejected("the product could not be read back to update its price array")
             data["price"] = price_array(product, money, currency, basis, tax_rates)
-        except Refused as exc:
+        except ChangeRejected as exc:
             refused.update((i, str(exc)) for i in money_at)
     return (data if len(data) > 1 else None), refused
 
@@ -271,13 +268,13 @@ def price_array(
     if Field.SALE_PRICE in money:
         value = money[Field.SALE_PRICE]
         if value and (value.get("start") or value.get("end")):
-            raise Refused(
+            raise ChangeRejected(
                 "Shopware list prices have no sale window; "
                 "use `expect.price.sale: separate` for this channel"
             )
         sale = _planned(value, currency)
     if regular is None:
-        raise Refused(f"Shopware needs a price in {currency.code}; the plan removes it")
+        raise ChangeRejected(f"Shopware needs a price in {currency.code}; the plan removes it")
     ratio = _net_per_gross(product, current, basis, tax_rates)
     entry = dict(current) if current else {"currencyId": currency.id, "linked": True}
     entry.pop("percentage", None)  # derived from the list price; Shopware's indexer recomputes it
@@ -286,7 +283,7 @@ def price_array(
         entry.pop("listPrice", None)
     else:
         if sale >= regular:
-            raise Refused(
+            raise ChangeRejected(
                 f"sale price {sale} is not below the regular price {regular}: Shopware shows a "
                 "sale as a list price above the price"
             )
@@ -305,7 +302,7 @@ def _planned(value: Any, currency: Currency) -> Decimal | None:
     if money is None:
         return None
     if money.currency != currency.code:
-        raise Refused(
+        raise ChangeRejected(
             f"the plan's amount is in {money.currency}, this channel's prices are in {currency.code}"
         )
     return money.amount
@@ -325,7 +322,7 @@ def _net_per_gross(
     net = amount(current.get("net")) if current else None
     if gross and net:
         return net / gross
-    raise Refused(f"the product's tax rate is unknown (taxId {product.get('taxId')!r})")
+    raise ChangeRejected(f"the product's tax rate is unknown (taxId {product.get('taxId')!r})")
 
 
 def _pair(value: Decimal, basis: Basis, net_per_gross: Decimal, decimals: int) -> dict[str, float]:

@@ -20,7 +20,7 @@
                WHERE article_id = (SELECT id FROM articles WHERE sku = :sku)
 
 Rows are streamed through a server-side cursor and mapped by the same
-:class:`~omnisync.mapping.RowMapper` as every tabular source; the database's typed values
+:class:`~omnisync.sdk.mapping.RowMapper` as every tabular source; the database's typed values
 (``Decimal``, ``int``, ``datetime``) are taken as they are. A binary float (a ``REAL`` or
 ``DOUBLE`` column) is taken by its shortest representation when that has at most 15
 significant digits (which is what was stored, for any price or quantity); a float with
@@ -56,19 +56,19 @@ from pydantic import StringConstraints, field_validator, model_validator
 from sqlalchemy.engine import URL, Connection, Engine
 
 from omnisync import secrets
-from omnisync.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 from omnisync.errors import ConnectorError, InputError, Problem
-from omnisync.mapping import (
+from omnisync.markup import text_html
+from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
+from omnisync.normalize import clean_text, minor_units, parse_int
+from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.sdk.mapping import (
     FieldMapping,
     ParseOptions,
     ProblemCollector,
     RowMapper,
     missing_columns_error,
 )
-from omnisync.markup import text_html
-from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
-from omnisync.normalize import clean_text, minor_units, parse_int
-from omnisync.values import current_value
+from omnisync.sdk.values import current_value
 
 from . import statements
 from .engine import (

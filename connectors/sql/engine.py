@@ -206,7 +206,7 @@ def translate(exc: sa.exc.SQLAlchemyError, *, where: str, url: URL, doing: str) 
         )
     if is_connection_failure(exc):
         if doing == "connecting":
-            # Nothing answered: retried briefly, then reported (see omnisync.retry).
+            # Nothing answered: retried briefly, then reported (see omnisync.sdk.retry).
             return UnreachableError(
                 f"cannot connect to {shown}: {message}",
                 where=where,

@@ -33,9 +33,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from omnisync.errors import ChangeRejected
 from omnisync.models import Change, Field, Money, Op, Record
 from omnisync.normalize import minor_units
-from omnisync.values import json_money, json_to_record
+from omnisync.sdk.values import json_money, json_to_record
 
 CREATE = "create"
 DELETE = "delete"
@@ -90,10 +91,6 @@ def parameters_for(key: str) -> frozenset[str]:
 def bind_names(statement: str) -> list[str]:
     """The ``:name`` parameters of a statement, as SQLAlchemy's ``text()`` reads them."""
     return list(sa.text(statement).compile().params)
-
-
-class ChangeRejected(Exception):
-    """A change that cannot be turned into parameters; the message names what is wrong."""
 
 
 class _Lazy:

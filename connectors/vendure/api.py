@@ -17,7 +17,7 @@ classified like any HTTP error:
                                                    :class:`TransientError` (tried again)
 =================================================  =========================================
 
-:class:`GraphQLError` is an :class:`~omnisync.http.HttpError`, so the connector fails just
+:class:`GraphQLError` is an :class:`~omnisync.sdk.http.HttpError`, so the connector fails just
 the changes a refused request carried, exactly as for a REST API's 4xx.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError, TransientError
-from omnisync.http import HttpClient, HttpError
+from omnisync.sdk.http import HttpClient, HttpError
 
 TOKEN_HEADER = "vendure-auth-token"
 _AUTH_CODES = frozenset({"FORBIDDEN", "UNAUTHORIZED"})

@@ -39,14 +39,14 @@ from pydantic import Field as PydanticField
 from pydantic import SecretStr, field_validator
 
 from omnisync import secrets
-from omnisync.errors import ConnectorError
-from omnisync.http import HttpClient, HttpError
+from omnisync.errors import ChangeRejected, ConnectorError
 from omnisync.markup import read_html, write_html
 from omnisync.models import Change, Field, Money, Record
 from omnisync.normalize import clean_text, minor_units
-from omnisync.values import json_money
+from omnisync.sdk.http import HttpClient, HttpError
+from omnisync.sdk.values import json_money
 
-from .._variants import Refused, ShopSetup, VariantConnector, VariantOptions, stock_quantity
+from .._variants import ShopSetup, VariantConnector, VariantOptions, stock_quantity
 from .api import VendureApi
 
 log = logging.getLogger(__name__)
@@ -242,10 +242,10 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
         if name is Field.PRICE:
             money = json_money(change.after)
             if money is None:
-                raise Refused("no price to set")
+                raise ChangeRejected("no price to set")
             currency = money.currency.upper()
             if currency not in self.store.currencies:
-                raise Refused(
+                raise ChangeRejected(
                     f"the channel has no currency {currency} "
                     f"(its currencies: {', '.join(self.store.currencies)}); "
                     "add it to the channel in Vendure or convert the price "
@@ -253,7 +253,9 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
                 )
             minor = money.amount.scaleb(minor_units(currency))
             if minor != minor.to_integral_value() or minor < 0:
-                raise Refused(f"{money.amount} {currency} is not a valid price in {currency}")
+                raise ChangeRejected(
+                    f"{money.amount} {currency} is not a valid price in {currency}"
+                )
             body = outbox.variant(variant_id, index)
             prices = [p for p in body.get("prices", []) if p["currencyCode"] != currency]
             body["prices"] = [*prices, {"currencyCode": currency, "price": int(minor)}]
@@ -270,7 +272,7 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
             ]
         elif name in (Field.TITLE, Field.DESCRIPTION):
             if name is Field.TITLE and not change.after:
-                raise Refused("a product needs a name")
+                raise ChangeRejected("a product needs a name")
             on_variant = name is Field.TITLE and self.options.title == "variant"
             if on_variant:
                 body = outbox.variant(variant_id, index)
@@ -282,7 +284,7 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
             else:
                 translation["description"] = write_html(change.after)
         else:
-            raise Refused(f"the vendure connector cannot write {name.value}")
+            raise ChangeRejected(f"the vendure connector cannot write {name.value}")
 
     def _send(self, outbox: _Outbox, failures: dict[int, str]) -> None:
         self._mutate(UPDATE_VARIANTS, "variant", outbox.variants, outbox, failures)

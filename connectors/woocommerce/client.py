@@ -22,7 +22,7 @@ import httpx
 
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError
-from omnisync.http import HttpClient, HttpError
+from omnisync.sdk.http import HttpClient, HttpError
 
 if TYPE_CHECKING:
     from .connector import WooCommerceOptions

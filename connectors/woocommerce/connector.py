@@ -39,19 +39,18 @@ from pydantic import Field as PydanticField
 from pydantic import SecretStr, field_validator
 
 from omnisync import secrets
-from omnisync.connector import Capabilities
-from omnisync.errors import ConnectorError
-from omnisync.http import HttpConnector, HttpError, HttpOptions
-from omnisync.incremental import incremental_read
-from omnisync.mapping import ProblemCollector
+from omnisync.errors import ChangeRejected, ConnectorError
 from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
-from omnisync.values import current_value
+from omnisync.sdk.connector import Capabilities
+from omnisync.sdk.http import HttpConnector, HttpError, HttpOptions
+from omnisync.sdk.incremental import incremental_read
+from omnisync.sdk.mapping import ProblemCollector
+from omnisync.sdk.values import current_value
 
 from .client import WooClient, api_url, item_error
 from .records import (
     PRODUCT_FIELDS,
     VARIATION_FIELDS,
-    Rejected,
     Target,
     create_item,
     format_gmt,
@@ -447,7 +446,9 @@ class WooCommerceConnector(HttpConnector[WooCommerceOptions, WooClient]):
                     continue
                 target = targets.get(index)
                 if target is None:
-                    raise Rejected(f"no product or variation with SKU {change.sku} in the shop")
+                    raise ChangeRejected(
+                        f"no product or variation with SKU {change.sku} in the shop"
+                    )
                 if change.op is Op.DELETE:
                     group = groups.setdefault(target.batch_path, {})
                     item = group.setdefault(("delete", target.id), _Item("delete", target.id))
@@ -460,14 +461,14 @@ class WooCommerceConnector(HttpConnector[WooCommerceOptions, WooClient]):
                 item = group.setdefault(("update", target.id), _Item("update", {"id": target.id}))
                 clash = [k for k, v in fields.items() if k in item.payload and item.payload[k] != v]
                 if clash:
-                    raise Rejected(
+                    raise ChangeRejected(
                         f"another change in this batch sets {', '.join(clash)} of "
                         f"{'product' if target.variation_id is None else 'variation'} "
                         f"{target.id} to a different value"
                     )
                 item.payload.update(fields)
                 item.changes.append(index)
-            except Rejected as exc:
+            except ChangeRejected as exc:
                 failed[index] = str(exc)
         requests: list[_Request] = []
         for path, items in groups.items():

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from omnisync.mapping import ProblemCollector
+from omnisync.errors import ChangeRejected
 from omnisync.markup import read_html, write_html
 from omnisync.models import Availability, Change, Field, Money, Record
 from omnisync.normalize import clean_text, minor_units, normalize_gtin
-from omnisync.values import json_money, json_to_record
+from omnisync.sdk.mapping import ProblemCollector
+from omnisync.sdk.values import json_money, json_to_record
 
 #: Product fields a pull asks for (``_fields``): everything a record needs, nothing more.
 PRODUCT_FIELDS = (
@@ -204,10 +205,6 @@ def _gtin(value: Any) -> str | None:
 # ---------------------------------------------------------------- writing
 
 
-class Rejected(Exception):
-    """A change WooCommerce cannot take; the message says why (it fails alone)."""
-
-
 def update_fields(change: Change, currency: str) -> dict[str, Any]:
     """The fields of a batch ``update`` item that set ``change`` (without the ``id``)."""
     assert change.field is not None
@@ -229,7 +226,7 @@ def update_fields(change: Change, currency: str) -> dict[str, Any]:
             }
         case Field.STOCK:
             if change.location not in (None, "default"):
-                raise Rejected(
+                raise ChangeRejected(
                     f"WooCommerce keeps one stock per product, not per location "
                     f"({change.location!r}); map the shop's stock to location `default`"
                 )
@@ -238,25 +235,25 @@ def update_fields(change: Change, currency: str) -> dict[str, Any]:
         case Field.AVAILABILITY:
             status = _STOCK_STATUS.get(str(value or ""))
             if status is None:
-                raise Rejected(f"WooCommerce has no stock status for {value!r}")
+                raise ChangeRejected(f"WooCommerce has no stock status for {value!r}")
             return {"stock_status": status}
         case Field.TITLE:
             if not value:
-                raise Rejected("WooCommerce products need a name; refusing to clear it")
+                raise ChangeRejected("WooCommerce products need a name; refusing to clear it")
             return {"name": str(value)}
         case Field.DESCRIPTION:
             return {"description": write_html(value)}
         case Field.GTIN:
             return {"global_unique_id": _write_gtin(value)}
         case other:
-            raise Rejected(f"the woocommerce connector does not write {other.value}")
+            raise ChangeRejected(f"the woocommerce connector does not write {other.value}")
 
 
 def create_item(change: Change, currency: str, status: str) -> dict[str, Any]:
     """A batch ``create`` item (a simple product) for a create change."""
     record = json_to_record(change.after or {"sku": change.sku})
     if record.ids.get("variation_id"):
-        raise Rejected(
+        raise ChangeRejected(
             "cannot re-create a variation (the connector creates simple products); "
             "restore it in WooCommerce"
         )
@@ -284,7 +281,7 @@ def create_item(change: Change, currency: str, status: str) -> dict[str, Any]:
         if money is None:
             continue
         if money.currency != currency:
-            raise Rejected(_currency_message(money.currency, currency, field.value))
+            raise ChangeRejected(_currency_message(money.currency, currency, field.value))
         name = "regular_price" if field is Field.PRICE else "sale_price"
         item[name] = format_amount(money.amount, currency)
         item.update(extra)
@@ -299,7 +296,7 @@ def create_item(change: Change, currency: str, status: str) -> dict[str, Any]:
 def _money(value: Any, currency: str) -> Money | None:
     money = json_money(value)
     if money is not None and money.currency != currency:
-        raise Rejected(_currency_message(money.currency, currency, "price"))
+        raise ChangeRejected(_currency_message(money.currency, currency, "price"))
     return money
 
 

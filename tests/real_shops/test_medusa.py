@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from omnisync.connector import ConnectorContext
-from omnisync.testing import ConnectorContract
+from omnisync.sdk.connector import ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
 from omnisync_connectors.medusa.connector import MedusaConnector, MedusaOptions
 from tests.real_shops import scenarios
 from tests.real_shops.conftest import TIMINGS

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from omnisync.connector import ConnectorContext
 from omnisync.models import Change
-from omnisync.testing import ConnectorContract
+from omnisync.sdk.connector import ConnectorContext
+from omnisync.sdk.testing import ConnectorContract
 from omnisync_connectors.vendure.connector import VendureConnector, VendureOptions
 from tests.real_shops import scenarios
 from tests.real_shops.conftest import TIMINGS

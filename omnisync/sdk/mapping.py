@@ -28,7 +28,6 @@ from typing import Annotated, Any, Protocol
 from pydantic import Field as PydanticField
 from pydantic import StringConstraints, field_validator, model_validator
 
-from omnisync.connector import ConnectorOptions
 from omnisync.errors import InputError, Problem
 from omnisync.markup import DescriptionFormat, html_text
 from omnisync.models import Field, Money, QualityNote, Record
@@ -46,6 +45,7 @@ from omnisync.normalize import (
     parse_money,
     parse_sale_window,
 )
+from omnisync.sdk.connector import ConnectorOptions
 
 #: A column name, or a dotted path (``offer.price``) into nested JSON objects.
 Column = Annotated[str, StringConstraints(min_length=1)]

@@ -14,9 +14,9 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 
-from omnisync.connector import Connector
 from omnisync.models import Record
-from omnisync.values import json_to_record, record_to_json
+from omnisync.sdk.connector import Connector
+from omnisync.sdk.values import json_to_record, record_to_json
 
 log = logging.getLogger(__name__)
 

@@ -36,12 +36,12 @@ and the core never imports a connector module by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -79,6 +79,26 @@ class ConnectorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PullState(Protocol):
+    """What an incremental pull keeps between runs (the state store implements it)."""
+
+    def pull_mark(self, source: str, key: str) -> str | None:
+        """The source's high-water mark under ``key`` (None before its first full pull)."""
+
+    def set_pull_mark(self, source: str, key: str, value: str) -> None: ...
+
+    def cache(self, source: str) -> Iterator[dict[str, Any]]:
+        """The cached catalogue, record by record (``record_to_json`` dicts)."""
+
+    def cache_replace(self, source: str, records: Iterable[dict[str, Any]]) -> int:
+        """Replace the cached catalogue (after a full pull); the number of records kept."""
+
+    def cache_merge(
+        self, source: str, records: Iterable[dict[str, Any]], deleted: Iterable[str] = ()
+    ) -> None:
+        """Upsert changed records and drop deleted SKUs."""
+
+
 @dataclass(frozen=True)
 class ConnectorContext:
     """What the core hands a connector besides its options."""
@@ -90,9 +110,9 @@ class ConnectorContext:
     #: IANA zone naive date-times are read in and written back in (``settings.timezone``).
     timezone: str = "UTC"
     #: The state store, for connectors that pull incrementally (high-water marks and a cached
-    #: catalogue: ``pull_mark``/``set_pull_mark``/``cache``/``cache_merge``/``cache_replace`` keyed by
-    #: ``name``). None when no store is open (``validate``, some tests): pull in full then.
-    store: Any = None
+    #: catalogue, keyed by ``name``: :class:`PullState`). None when no store is open
+    #: (``validate``, some tests): pull in full then.
+    store: PullState | None = None
     #: Force a full pull even where the connector could pull incrementally.
     full: bool = False
     #: The push run this connector writes for (None outside a push). A connector that sends
@@ -230,7 +250,7 @@ class Connector(ABC):
         Used to skip stale changes and to recognise changes already applied before a crash.
         This default reads the whole source; connectors with targeted reads override it.
         """
-        from omnisync.values import current_value
+        from omnisync.sdk.values import current_value
 
         wanted = {c.sku for c in changes}
         found: dict[str, Record] = {}

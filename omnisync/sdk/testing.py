@@ -2,7 +2,7 @@
 
 ::
 
-    from omnisync.testing import ConnectorContract
+    from omnisync.sdk.testing import ConnectorContract
 
     class TestMyConnector(ConnectorContract):
         @pytest.fixture
@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from omnisync.connector import Connector
 from omnisync.models import Availability, Change, Field, Op, Record
-from omnisync.values import field_value, same
+from omnisync.sdk.connector import Connector
+from omnisync.sdk.values import field_value, same
 
 #: A SKU no test source holds.
 MISSING_SKU = "OMNISYNC-CONTRACT-NO-SUCH-SKU"
@@ -158,8 +158,8 @@ def read_both_ways(connector: Connector, timezone: str = "UTC") -> tuple[Any, An
     path declines, so that read() is not run for nothing):
     each ``(items, stock)`` as sorted rows, text composed (NFC) as the engine shows it.
     ``ord`` and ``origin`` are left out: the fast path may leave them NULL."""
-    from omnisync.connector import TableTarget
     from omnisync.diff import ITEM_COLUMNS, STOCK_COLUMNS, DiffEngine
+    from omnisync.sdk.connector import TableTarget
 
     engine = DiffEngine(timezone=timezone)
     try:

@@ -4,7 +4,7 @@ Each HTTP connector gets one :class:`HttpClient`: an ``httpx.Client`` built from
 (timeouts, connection pooling, optional HTTP/2) — or injected, so tests and users can swap the
 transport — wrapped so that every request
 
-* is retried under the one policy (:class:`omnisync.retry.Retry`) when it fails transiently:
+* is retried under the one policy (:class:`omnisync.sdk.retry.Retry`) when it fails transiently:
   timeouts, dropped connections, HTTP 429 and 5xx, honouring ``Retry-After``;
 * fails with a classified, actionable error otherwise: 401/403 → :class:`AuthError` ("check
   your token/scopes"), other 4xx → :class:`HttpError` carrying the status and the API's own
@@ -42,9 +42,9 @@ import httpx
 from pydantic import Field, field_validator
 
 from omnisync import secrets
-from omnisync.connector import Connector, ConnectorContext, ConnectorOptions
 from omnisync.errors import AuthError, ConnectorError, TransientError, UnreachableError
-from omnisync.retry import Retry
+from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions
+from omnisync.sdk.retry import Retry
 
 log = logging.getLogger(__name__)
 

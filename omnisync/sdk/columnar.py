@@ -1,9 +1,9 @@
-"""The columnar twin of :mod:`omnisync.mapping`: raw text columns to the engine's tables in SQL.
+"""The columnar twin of :mod:`omnisync.sdk.mapping`: raw text columns to the engine's tables in SQL.
 
 A connector that can put its source into DuckDB as columns of text (the CSV connector lets
 ``read_csv`` parse the file) hands them to a :class:`ColumnarMapper`, which writes the diff
-engine's items and stock tables (:class:`~omnisync.connector.TableTarget`) with SQL
-expressions meaning exactly what :class:`~omnisync.mapping.RowMapper` and
+engine's items and stock tables (:class:`~omnisync.sdk.connector.TableTarget`) with SQL
+expressions meaning exactly what :class:`~omnisync.sdk.mapping.RowMapper` and
 :mod:`omnisync.normalize` mean. Exactness is by construction, in two layers:
 
 1. SQL reads the forms it can be sure of: text without carriage returns or whitespace at
@@ -34,13 +34,13 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from omnisync.connector import TableTarget
 from omnisync.diff import decimals, utc_naive
 from omnisync.errors import Problem
 from omnisync.expect import sql_str
-from omnisync.mapping import DEFAULT_LOCATION, RowMapper
 from omnisync.models import Record
 from omnisync.normalize import AVAILABILITY_WORDS
+from omnisync.sdk.connector import TableTarget
+from omnisync.sdk.mapping import DEFAULT_LOCATION, RowMapper
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def text_sql(x: str, *, compose: bool = True) -> str:
     is after cheap checks; the rest takes the full expression.
 
     ``compose=False`` leaves out NFC, which the engine applies itself wherever it compares,
-    measures or shows text (:class:`~omnisync.connector.TableTarget`); on long descriptions
+    measures or shows text (:class:`~omnisync.sdk.connector.TableTarget`); on long descriptions
     the check alone costs more than parsing the file.
     """
     # Text that surely needs none of it, tested cheaply (DuckDB evaluates the terms of a
