@@ -150,7 +150,7 @@ def test_every_model_field_is_kept() -> None:
         "canonical_priced",
         "canonical_baseline",
         "canonical_trusted",
-    }, "persist the new CheckResult field in omnisync/store.py"
+    }, "persist the new CheckResult field in omnisync/store/rows.py"
     # Private fields are caches derived from the others (ChannelReport._tallied).
     assert {f.name for f in fields(ChannelReport) if not f.name.startswith("_")} == {
         "name",
@@ -162,7 +162,7 @@ def test_every_model_field_is_kept() -> None:
         "fields",
         "error",
         "error_code",
-    }, "persist the new ChannelReport field in omnisync/store.py"
+    }, "persist the new ChannelReport field in omnisync/store/rows.py"
     assert {f.name for f in fields(Finding)} == {
         "channel",
         "kind",
@@ -179,7 +179,7 @@ def test_every_model_field_is_kept() -> None:
         "after",
         "source",
         "origin",
-    }, "persist the new Finding field in omnisync/store.py"
+    }, "persist the new Finding field in omnisync/store/rows.py"
 
 
 def test_timestamps_come_back_aware_in_utc(state: Store) -> None:
@@ -408,7 +408,7 @@ def test_an_older_schema_is_migrated_once(tmp_path: Path, monkeypatch: pytest.Mo
 
     # Step 0→1 is the fake one; the others are no-ops here: the tables are already current.
     monkeypatch.setattr(
-        store,
+        store.schema,
         "MIGRATIONS",
         [
             Migration(0, rename_config),
@@ -493,7 +493,7 @@ def test_a_second_writer_waits_for_the_first(tmp_path: Path) -> None:
 def test_a_lock_held_too_long_is_a_state_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "BUSY_TIMEOUT_MS", 50)
+    monkeypatch.setattr(store.schema, "BUSY_TIMEOUT_MS", 50)
     Store.open("state.db", base_dir=tmp_path).close()
     writer = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")

@@ -1,0 +1,237 @@
+"""The run history: recording checks, listing and loading runs, the canonical baseline."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from omnisync.errors import StateError
+from omnisync.models import CheckResult
+from omnisync.store.db import (
+    StoreBase,
+)
+from omnisync.store.rows import (
+    _FINDING_COLUMNS,
+    _FINDING_INSERT,
+    ChannelSummary,
+    RunSummary,
+    _channel_report,
+    _channel_rows,
+    _channel_summary,
+    _chunks,
+    _finding,
+    _finding_rows,
+    _insert_many,
+    _live_status,
+    _run_row,
+    new_run_id,
+)
+from omnisync.store.schema import (
+    _FINDING_TABLE,
+    FINDING_CHUNK,
+    KIND_CHECK,
+    ChannelRun,
+    Run,
+)
+
+
+class HistoryMixin(StoreBase):
+    """Recording checks and reading the run history."""
+
+    # -- writing
+
+    def record_check(self, result: CheckResult, exit_code: int) -> str:
+        """Store ``result`` in one transaction and return its run id.
+
+        A missing ``result.run_id`` is assigned (from ``started_at``) once the run is stored.
+        """
+        for moment in (result.started_at, result.evaluated_at, result.finished_at):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError("CheckResult timestamps must be timezone-aware")
+        with self._errors("record the run"), self._session(write=True) as session:
+            run_id = result.run_id or self._unused_run_id(session, result.started_at)
+            if result.run_id and session.get(Run, run_id) is not None:
+                raise StateError(
+                    f"run {run_id} is already recorded",
+                    where=self.where,
+                    hint="leave CheckResult.run_id unset to get a new id",
+                )
+            # Flushed one after the other: without relationship() the ORM does not order the
+            # inserts by foreign key, and SQLite checks foreign keys at once.
+            session.add(_run_row(run_id, result, exit_code))
+            session.flush()
+            session.add_all(_channel_rows(run_id, result.channels))
+            session.flush()
+            connection = session.connection()
+            for chunk in _chunks(_finding_rows(run_id, result.channels), FINDING_CHUNK):
+                _insert_many(connection, _FINDING_TABLE, _FINDING_INSERT, chunk)
+        result.run_id = run_id
+        return run_id
+
+    def _unused_run_id(self, session: Session, started_at: datetime) -> str:
+        # Two runs in the same second share the time part; retry the random part on collision.
+        while True:
+            candidate = new_run_id(started_at)
+            if session.get(Run, candidate) is None:
+                return candidate
+
+    # -- reading
+
+    def runs(self, limit: int | None = 20) -> list[RunSummary]:
+        """Recorded runs, newest first; at most ``limit`` of them (``None``: all)."""
+        with self._errors("read the run history"), self._session() as session:
+            query = select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc())
+            if limit is not None:
+                query = query.limit(max(limit, 0))
+            runs = list(session.exec(query))
+            channels: dict[str, list[ChannelSummary]] = {run.id: [] for run in runs}
+            if runs:
+                rows = session.exec(
+                    select(ChannelRun)
+                    .where(col(ChannelRun.run_id).in_(list(channels)))
+                    .order_by(col(ChannelRun.run_id), col(ChannelRun.position))
+                )
+                for row in rows:
+                    channels[row.run_id].append(_channel_summary(row))
+            return [
+                RunSummary(
+                    id=run.id,
+                    kind=run.kind,
+                    started_at=run.started_at,
+                    finished_at=run.finished_at,
+                    status=_live_status(run),
+                    exit_code=run.exit_code,
+                    config_path=run.config_path,
+                    totals=json.loads(run.totals_json),
+                    channels=channels[run.id],
+                )
+                for run in runs
+            ]
+
+    def load(self, run_ref: str) -> CheckResult:
+        """Rebuild the :class:`CheckResult` of a recorded check, for rendering it again.
+
+        ``run_ref`` is a run id, a unique prefix of one, or ``last``/``latest``.
+        """
+        with self._errors("read the run"), self._session() as session:
+            run = self._resolve(session, run_ref)
+            if run.kind != KIND_CHECK:
+                raise StateError(
+                    f"run {run.id} is a {run.kind} run, not a check",
+                    where=self.where,
+                    hint="run `omnisync runs` to see run ids",
+                )
+            channel_rows = session.scalars(
+                select(ChannelRun)
+                .where(col(ChannelRun.run_id) == run.id)
+                .order_by(col(ChannelRun.position))
+            )
+            channels = [_channel_report(row) for row in channel_rows]
+            table = _FINDING_TABLE
+            columns = [table.c[name] for name in _FINDING_COLUMNS]
+            rows = session.execute(
+                select(table.c.channel_position, *columns)
+                .where(table.c.run_id == run.id)
+                .order_by(table.c.position)
+            )
+            for row in rows:
+                channels[row[0]].findings.append(_finding(row[1:]))
+            totals = json.loads(run.totals_json)
+            return CheckResult(
+                started_at=run.started_at,
+                evaluated_at=run.evaluated_at,
+                config_path=run.config_path,
+                config_fingerprint=run.config_fingerprint,
+                channels=channels,
+                finished_at=run.finished_at,
+                run_id=run.id,
+                canonical_count=totals.get("canonical_records", 0),
+                canonical_priced=totals.get("canonical_priced", 0),
+                canonical_baseline=totals.get("canonical_baseline"),
+                canonical_trusted=totals.get("canonical_trusted", True),
+            )
+
+    def _resolve(self, session: Session, run_ref: str, kind: str | None = KIND_CHECK) -> Run:
+        ref = run_ref.strip()
+        if ref.lower() in ("last", "latest"):
+            query = select(Run)
+            if kind is not None:
+                query = query.where(col(Run.kind) == kind)
+            latest = session.scalars(
+                query.order_by(col(Run.started_at).desc(), col(Run.id).desc()).limit(1)
+            ).first()
+            if latest is None:
+                raise StateError(
+                    "no runs recorded yet",
+                    where=self.where,
+                    hint="run `omnisync check` first",
+                )
+            return latest
+        exact = session.get(Run, ref) if ref else None
+        if exact is not None:
+            return exact
+        matches: list[str] = []
+        if ref:
+            matches = list(
+                session.scalars(
+                    select(Run.id)
+                    .where(col(Run.id).startswith(ref, autoescape=True))
+                    .order_by(col(Run.id))
+                    .limit(11)
+                )
+            )
+        if not matches:
+            raise StateError(
+                f"no run with id {ref!r}",
+                where=self.where,
+                hint="run `omnisync runs` to see run ids",
+            )
+        if len(matches) > 1:
+            shown = ", ".join(matches[:10]) + (", ..." if len(matches) > 10 else "")
+            raise StateError(
+                f"run id prefix {ref!r} matches several runs: {shown}",
+                where=self.where,
+                hint="give more characters of the run id",
+            )
+        found = session.get(Run, matches[0])
+        assert found is not None
+        return found
+
+    def run_kind(self, run_ref: str) -> tuple[str, str]:
+        """``(run id, kind)`` of any recorded run; ``last`` is the newest of any kind."""
+        with self._errors("read the run"), self._session() as session:
+            run = self._resolve(session, run_ref, kind=None)
+            return run.id, run.kind
+
+    def canonical_baseline(self, exclude: str | None = None) -> int | None:
+        """Canonical records of the newest trusted check (other than ``exclude``), if any.
+
+        A check is trusted unless its canonical was cut below ``canonical.guard.min_ratio``
+        of its own baseline; a push forced past that refusal trusts it (``trust_canonical``).
+        """
+        with self._errors("read the run history"), self._session() as session:
+            rows = session.exec(
+                select(Run.id, Run.totals_json)
+                .where(col(Run.kind) == KIND_CHECK)
+                .order_by(col(Run.started_at).desc(), col(Run.id).desc())
+                .limit(200)
+            )
+            for run_id, totals_json in rows:
+                totals = json.loads(totals_json)
+                if run_id == exclude or totals.get("canonical_trusted") is False:
+                    continue
+                if count := totals.get("canonical_records"):
+                    return int(count)
+        return None
+
+    def trust_canonical(self, run_id: str) -> None:
+        """Make a check the canonical baseline: its small catalogue was pushed on purpose."""
+        with self._errors("record the run"), self._session(write=True) as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                totals = json.loads(run.totals_json)
+                totals["canonical_trusted"] = True
+                run.totals_json = json.dumps(totals)
+                session.add(run)
