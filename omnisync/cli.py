@@ -19,8 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from omnisync import __version__, launch
-from omnisync.check import CheckRequest, run_check
+from omnisync import __version__, launch, pipeline
+from omnisync.check import CheckRequest
 from omnisync.config import Config, load_config
 from omnisync.console import (
     ReadProgress,
@@ -230,13 +230,7 @@ def _config(path: Path | None) -> Config:
 
 
 def _open_store(state: str | None, config: Config | None) -> Store:
-    from omnisync.store import Store
-
-    if state:
-        return Store.open(state, base_dir=Path.cwd())
-    if config is not None:
-        return Store.open(config.model.settings.state, base_dir=config.base_dir)
-    return Store.open(".omnisync/state.db", base_dir=Path.cwd())
+    return pipeline.open_store(state, config)
 
 
 def _emit(result: CheckResult, fmt: str, output: Path | None, limit: int) -> None:
@@ -261,13 +255,6 @@ def _emit(result: CheckResult, fmt: str, output: Path | None, limit: int) -> Non
         print_report(stdout_console(), result, limit=shown_limit)
     else:
         typer.echo(render(result, fmt, limit=shown_limit), nl=False)
-
-
-def _exit_code(result: CheckResult, fail_on: frozenset[str] | None, threshold: int) -> ExitCode:
-    codes = {c.error_code for c in result.channels if c.error_code}
-    if codes:
-        return ExitCode.CHANNEL if ExitCode.CHANNEL in codes else ExitCode(min(codes))
-    return ExitCode.MISMATCH if len(result.counted(fail_on)) > threshold else ExitCode.OK
 
 
 def _parse_at(value: str | None) -> datetime | None:
@@ -337,14 +324,18 @@ def check(
     fail_fields = _parse_fail_on(fail_on)
     when = _parse_at(at)
     cfg = _config(config)
-    if no_history:
-        result = _checked(cfg, CheckRequest(at=when, channels=channel, full=True))
-        code = _exit_code(result, fail_fields, threshold)
-    else:
-        with _open_store(state, cfg) as store:
-            result = _checked(cfg, CheckRequest(at=when, channels=channel, store=store, full=full))
-            code = _exit_code(result, fail_fields, threshold)
-            store.record_check(result, int(code))
+    with _progress() as progress:
+        if no_history:
+            request = CheckRequest(at=when, channels=channel, full=True)
+            result, code = pipeline.check(
+                cfg, request, fail_on=fail_fields, threshold=threshold, progress=progress
+            )
+        else:
+            with _open_store(state, cfg) as store:
+                request = CheckRequest(at=when, channels=channel, store=store, full=full)
+                result, code = pipeline.check(
+                    cfg, request, fail_on=fail_fields, threshold=threshold, progress=progress
+                )
     _emit(result, fmt, output, limit)
     raise typer.Exit(int(code))
 
@@ -552,27 +543,17 @@ def _print_outcome(outcome: PushOutcome, limit: int) -> None:
         )
 
 
-def _checked(cfg: Config, request: CheckRequest) -> CheckResult:
-    with ReadProgress(stderr_console(), enabled=_state["verbosity"] >= 0) as progress:
-        return run_check(cfg, request, progress)
+def _progress() -> ReadProgress:
+    """Progress bars on stderr while sources are read (quiet under --quiet or off a tty)."""
+    return ReadProgress(stderr_console(), enabled=_state["verbosity"] >= 0)
 
 
 def _plan_from_check(
     cfg: Config, channel: list[str] | None, when: datetime | None, store: Store
 ) -> Plan:
-    from omnisync.plan import build_plan
-
-    result = _checked(cfg, CheckRequest(at=when, channels=channel, store=store))
-    code = _exit_code(result, None, 0)
-    store.record_check(result, int(code))
-    for report in result.channels:
-        if report.error:
-            log.error(
-                "channel %s could not be checked and is left out of the plan: %s",
-                report.name,
-                report.error,
-            )
-    return build_plan(result, cfg)
+    with _progress() as progress:
+        request = CheckRequest(at=when, channels=channel, store=store)
+        return pipeline.plan(cfg, request, progress=progress)
 
 
 @app.command()
@@ -778,20 +759,20 @@ def sync(
     Prints one summary line; add --log-json for machine-readable log lines. A second sync
     while one runs exits at once with code 7.
     """
-    from omnisync.push import Pusher
     from omnisync.report.push import print_previews
 
     cfg = _config(config)
-    with _open_store(state, cfg) as store, store.lock("push"):
-        the_plan = _plan_from_check(cfg, channel, _parse_at(at), store)
-        pusher = Pusher(cfg, store)
-        if dry_run:
-            print_previews(stdout_console(), pusher.preview(the_plan).previews)
-            raise typer.Exit(int(ExitCode.OK))
-        if not the_plan.changes:
-            typer.echo("omnisync sync: nothing to push — every pushable field is consistent")
-            raise typer.Exit(int(ExitCode.OK))
-        outcome = pusher.apply(the_plan, force=force)
+    when = _parse_at(at)
+    with _open_store(state, cfg) as store, _progress() as progress:
+        request = CheckRequest(at=when, channels=channel, store=store)
+        done = pipeline.sync(cfg, request, force=force, dry_run=dry_run, progress=progress)
+    if dry_run:
+        print_previews(stdout_console(), done.previews)
+        raise typer.Exit(int(ExitCode.OK))
+    outcome = done.push
+    if outcome is None:
+        typer.echo("omnisync sync: nothing to push — every pushable field is consistent")
+        raise typer.Exit(int(ExitCode.OK))
     log.info(
         "sync finished",
         extra={

@@ -1,0 +1,135 @@
+"""The pipeline as functions: what ``check``, ``plan`` and ``sync`` do, without a command line.
+
+The CLI parses options, calls one of these, renders what it returns and exits with its code;
+``watch`` and the workers (long-lived drivers) call the same functions, so every way of
+running omnisync checks, records, plans, guards and journals alike.
+
+::
+
+    pull → normalize → expect → diff        check()    omnisync.check / .diff / .expect
+                                     → plan plan()     omnisync.plan
+                           → guard → push   sync()     omnisync.guard / .push
+                                   → record            omnisync.store
+
+Every function takes an open :class:`~omnisync.store.Store` (or None where history is off)
+and a progress sink; none prints. The exit-code decision on a check result is
+:func:`exit_code`, so every driver ends a run the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omnisync.check import CheckRequest, Progress, run_check
+from omnisync.config import Config
+from omnisync.errors import ExitCode
+from omnisync.models import CheckResult
+
+if TYPE_CHECKING:
+    from omnisync.plan import Plan
+    from omnisync.push import PushOutcome
+    from omnisync.store import Store
+
+log = logging.getLogger("omnisync")
+
+
+def exit_code(
+    result: CheckResult, fail_on: Collection[str] | None = None, threshold: int = 0
+) -> ExitCode:
+    """How a check ends: a channel's read error wins (3 over the others), then mismatches
+    beyond ``threshold`` (counting only ``fail_on`` fields and kinds when given) are 1."""
+    codes = {c.error_code for c in result.channels if c.error_code}
+    if codes:
+        return ExitCode.CHANNEL if ExitCode.CHANNEL in codes else ExitCode(min(codes))
+    wanted = frozenset(fail_on) if fail_on is not None else None
+    return ExitCode.MISMATCH if len(result.counted(wanted)) > threshold else ExitCode.OK
+
+
+def open_store(state: str | None, config: Config | None) -> Store:
+    """The state store: ``state`` (path or URL, relative to the working directory) when
+    given, else the config's ``settings.state`` (relative to the config file)."""
+    from omnisync.store import Store
+
+    if state:
+        return Store.open(state, base_dir=Path.cwd())
+    if config is not None:
+        return Store.open(config.model.settings.state, base_dir=config.base_dir)
+    return Store.open(".omnisync/state.db", base_dir=Path.cwd())
+
+
+def check(
+    config: Config,
+    request: CheckRequest,
+    *,
+    record: bool = True,
+    fail_on: Collection[str] | None = None,
+    threshold: int = 0,
+    progress: Progress | None = None,
+) -> tuple[CheckResult, ExitCode]:
+    """Check every requested channel; with ``record`` (and ``request.store``) the run is
+    kept in the history under its exit code."""
+    result = run_check(config, request, progress)
+    code = exit_code(result, fail_on, threshold)
+    if record and request.store is not None:
+        request.store.record_check(result, int(code))
+    return result, code
+
+
+def plan(config: Config, request: CheckRequest, *, progress: Progress | None = None) -> Plan:
+    """Check (recorded: the plan names its check run) and turn the findings into the plan.
+    A channel that could not be read is left out of the plan, and logged."""
+    from omnisync.plan import build_plan
+
+    result, _ = check(config, request, progress=progress)
+    for report in result.channels:
+        if report.error:
+            log.error(
+                "channel %s could not be checked and is left out of the plan: %s",
+                report.name,
+                report.error,
+            )
+    return build_plan(result, config)
+
+
+@dataclass
+class SyncOutcome:
+    """What :func:`sync` did: the plan, and the push outcome (None when there was nothing to
+    push or ``dry_run`` only previewed it)."""
+
+    plan: Plan
+    push: PushOutcome | None = None
+    #: ``dry_run``: per channel, the exact payloads of each batch a push would send.
+    previews: dict[str, list[list[Any]]] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return self.push.exit_code if self.push is not None else ExitCode.OK
+
+
+def sync(
+    config: Config,
+    request: CheckRequest,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> SyncOutcome:
+    """check + plan + guard + push, all under the store's push lock (a second sync exits at
+    once with :class:`~omnisync.errors.LockedError`). ``request.store`` is required."""
+    from omnisync.push import Pusher
+
+    store = request.store
+    if store is None:
+        raise ValueError("sync needs a state store (request.store)")
+    with store.lock("push"):
+        the_plan = plan(config, request, progress=progress)
+        pusher = Pusher(config, store)
+        if dry_run:
+            return SyncOutcome(the_plan, previews=pusher.preview(the_plan).previews)
+        if not the_plan.changes:
+            return SyncOutcome(the_plan)
+        return SyncOutcome(the_plan, pusher.apply(the_plan, force=force))
