@@ -21,8 +21,9 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from omnisync.config import Config, memory_problem
-from omnisync.diff import CANONICAL, DiffEngine, Side, uncompared_notes
+from omnisync.diff import ChannelComparison, DiffEngine, uncompared_notes
 from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, UsageError
+from omnisync.load import CANONICAL, Side
 from omnisync.models import ChannelReport, CheckResult
 from omnisync.sdk.connector import Connector
 
@@ -192,14 +193,10 @@ def _check_channel(
         with config.connector(name, store=request.store, full=request.full) as connector:
             side = _load(engine, table, connector, progress)
         report.channel_count = side.count
-        findings, fields = engine.diff(
-            name,
-            canonical,
-            side,
-            config.channel_config(name),
-            config.model.canonical.prices,
-            evaluated,
-        )
+        rules = config.channel_config(name)
+        prices = config.model.canonical.prices
+        comparison = ChannelComparison(name, canonical, side, rules, prices, evaluated)
+        findings, fields = engine.diff(comparison)
         report.findings = findings
         report.fields = fields
         report.notes = uncompared_notes(canonical.fields, side.fields, config.channel_config(name))

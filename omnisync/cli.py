@@ -239,14 +239,7 @@ def _emit(result: CheckResult, fmt: str, output: Path | None, limit: int) -> Non
         raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
     shown_limit = limit or None
     if output is not None:
-        if fmt == "table":
-            console = stdout_console()
-            with console.capture() as capture:
-                print_report(console, result, limit=shown_limit)
-            text = mask(capture.get())
-        else:
-            text = render(result, fmt, limit=shown_limit)
-        write_atomic(output, text)
+        write_atomic(output, render(result, fmt, limit=shown_limit))
         if _state["verbosity"] >= 0:
             print_report(stderr_console(), result, limit=min(shown_limit or 10, 10))
             stderr_console().print(f"report written to {output}")
@@ -516,31 +509,9 @@ def _confirm(what: str, yes: bool) -> None:
 
 
 def _print_outcome(outcome: PushOutcome, limit: int) -> None:
-    console = stdout_console()
-    table = Table(title=f"push {outcome.run_id}: {outcome.status}", title_justify="left")
-    statuses = ["applied", "already", "failed", "stale"]
-    table.add_column("Channel")
-    for status in statuses:
-        table.add_column(status.capitalize(), justify="right")
-    for channel, counts in outcome.counts.items():
-        table.add_row(channel, *(str(counts[s]) for s in statuses))
-    console.print(table)
-    if outcome.retries:
-        console.print(f"{outcome.retries} transient failure(s) retried")
-    shown = outcome.failures if not limit else outcome.failures[:limit]
-    for change, message in shown:
-        console.print(
-            f"[red]✗[/] {change.channel} {change.sku} {change.field or change.op.value}: {mask(message)}",
-            highlight=False,
-        )
-    if limit and len(outcome.failures) > limit:
-        console.print(
-            f"… and {len(outcome.failures) - limit} more: `omnisync show {outcome.run_id}`"
-        )
-    if outcome.run_id:
-        console.print(
-            f"[dim]journal: `omnisync show {outcome.run_id}` · revert: `omnisync undo {outcome.run_id}`[/]"
-        )
+    from omnisync.report.push import print_outcome
+
+    print_outcome(stdout_console(), outcome, limit)
 
 
 def _progress() -> ReadProgress:

@@ -16,36 +16,31 @@ import re
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from omnisync import secrets
 from omnisync.errors import ConfigError, Problem, UnknownConnectorError
+from omnisync.expect import (
+    Expectations,
+    PriceBasis,
+    Strict,
+)
 from omnisync.models import Field as RecordField
 from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions, load_connector
 
 # ---------------------------------------------------------------- schema
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-Percent = Annotated[Decimal, Field(ge=-100, le=1000)]
-
-
-class Settings(_Strict):
+class Settings(Strict):
     """Global settings."""
 
     #: IANA time zone that sale windows without an offset are read in.
@@ -99,158 +94,7 @@ def memory_problem(value: str) -> str | None:
     return None
 
 
-class PriceBasis(StrEnum):
-    NET = "net"
-    GROSS = "gross"
-
-
-class RoundingMode(StrEnum):
-    NONE = "none"  # keep every digit the arithmetic produced
-    CENTS = "cents"  # the currency's minor unit (0.01 EUR, 1 JPY)
-    STEP = "step"  # a multiple of `step`, e.g. 0.05
-    ENDING = "ending"  # a price ending in `ending`, e.g. .99 or .95
-
-
-class Direction(StrEnum):
-    NEAREST = "nearest"
-    UP = "up"
-    DOWN = "down"
-
-
-class Rounding(_Strict):
-    """How a computed price is rounded to what the channel shows."""
-
-    mode: RoundingMode = RoundingMode.CENTS
-    step: Decimal | None = Field(default=None, gt=0)
-    ending: Decimal | None = Field(default=None, ge=0, lt=1)
-    direction: Direction = Direction.NEAREST
-
-    @model_validator(mode="after")
-    def _needs(self) -> Rounding:
-        if self.mode is RoundingMode.STEP:
-            if self.step is None:
-                raise ValueError("mode 'step' needs `step` (e.g. 0.05)")
-            inverse = Decimal(1) / self.step
-            if inverse != inverse.to_integral_value():
-                raise ValueError(
-                    f"step {self.step} must divide 1 evenly (e.g. 0.01, 0.05, 0.1, 0.25, 1)"
-                )
-        if self.mode is RoundingMode.ENDING and self.ending is None:
-            raise ValueError("mode 'ending' needs `ending` (e.g. 0.99)")
-        return self
-
-
-class SaleMode(StrEnum):
-    SEPARATE = "separate"  # channel shows regular `price` plus `sale_price` while a sale runs
-    SCHEDULED = "scheduled"  # channel holds regular `price`, `sale_price` and the sale window
-    EFFECTIVE = "effective"  # channel's single `price` is what the customer pays now
-    IGNORE = "ignore"  # sales are not reflected in this channel
-
-
-class PriceRules(_Strict):
-    """How a channel's price derives from the canonical price."""
-
-    #: Whether the channel shows gross (VAT included) or net prices.
-    shows: PriceBasis = PriceBasis.GROSS
-    #: VAT in percent, used when a canonical record carries no VAT rate of its own.
-    vat: Percent = Decimal(0)
-    #: Surcharge in percent applied after VAT (negative for a discount).
-    markup: Percent = Decimal(0)
-    #: Currency the channel shows; defaults to the canonical currency.
-    currency: str | None = None
-    #: Fixed conversion rate: 1 canonical currency unit = `rate` channel currency units.
-    rate: Decimal | None = Field(default=None, gt=0)
-    rounding: Rounding = Rounding()
-    sale: SaleMode = SaleMode.SEPARATE
-
-    @field_validator("currency")
-    @classmethod
-    def _iso(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value):
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR)")
-        return value.upper() if value else value
-
-
-class AvailabilityRules(_Strict):
-    """How an availability-only feed's value derives from the expected stock."""
-
-    #: Expected stock at or above this shows `in_stock`.
-    in_stock_min: int = Field(default=1, ge=1)
-    #: What a channel shows below that: `out_of_stock`, or `backorder` where backorders are taken.
-    otherwise: Literal["out_of_stock", "backorder"] = "out_of_stock"
-
-
-class StockRules(_Strict):
-    """How a channel's stock derives from canonical stock."""
-
-    #: Units held back from the channel (per channel location).
-    buffer: int = Field(default=0, ge=0)
-    #: Share of the stock offered to this channel, in percent (rounded down).
-    allocation: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(100)
-    #: Cap: never list more than this many units ("max listed").
-    max: int | None = Field(default=None, ge=0)
-    #: Channel location -> canonical locations summed into it. Omitted: all canonical
-    #: locations are summed into one total compared with the channel's total.
-    locations: dict[str, list[str]] | None = None
-    availability: AvailabilityRules = AvailabilityRules()
-
-    @field_validator("locations")
-    @classmethod
-    def _non_empty(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
-        if value is not None:
-            if not value:
-                raise ValueError("must map at least one channel location (or be omitted)")
-            for name, sources in value.items():
-                if not sources:
-                    raise ValueError(f"location {name!r} must list at least one canonical location")
-        return value
-
-
-class TextRule(_Strict):
-    """How a channel's text derives from canonical fields."""
-
-    #: Template over canonical fields, e.g. "{brand} {title}". Omitted: the field itself.
-    template: str | None = None
-    #: Longest text the channel accepts; longer expected text is cut at a word boundary.
-    max_length: int | None = Field(default=None, ge=1)
-
-    @field_validator("template")
-    @classmethod
-    def _placeholders(cls, value: str | None) -> str | None:
-        if value is not None:
-            from omnisync.expect import template_fields  # local: expect imports this module
-
-            template_fields(value)  # raises ValueError naming the unknown placeholder
-        return value
-
-
-class Tolerance(_Strict):
-    """Differences up to these amounts are not mismatches."""
-
-    price: Decimal = Field(default=Decimal(0), ge=0)
-    stock: int = Field(default=0, ge=0)
-
-
-COMPARABLE = tuple(f.value for f in RecordField)
-
-
-class Expectations(_Strict):
-    """What a channel should show, derived from canonical."""
-
-    #: Fields compared at all. Omitted: every field both sides carry.
-    check: list[RecordField] | None = None
-    price: PriceRules = PriceRules()
-    stock: StockRules = StockRules()
-    title: TextRule = TextRule()
-    description: TextRule = TextRule()
-    tolerance: Tolerance = Tolerance()
-    #: `full`: every canonical SKU belongs in this channel (absent ones are `missing`);
-    #: `listed`: the channel carries a selection (a print catalogue, a marketplace), so only
-    #: the SKUs it lists are compared and none is reported missing.
-    assortment: Literal["full", "listed"] = "full"
-
-
-class GuardRules(_Strict):
+class GuardRules(Strict):
     """Limits a push refuses to exceed without --force (see README, "Guardrails")."""
 
     #: Most records one push may change in this channel.
@@ -270,7 +114,7 @@ class GuardRules(_Strict):
         return limit
 
 
-class PushRules(_Strict):
+class PushRules(Strict):
     """What omnisync may write to a channel. Fields not listed are owned by the channel."""
 
     #: Fields a push may write; every other field belongs to the channel and is never touched.
@@ -282,7 +126,7 @@ class PushRules(_Strict):
     guard: GuardRules = GuardRules()
 
 
-class CanonicalGuard(_Strict):
+class CanonicalGuard(Strict):
     """Refuse to push when the canonical source looks broken."""
 
     #: Refuse when canonical has fewer SKUs than this fraction of the last successful check.
@@ -292,7 +136,7 @@ class CanonicalGuard(_Strict):
     max_unpriced_pct: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(2)
 
 
-class SourceConfig(_Strict):
+class SourceConfig(Strict):
     """A connector and its options."""
 
     connector: str
@@ -320,7 +164,7 @@ class ChannelConfig(SourceConfig):
     push: PushRules | None = None
 
 
-class ConfigModel(_Strict):
+class ConfigModel(Strict):
     """The whole file."""
 
     version: Literal[1] = 1

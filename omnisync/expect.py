@@ -10,22 +10,180 @@ reports show next to every expected value.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
 
-from omnisync.config import (
-    Direction,
-    PriceBasis,
-    PriceRules,
-    Rounding,
-    RoundingMode,
-    StockRules,
-    TextRule,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from omnisync.models import Field as RecordField
 from omnisync.normalize import minor_units
+
+# ---------------------------------------------------------------- rule models (the config's)
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Percent = Annotated[Decimal, Field(ge=-100, le=1000)]
+
+
+class PriceBasis(StrEnum):
+    NET = "net"
+    GROSS = "gross"
+
+
+class RoundingMode(StrEnum):
+    NONE = "none"  # keep every digit the arithmetic produced
+    CENTS = "cents"  # the currency's minor unit (0.01 EUR, 1 JPY)
+    STEP = "step"  # a multiple of `step`, e.g. 0.05
+    ENDING = "ending"  # a price ending in `ending`, e.g. .99 or .95
+
+
+class Direction(StrEnum):
+    NEAREST = "nearest"
+    UP = "up"
+    DOWN = "down"
+
+
+class Rounding(Strict):
+    """How a computed price is rounded to what the channel shows."""
+
+    mode: RoundingMode = RoundingMode.CENTS
+    step: Decimal | None = Field(default=None, gt=0)
+    ending: Decimal | None = Field(default=None, ge=0, lt=1)
+    direction: Direction = Direction.NEAREST
+
+    @model_validator(mode="after")
+    def _needs(self) -> Rounding:
+        if self.mode is RoundingMode.STEP:
+            if self.step is None:
+                raise ValueError("mode 'step' needs `step` (e.g. 0.05)")
+            inverse = Decimal(1) / self.step
+            if inverse != inverse.to_integral_value():
+                raise ValueError(
+                    f"step {self.step} must divide 1 evenly (e.g. 0.01, 0.05, 0.1, 0.25, 1)"
+                )
+        if self.mode is RoundingMode.ENDING and self.ending is None:
+            raise ValueError("mode 'ending' needs `ending` (e.g. 0.99)")
+        return self
+
+
+class SaleMode(StrEnum):
+    SEPARATE = "separate"  # channel shows regular `price` plus `sale_price` while a sale runs
+    SCHEDULED = "scheduled"  # channel holds regular `price`, `sale_price` and the sale window
+    EFFECTIVE = "effective"  # channel's single `price` is what the customer pays now
+    IGNORE = "ignore"  # sales are not reflected in this channel
+
+
+class PriceRules(Strict):
+    """How a channel's price derives from the canonical price."""
+
+    #: Whether the channel shows gross (VAT included) or net prices.
+    shows: PriceBasis = PriceBasis.GROSS
+    #: VAT in percent, used when a canonical record carries no VAT rate of its own.
+    vat: Percent = Decimal(0)
+    #: Surcharge in percent applied after VAT (negative for a discount).
+    markup: Percent = Decimal(0)
+    #: Currency the channel shows; defaults to the canonical currency.
+    currency: str | None = None
+    #: Fixed conversion rate: 1 canonical currency unit = `rate` channel currency units.
+    rate: Decimal | None = Field(default=None, gt=0)
+    rounding: Rounding = Rounding()
+    sale: SaleMode = SaleMode.SEPARATE
+
+    @field_validator("currency")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR)")
+        return value.upper() if value else value
+
+
+class AvailabilityRules(Strict):
+    """How an availability-only feed's value derives from the expected stock."""
+
+    #: Expected stock at or above this shows `in_stock`.
+    in_stock_min: int = Field(default=1, ge=1)
+    #: What a channel shows below that: `out_of_stock`, or `backorder` where backorders are taken.
+    otherwise: Literal["out_of_stock", "backorder"] = "out_of_stock"
+
+
+class StockRules(Strict):
+    """How a channel's stock derives from canonical stock."""
+
+    #: Units held back from the channel (per channel location).
+    buffer: int = Field(default=0, ge=0)
+    #: Share of the stock offered to this channel, in percent (rounded down).
+    allocation: Annotated[Decimal, Field(gt=0, le=100)] = Decimal(100)
+    #: Cap: never list more than this many units ("max listed").
+    max: int | None = Field(default=None, ge=0)
+    #: Channel location -> canonical locations summed into it. Omitted: all canonical
+    #: locations are summed into one total compared with the channel's total.
+    locations: dict[str, list[str]] | None = None
+    availability: AvailabilityRules = AvailabilityRules()
+
+    @field_validator("locations")
+    @classmethod
+    def _non_empty(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("must map at least one channel location (or be omitted)")
+            for name, sources in value.items():
+                if not sources:
+                    raise ValueError(f"location {name!r} must list at least one canonical location")
+        return value
+
+
+class TextRule(Strict):
+    """How a channel's text derives from canonical fields."""
+
+    #: Template over canonical fields, e.g. "{brand} {title}". Omitted: the field itself.
+    template: str | None = None
+    #: Longest text the channel accepts; longer expected text is cut at a word boundary.
+    max_length: int | None = Field(default=None, ge=1)
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            template_fields(value)  # raises ValueError naming the unknown placeholder
+        return value
+
+
+class Tolerance(Strict):
+    """Differences up to these amounts are not mismatches."""
+
+    price: Decimal = Field(default=Decimal(0), ge=0)
+    stock: int = Field(default=0, ge=0)
+
+
+COMPARABLE = tuple(f.value for f in RecordField)
+
+
+class Expectations(Strict):
+    """What a channel should show, derived from canonical."""
+
+    #: Fields compared at all. Omitted: every field both sides carry.
+    check: list[RecordField] | None = None
+    price: PriceRules = PriceRules()
+    stock: StockRules = StockRules()
+    title: TextRule = TextRule()
+    description: TextRule = TextRule()
+    tolerance: Tolerance = Tolerance()
+    #: `full`: every canonical SKU belongs in this channel (absent ones are `missing`);
+    #: `listed`: the channel carries a selection (a print catalogue, a marketplace), so only
+    #: the SKUs it lists are compared and none is reported missing.
+    assortment: Literal["full", "listed"] = "full"
+
 
 #: Canonical fields a text template may use.
 TEMPLATE_FIELDS = ("sku", "title", "description", "brand", "gtin")

@@ -26,8 +26,9 @@ import pytest
 import omnisync_connectors.files.columnar as csv_columnar
 from omnisync.check import run_check
 from omnisync.config import load_config
-from omnisync.diff import ITEM_COLUMNS, STOCK_COLUMNS, DiffEngine
+from omnisync.diff import DiffEngine
 from omnisync.errors import InputError, Problem
+from omnisync.load import ITEM_COLUMNS, STOCK_COLUMNS
 from omnisync.models import Field, Record
 from omnisync.normalize import clean_text, parse_decimal, parse_int
 from omnisync.sdk.columnar import (

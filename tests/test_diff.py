@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-from omnisync.config import ChannelConfig, PriceBasis
-from omnisync.diff import DiffEngine, money
+from omnisync.config import ChannelConfig
+from omnisync.diff import ChannelComparison, DiffEngine
+from omnisync.expect import PriceBasis
 from omnisync.models import Availability, Field, Finding, Kind, Money, Record
+from omnisync.sdk.values import money
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 ALL = frozenset(Field)
@@ -36,7 +38,7 @@ def run(
     try:
         c = engine.load("canonical", canonical, canonical_fields)
         a = engine.load("chan", channel, channel_fields)
-        findings, _ = engine.diff("shop", c, a, config, basis, at)
+        findings, _ = engine.diff(ChannelComparison("shop", c, a, config, basis, at))
         return findings
     finally:
         engine.close()

@@ -12,9 +12,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from omnisync.diff import money
 from omnisync.models import Change, Op
 from omnisync.plan import Plan
+from omnisync.push import PushOutcome
+from omnisync.sdk.values import money
 from omnisync.secrets import mask
 from omnisync.store import PushRecord
 
@@ -201,3 +202,32 @@ def print_push(console: Console, record: PushRecord, *, limit: int | None = 20) 
             console.print(
                 f"[dim]… and {len(entries) - limit} more (use --limit 0 or --format csv)[/]"
             )
+
+
+def print_outcome(console: Console, outcome: PushOutcome, limit: int | None) -> None:
+    """What a push did: per channel applied/already/failed/stale, retries, the failures
+    (at most ``limit``), and how to see the journal and revert it."""
+    table = Table(title=f"push {outcome.run_id}: {outcome.status}", title_justify="left")
+    statuses = ["applied", "already", "failed", "stale"]
+    table.add_column("Channel")
+    for status in statuses:
+        table.add_column(status.capitalize(), justify="right")
+    for channel, counts in outcome.counts.items():
+        table.add_row(channel, *(str(counts[s]) for s in statuses))
+    console.print(table)
+    if outcome.retries:
+        console.print(f"{outcome.retries} transient failure(s) retried")
+    shown = outcome.failures if not limit else outcome.failures[:limit]
+    for change, message in shown:
+        console.print(
+            f"[red]✗[/] {change.channel} {change.sku} {change.field or change.op.value}: {mask(message)}",
+            highlight=False,
+        )
+    if limit and len(outcome.failures) > limit:
+        console.print(
+            f"… and {len(outcome.failures) - limit} more: `omnisync show {outcome.run_id}`"
+        )
+    if outcome.run_id:
+        console.print(
+            f"[dim]journal: `omnisync show {outcome.run_id}` · revert: `omnisync undo {outcome.run_id}`[/]"
+        )

@@ -28,19 +28,19 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
-from omnisync.diff import decimals, utc_naive
 from omnisync.errors import Problem
 from omnisync.expect import sql_str
 from omnisync.models import Record
 from omnisync.normalize import AVAILABILITY_WORDS
 from omnisync.sdk.connector import TableTarget
 from omnisync.sdk.mapping import DEFAULT_LOCATION, RowMapper
+from omnisync.sdk.values import utc_naive
 
 log = logging.getLogger(__name__)
 
@@ -593,3 +593,13 @@ def _arrow(values: list[Any], sql_type: str) -> pa.Array:
         return decimals(values, scale, pa.decimal128(precision, scale))
     arrow_type = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "TIMESTAMP": pa.timestamp("us")}
     return pa.array(values, arrow_type[sql_type])
+
+
+def decimals(values: list[Decimal | None], scale: int, type_: pa.DataType) -> pa.Array:
+    """An Arrow decimal array of ``values`` (rounded half-even beyond ``scale`` places)."""
+    try:
+        return pa.array(values, type=type_)
+    except (pa.ArrowInvalid, InvalidOperation):
+        # More decimal places than the engine keeps: round half-even at 10^-scale (sub-cent).
+        q = Decimal(1).scaleb(-scale)
+        return pa.array([None if v is None else v.quantize(q) for v in values], type=type_)

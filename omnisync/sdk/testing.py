@@ -158,10 +158,10 @@ def read_both_ways(connector: Connector, timezone: str = "UTC") -> tuple[Any, An
     path declines, so that read() is not run for nothing):
     each ``(items, stock)`` as sorted rows, text composed (NFC) as the engine shows it.
     ``ord`` and ``origin`` are left out: the fast path may leave them NULL."""
-    from omnisync.diff import ITEM_COLUMNS, STOCK_COLUMNS, DiffEngine
+    from omnisync.load import ITEM_COLUMNS, STOCK_COLUMNS, Engine
     from omnisync.sdk.connector import TableTarget
 
-    engine = DiffEngine(timezone=timezone)
+    engine = Engine(timezone=timezone)
     try:
         target = TableTarget(
             engine.con, "f_items", "f_stock", ITEM_COLUMNS, STOCK_COLUMNS, timezone

@@ -20,10 +20,13 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from types import EllipsisType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from omnisync.models import Availability, Change, Field, Money, Op, Record
+from omnisync.normalize import minor_units
 
 
 def money_json(money: Money | None) -> dict[str, str] | None:
@@ -206,3 +209,31 @@ def apply_value(record: Record, field: str, location: str | None, value: Any) ->
             record.attributes = value
         case other:
             setattr(record, other.value, value)
+
+
+def utc_naive(value: datetime | None, zone: ZoneInfo) -> datetime | None:
+    """A moment as the tables store it: naive values are in ``zone``; UTC without offset."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def money(amount: Decimal | None, currency: str | None) -> str | None:
+    """``11.99 EUR``: at least the currency's minor unit of places, no trailing zeros beyond."""
+    if amount is None:
+        return None
+    # The text depends on the value and its sign only (-0 shows as -0.00); prices repeat.
+    return _money(amount, amount.is_signed(), currency)
+
+
+@lru_cache(maxsize=1 << 16)
+def _money(amount: Decimal, signed: bool, currency: str | None) -> str:
+    places = minor_units(currency) if currency else 2
+    value = amount.normalize()
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent > -places:
+        value = amount.quantize(Decimal(1).scaleb(-places))
+    text = f"{value:f}"
+    return f"{text} {currency}" if currency else text

@@ -1,0 +1,459 @@
+"""Loading a source into the engine: the column schema, Arrow batches of records, the
+columnar fast path, and the screens and uniqueness checks every loaded side passes.
+
+Records stream in from any connector and are appended to columnar tables in batches (Arrow),
+never held as Python objects for a whole catalogue; a connector with a columnar fast path
+(:meth:`~omnisync.sdk.connector.Connector.read_table`) creates the tables itself instead, and
+the engine falls back to the record stream whenever it declines. A loaded source is a
+:class:`Side`; :mod:`omnisync.diff` compares two of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from decimal import InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pyarrow as pa
+
+from omnisync import expect
+from omnisync.errors import InputError, Problem
+from omnisync.models import Field, QualityNote, Record
+from omnisync.normalize import check_amount, check_quantity
+from omnisync.sdk.columnar import decimals
+from omnisync.sdk.connector import Connector, TableTarget
+from omnisync.sdk.values import money, utc_naive
+
+BATCH_SIZE = 20_000
+CANONICAL = "canonical"
+
+_DEC = pa.decimal128(18, 6)
+ITEM_SCHEMA = pa.schema(
+    [
+        ("ord", pa.int64()),
+        ("sku", pa.string()),
+        ("title", pa.string()),
+        ("description", pa.string()),
+        ("gtin", pa.string()),
+        ("brand", pa.string()),
+        ("attributes", pa.string()),
+        ("price", _DEC),
+        ("currency", pa.string()),
+        ("sale_price", _DEC),
+        ("sale_currency", pa.string()),
+        ("sale_start", pa.timestamp("us")),
+        ("sale_end", pa.timestamp("us")),
+        ("vat_rate", pa.decimal128(9, 4)),
+        ("availability", pa.string()),
+        ("ids", pa.string()),
+        ("origin", pa.string()),
+    ]
+)
+STOCK_SCHEMA = pa.schema([("sku", pa.string()), ("location", pa.string()), ("qty", pa.int64())])
+
+
+def _sql_type(type_: pa.DataType) -> str:
+    if pa.types.is_decimal(type_):
+        return f"DECIMAL({type_.precision},{type_.scale})"
+    if pa.types.is_timestamp(type_):
+        return "TIMESTAMP"
+    return {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}[type_]
+
+
+#: The tables' columns as DuckDB types, for connectors that create them (``read_table``).
+ITEM_COLUMNS: dict[str, str] = {f.name: _sql_type(f.type) for f in ITEM_SCHEMA}
+STOCK_COLUMNS: dict[str, str] = {f.name: _sql_type(f.type) for f in STOCK_SCHEMA}
+
+log = logging.getLogger(__name__)
+
+#: Finding order within one SKU.
+
+
+def json_text(value: dict[str, Any] | None) -> str | None:
+    """``ids`` and ``attributes`` as the tables store them (sorted keys; NULL when empty)."""
+    if not value:
+        return None
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+#: RE2: a control character (C0, DEL, C1), which no SKU may contain.
+_CONTROL = "[\\x00-\\x1f\\x7f-\\x{9f}]"
+
+
+def _screened(row: tuple[Any, ...]) -> Problem:
+    """The problem of one row :meth:`DiffEngine._screen` found."""
+    origin, sku, price, sale_price, currency, sale_currency, control = row[:7]
+    if control:
+        char = next(c for c in sku if unicodedata.category(c) == "Cc")
+        message = f"the SKU {sku!r} contains the control character U+{ord(char):04X}"
+    else:
+        amount, code = (
+            (price, currency)
+            if price is not None and price < 0
+            else (
+                sale_price,
+                sale_currency,
+            )
+        )
+        name = "price" if amount is price else "sale price"
+        message = f"SKU {sku}: negative {name} {money(amount, code)}"
+    return Problem(origin or "", message)
+
+
+class _Batch:
+    """Column lists for one Arrow batch of records."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, list[Any]] = {name: [] for name in ITEM_SCHEMA.names}
+        self.stock: dict[str, list[Any]] = {name: [] for name in STOCK_SCHEMA.names}
+
+    def __len__(self) -> int:
+        return len(self.items["sku"])
+
+    def add(self, ord_: int, r: Record, zone: ZoneInfo) -> None:
+        items = self.items
+        items["ord"].append(ord_)
+        items["sku"].append(r.sku)
+        items["title"].append(r.title)
+        items["description"].append(r.description)
+        items["gtin"].append(r.gtin)
+        items["brand"].append(r.brand)
+        items["attributes"].append(json_text(r.attributes))
+        items["price"].append(r.price.amount if r.price else None)
+        items["currency"].append(r.price.currency if r.price else None)
+        items["sale_price"].append(r.sale_price.amount if r.sale_price else None)
+        items["sale_currency"].append(r.sale_price.currency if r.sale_price else None)
+        items["sale_start"].append(utc_naive(r.sale_start, zone))
+        items["sale_end"].append(utc_naive(r.sale_end, zone))
+        items["vat_rate"].append(r.vat_rate)
+        items["availability"].append(r.availability.value if r.availability else None)
+        items["ids"].append(json_text(r.ids))
+        items["origin"].append(r.origin)
+        if r.stock:
+            for location, qty in r.stock.items():
+                self.stock["sku"].append(r.sku)
+                self.stock["location"].append(location)
+                self.stock["qty"].append(qty)
+
+    def out_of_range(self) -> list[Problem]:
+        """The values the engine cannot hold (from connectors that build records themselves;
+        RowMapper refuses them with their column)."""
+        problems = []
+        where = dict(zip(self.items["sku"], self.items["origin"], strict=True))
+        for name in ("price", "sale_price"):
+            for sku, amount in zip(self.items["sku"], self.items[name], strict=True):
+                if amount is None:
+                    continue
+                try:
+                    check_amount(amount)
+                except ValueError as exc:
+                    problems.append(Problem(where[sku] or "", f"SKU {sku}: {name}: {exc}"))
+        for sku, qty in zip(self.stock["sku"], self.stock["qty"], strict=True):
+            try:
+                check_quantity(qty)
+            except ValueError as exc:
+                problems.append(Problem(where[sku] or "", f"SKU {sku}: stock: {exc}"))
+        return problems
+
+    def tables(self) -> tuple[pa.Table, pa.Table]:
+        arrays = []
+        for name in ITEM_SCHEMA.names:
+            type_ = ITEM_SCHEMA.field(name).type
+            values = self.items[name]
+            if name in ("price", "sale_price"):
+                arrays.append(decimals(values, 6, type_))
+            elif name == "vat_rate":
+                arrays.append(decimals(values, 4, type_))
+            else:
+                arrays.append(pa.array(values, type=type_))
+        items = pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)
+        stock = pa.Table.from_pydict(self.stock, schema=STOCK_SCHEMA)
+        return items, stock
+
+
+@dataclass(frozen=True)
+class Side:
+    """A loaded source: its table prefix, how many records, which fields it carries, and how
+    many of its SKUs are listed more than once."""
+
+    table: str
+    count: int
+    fields: frozenset[Field]
+    #: Rows beyond the first of each SKU (0: every SKU is listed once).
+    duplicates: int = 0
+    #: What the connector noted while reading (rows without a SKU, mangled values).
+    notes: tuple[QualityNote, ...] = ()
+    #: The source as its connector describes it, for findings whose row has no origin.
+    where: str = ""
+
+
+class Engine:
+    """One in-memory DuckDB database holding the canonical side and one channel at a time:
+    loading, screening and dropping sides (:class:`~omnisync.diff.DiffEngine` compares them)."""
+
+    def __init__(
+        self, timezone: str = "UTC", threads: int | None = None, memory_limit: str | None = None
+    ) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.con = duckdb.connect(":memory:")
+        #: Distinct stock locations per loaded table (see :meth:`locations`).
+        self._locations: dict[str, int] = {}
+        # Beyond the memory limit DuckDB writes tables and join partitions to a private folder
+        # of the system's temp directory (never the working directory: cron jobs run anywhere).
+        self._spill = tempfile.TemporaryDirectory(prefix="omnisync-duckdb-")
+        self.con.execute(f"SET temp_directory = {expect.sql_str(self._spill.name)}")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = {expect.sql_str(memory_limit)}")
+        self.con.execute("SET preserve_insertion_order = false")
+        # Everything the engine uses is built in; never reach for the network mid-check.
+        self.con.execute("SET autoinstall_known_extensions = false")
+        self.con.execute("SET autoload_known_extensions = false")
+
+    def close(self) -> None:
+        self.con.close()
+        self._spill.cleanup()
+
+    # ------------------------------------------------------------ loading
+
+    def read(
+        self, table: str, connector: Connector, progress: Callable[[int], None] | None = None
+    ) -> Side:
+        """Load everything ``connector`` holds into ``{table}_items`` / ``{table}_stock``:
+        through its columnar fast path when it has one that accepts the source, else by
+        streaming its records (:meth:`load`). The side keeps the connector's quality notes."""
+        side = self._read(table, connector, progress)
+        return replace(side, notes=tuple(connector.quality_notes()), where=connector.describe())
+
+    def _read(
+        self, table: str, connector: Connector, progress: Callable[[int], None] | None
+    ) -> Side:
+        self.drop(table)
+        fields = connector.fields()
+        target = TableTarget(
+            self.con,
+            f"{table}_items",
+            f"{table}_stock",
+            ITEM_COLUMNS,
+            STOCK_COLUMNS,
+            self.zone.key,
+        )
+        if connector.read_table(target):
+            self._check_tables(table, connector)
+            side = self._side(table, fields)
+            if not side.duplicates and not self._flagged(table):
+                if progress:
+                    progress(side.count)
+                return side
+            # Duplicates and bad values are reported with their file:line; only read() knows
+            # those.
+            log.info(
+                "%s: rows repeat a SKU or hold values no source may hold; reading it again "
+                "record by record for their locations",
+                connector.name,
+            )
+            self.drop(table)
+        side = self.load(table, connector.read(), fields, progress)
+        self._screen(table, connector.name)
+        return side
+
+    def _screen_sql(self, table: str) -> dict[str, str]:
+        """SQL conditions on ``{table}_items`` rows no source may hold, by what is wrong: a
+        SKU with a control character (NUL, a line break: it can never be matched or written
+        back as shown); in canonical, a negative price (it would be pushed to every shop)."""
+        checks = {"control": f"regexp_matches(sku, {expect.sql_str(_CONTROL)})"}
+        if table == CANONICAL:
+            checks["negative"] = "(price < 0 OR sale_price < 0)"
+        return checks
+
+    def _flagged(self, table: str) -> bool:
+        """Whether a table loaded by a fast path has rows :meth:`_screen` would report."""
+        any_bad = " OR ".join(self._screen_sql(table).values())
+        row = self.con.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {table}_items WHERE {any_bad})"
+        ).fetchone()
+        return bool(row and row[0])
+
+    def _screen(self, table: str, name: str) -> None:
+        """Raise InputError naming each row with a value no source may hold (file:line and
+        SKU); warn about negative canonical stock, which is real (oversold, backorders) but
+        can only be listed as 0."""
+        checks = self._screen_sql(table)
+        flags = ", ".join(f"{sql} AS {key}" for key, sql in checks.items())
+        rows = self.con.execute(
+            f"SELECT origin, sku, price, sale_price, currency, sale_currency, {flags} "
+            f"FROM {table}_items WHERE {' OR '.join(checks.values())} ORDER BY ord LIMIT 51"
+        ).fetchall()
+        problems = [_screened(row) for row in rows[:50]]
+        if len(rows) > 50:
+            problems.append(Problem("", "... and more"))
+        if problems:
+            raise InputError(
+                problems,
+                where=name,
+                hint="fix the export: SKUs are matched and written as they are, "
+                "and canonical prices are 0 or more",
+            )
+        if table == CANONICAL:
+            self._warn_negative_stock(table)
+
+    def _warn_negative_stock(self, table: str) -> None:
+        rows = self.con.execute(
+            f"SELECT i.origin, s.sku, s.location, s.qty FROM {table}_stock s "
+            f"JOIN {table}_items i USING (sku) WHERE s.qty < 0 ORDER BY i.ord, s.location "
+            "LIMIT 11"
+        ).fetchall()
+        if not rows:
+            return
+        shown = "; ".join(
+            f"{origin + ' ' if origin else ''}SKU {sku} at {location}: {qty}"
+            for origin, sku, location, qty in rows[:10]
+        )
+        more = " and more" if len(rows) > 10 else ""
+        log.warning(
+            "canonical has negative stock (%s%s); channels are expected to list 0 for it",
+            shown,
+            more,
+        )
+
+    def _check_tables(self, table: str, connector: Connector) -> None:
+        """The fast path's tables have exactly the engine's columns (a broken plugin must
+        say so, not produce a wrong diff)."""
+        for name, wanted in ((f"{table}_items", ITEM_COLUMNS), (f"{table}_stock", STOCK_COLUMNS)):
+            rows = self.con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE table_name = ? AND NOT internal",
+                [name],
+            ).fetchall()
+            if dict(rows) != wanted:
+                self.drop(table)
+                raise TypeError(
+                    f"{type(connector).__name__}.read_table created {name} with columns "
+                    f"{dict(rows)}, not {wanted}"
+                )
+
+    def _side(self, table: str, fields: frozenset[Field]) -> Side:
+        row = self.con.execute(
+            f"SELECT count(*), count(*) - count(DISTINCT sku) FROM {table}_items"
+        ).fetchone()
+        assert row is not None
+        return Side(table, int(row[0]), fields, int(row[1]))
+
+    def load(
+        self,
+        table: str,
+        records: Iterable[Record],
+        fields: frozenset[Field],
+        progress: Callable[[int], None] | None = None,
+    ) -> Side:
+        """Append ``records`` to ``{table}_items`` / ``{table}_stock`` in Arrow batches."""
+        self.drop(table)
+        con = self.con
+        con.register("_empty_items", ITEM_SCHEMA.empty_table())
+        con.register("_empty_stock", STOCK_SCHEMA.empty_table())
+        con.execute(f"CREATE TABLE {table}_items AS SELECT * FROM _empty_items")
+        con.execute(f"CREATE TABLE {table}_stock AS SELECT * FROM _empty_stock")
+        con.unregister("_empty_items")
+        con.unregister("_empty_stock")
+        count = 0
+        batch = _Batch()
+        for record in records:
+            batch.add(count, record, self.zone)
+            count += 1
+            if len(batch) >= BATCH_SIZE:
+                self._append(table, batch)
+                batch = _Batch()
+                if progress:
+                    progress(count)
+        if len(batch):
+            self._append(table, batch)
+        if progress:
+            progress(count)
+        return self._side(table, fields)
+
+    def _append(self, table: str, batch: _Batch) -> None:
+        try:
+            items, stock = batch.tables()
+        except (pa.ArrowInvalid, OverflowError, InvalidOperation):
+            problems = batch.out_of_range()
+            if not problems:
+                raise
+            raise InputError(
+                problems[:50], hint="the source holds numbers larger than any price or stock"
+            ) from None
+        self.con.register("_batch_items", items)
+        self.con.register("_batch_stock", stock)
+        self.con.execute(f"INSERT INTO {table}_items SELECT * FROM _batch_items")
+        self.con.execute(f"INSERT INTO {table}_stock SELECT * FROM _batch_stock")
+        self.con.unregister("_batch_items")
+        self.con.unregister("_batch_stock")
+
+    def locations(self, table: str) -> int:
+        """How many distinct locations ``table``'s stock has (counted once per loaded table:
+        the canonical side is compared with every channel)."""
+        if table not in self._locations:
+            row = self.con.execute(f"SELECT count(DISTINCT location) FROM {table}_stock").fetchone()
+            self._locations[table] = int(row[0]) if row else 0
+        return self._locations[table]
+
+    def drop(self, table: str) -> None:
+        """Drop a loaded source: its tables, and its items view with the table behind it."""
+        self._locations.pop(table, None)
+        items = f"{table}_items"
+        views = self.con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [items]
+        ).fetchone()
+        if views and views[0]:
+            self.con.execute(f"DROP VIEW {items}")
+        self.con.execute(f"DROP TABLE IF EXISTS {items}")
+        self.con.execute(f"DROP TABLE IF EXISTS {items}_stored")
+        self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
+
+    def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
+        """SKUs listed more than once: (sku, count, origins in file order)."""
+        rows = self.con.execute(
+            f"SELECT sku, count(*), list(origin ORDER BY ord) FROM {table}_items "
+            "GROUP BY sku HAVING count(*) > 1 ORDER BY min(ord)"
+        ).fetchall()
+        return [(sku, n, list(origins)) for sku, n, origins in rows]
+
+    def require_unique(self, side: Side, what: str) -> None:
+        """Raise InputError listing every duplicated SKU (used for the canonical source)."""
+        if not side.duplicates:
+            return
+        dups = self.duplicates(side.table)
+        if dups:
+            problems = [
+                Problem(
+                    ", ".join(o for o in origins[:5] if o) or sku, f"SKU {sku!r} appears {n} times"
+                )
+                for sku, n, origins in dups[:50]
+            ]
+            if len(dups) > 50:
+                problems.append(Problem("", f"... and {len(dups) - 50} more duplicated SKUs"))
+            raise InputError(
+                problems,
+                where=what,
+                hint="the canonical source must list each SKU once; fix the export",
+            )
+
+    def priced(self, side: Side) -> int:
+        """Records of ``side`` whose price is above zero."""
+        row = self.con.execute(
+            f"SELECT count(*) FROM {side.table}_items WHERE price > 0"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def distinct(self, table: str, column: str) -> list[Any]:
+        rows = self.con.execute(
+            f"SELECT DISTINCT {column} FROM {table}_items WHERE {column} IS NOT NULL"
+        ).fetchall()
+        return [r[0] for r in rows]
