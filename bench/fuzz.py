@@ -39,8 +39,9 @@ def _one(args: tuple[str, int, int, float]) -> tuple[str, str | None]:
                 errors="replace",
             )
         except subprocess.TimeoutExpired:
-            return case.what, "hang"
-    return case.what, fuzzing.verdict(case, done.returncode, done.stdout + done.stderr)
+            return f"{kind} #{index} {case.what}", "hang"
+    verdict = fuzzing.verdict(case, done.returncode, done.stdout + done.stderr)
+    return f"{kind} #{index} {case.what}", verdict
 
 
 def main() -> None:
@@ -50,9 +51,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--only", help="rerun these cases: csv:12,config:7")
     options = parser.parse_args()
     work = [("csv", options.seed, i, options.timeout) for i in range(options.csv)]
     work += [("config", options.seed, i, options.timeout) for i in range(options.config)]
+    if options.only:
+        picked = {tuple(item.split(":")) for item in options.only.split(",")}
+        work = [w for w in work if (w[0], str(w[2])) in picked]
     problems: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
     with ThreadPoolExecutor(options.jobs) as pool:
@@ -61,10 +66,11 @@ def main() -> None:
                 group = problem.split(" (")[0]
                 problems[group] += 1
                 examples.setdefault(group, []).append(f"{what}: {problem}")
-    print(f"inputs tried: {len(work)} ({options.csv} CSV, {options.config} config)")
+    csv_count = sum(1 for w in work if w[0] == "csv")
+    print(f"inputs tried: {len(work)} ({csv_count} CSV, {len(work) - csv_count} config)")
     for group in ("internal error", "hang", "silently accepted", "unexpected exit"):
         print(f"{group}: {problems[group]}")
-        for example in examples.get(group, [])[:5]:
+        for example in examples.get(group, [])[:20]:
             print(f"  {example}")
     sys.exit(1 if problems else 0)
 
