@@ -27,11 +27,12 @@ from pydantic import Field as PydanticField
 from pydantic import field_validator
 
 from omnisync.errors import ChangeRejected
-from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
+from omnisync.models import Change, Entity, Field, Money, Op, Record
 from omnisync.normalize import clean_text
 from omnisync.sdk.connector import Capabilities, map_locations
 from omnisync.sdk.http import HttpClient, HttpConnector, HttpOptions
 from omnisync.sdk.values import field_value, json_money, same
+from omnisync.sdk.write import BatchWriter, Prepared
 
 #: A shop's variants by SKU (a list: a shop may hold one SKU on several variants).
 Variants = dict[str, list[dict[str, Any]]]
@@ -74,6 +75,9 @@ class ShopSetup:
 class Outbox(Protocol):
     """The requests one batch of changes turns into."""
 
+    #: Item key → indexes of the changes it carries.
+    owners: dict[tuple[str, ...], list[int]]
+
     def requests(self) -> list[Any]:
         """The requests as ``--dry-run`` shows them."""
         ...
@@ -94,7 +98,9 @@ class _Capabilities:
         return Capabilities(reads=entities, writes=entities, max_batch=batch)
 
 
-class VariantConnector(HttpConnector[OptionsT, HttpClient], Generic[OptionsT, OutboxT]):
+class VariantConnector(
+    BatchWriter[OutboxT], HttpConnector[OptionsT, HttpClient], Generic[OptionsT, OutboxT]
+):
     """Reads, targeted reads, batched writes and their confirmation for a variant shop."""
 
     capabilities = _Capabilities()
@@ -207,21 +213,27 @@ class VariantConnector(HttpConnector[OptionsT, HttpClient], Generic[OptionsT, Ou
 
     # ------------------------------------------------------------------ writing
 
-    def preview(self, changes: Sequence[Change]) -> list[Any]:
+    def prepare(self, changes: Sequence[Change]) -> Prepared[OutboxT]:
+        """One outbox for the batch (its requests go out together), and the refusals."""
         outbox, failures = self._prepare(changes, self._variants([c.sku for c in changes]))
-        shown = outbox.requests()
-        shown += [{"refused": changes[i].key, "why": why} for i, why in sorted(failures.items())]
-        return shown
+        return Prepared([outbox] if outbox.owners else [], failures)
 
-    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
-        outbox, failures = self._prepare(changes, self._variants([c.sku for c in changes]))
-        self._send(outbox, failures)
-        sent = [i for i in range(len(changes)) if i not in failures]
+    def covers(self, request: OutboxT) -> list[int]:
+        return [index for indexes in request.owners.values() for index in indexes]
+
+    def show(self, request: OutboxT) -> list[Any]:
+        return request.requests()
+
+    def send(self, request: OutboxT) -> dict[int, str | None]:
+        failures: dict[int, str] = {}
+        self._send(request, failures)
+        return {index: failures.get(index) for index in self.covers(request)}
+
+    def settle(self, changes: Sequence[Change], failed: dict[int, str]) -> None:
+        """Read the written variants again: a change the shop does not show fails."""
+        sent = [i for i in range(len(changes)) if i not in failed]
         if sent:
-            self._confirm(changes, sent, failures)
-        return [
-            WriteResult(c.key, i not in failures, failures.get(i)) for i, c in enumerate(changes)
-        ]
+            self._confirm(changes, sent, failed)
 
     def _prepare(
         self, changes: Sequence[Change], variants: Variants

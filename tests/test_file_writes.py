@@ -936,51 +936,56 @@ def test_preview_shows_the_rows_as_they_would_be_written_and_writes_nothing(tmp_
         ]
     )
     assert path.read_bytes() == original
+    # One shape for every connector: {"send": payload} per payload, then the refusals.
     assert preview == [
         {
-            "op": "update",
-            "sku": "KA-1001",
-            "where": "examples/pos_export.csv:2",
-            "changes": ["KA-1001:stock@berlin", "KA-1001:price"],
-            "row": {
-                "artikel": "KA-1001",
-                "bezeichnung": "Kaffeemühle „Bella“ Edelstahl",
-                "preis": "52.00 EUR",
-                "bestand_berlin": "8",
-                "bestand_hamburg": "2",
-            },
+            "send": {
+                "op": "update",
+                "sku": "KA-1001",
+                "where": "examples/pos_export.csv:2",
+                "changes": ["KA-1001:stock@berlin", "KA-1001:price"],
+                "row": {
+                    "artikel": "KA-1001",
+                    "bezeichnung": "Kaffeemühle „Bella“ Edelstahl",
+                    "preis": "52.00 EUR",
+                    "bestand_berlin": "8",
+                    "bestand_hamburg": "2",
+                },
+            }
         },
         {
-            "op": "create",
-            "sku": "KA-2000",
-            "where": "examples/pos_export.csv:new row",
-            "changes": ["KA-2000:+"],
-            "row": {
-                "artikel": "KA-2000",
-                "bezeichnung": "Neu",
-                "preis": "5.00 EUR",
-                "bestand_berlin": "1",
-                "bestand_hamburg": "0",
-            },
+            "send": {
+                "op": "create",
+                "sku": "KA-2000",
+                "where": "examples/pos_export.csv:new row",
+                "changes": ["KA-2000:+"],
+                "row": {
+                    "artikel": "KA-2000",
+                    "bezeichnung": "Neu",
+                    "preis": "5.00 EUR",
+                    "bestand_berlin": "1",
+                    "bestand_hamburg": "0",
+                },
+            }
         },
         {
-            "op": "delete",
-            "sku": "KA-1002",
-            "where": "examples/pos_export.csv:3",
-            "changes": ["KA-1002:-"],
-            "row": {
-                "artikel": "KA-1002",
-                "bezeichnung": "Espressokocher Alu 6 Tassen",
-                "preis": "29.99 EUR",
-                "bestand_berlin": "5",
-                "bestand_hamburg": "5",
-            },
+            "send": {
+                "op": "delete",
+                "sku": "KA-1002",
+                "where": "examples/pos_export.csv:3",
+                "changes": ["KA-1002:-"],
+                "row": {
+                    "artikel": "KA-1002",
+                    "bezeichnung": "Espressokocher Alu 6 Tassen",
+                    "preis": "29.99 EUR",
+                    "bestand_berlin": "5",
+                    "bestand_hamburg": "5",
+                },
+            }
         },
         {
-            "op": "update",
-            "sku": "KA-1",
-            "changes": ["KA-1:stock@berlin"],
-            "error": "SKU KA-1 not found in examples/pos_export.csv (it may have been removed since the plan was made)",
+            "key": "KA-1:stock@berlin",
+            "refused": "SKU KA-1 not found in examples/pos_export.csv (it may have been removed since the plan was made)",
         },
     ]
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = [
     "AuthError",
     "Availability",
+    "BatchWriter",
     "Capabilities",
     "Change",
     "ChangeRejected",
@@ -43,6 +44,7 @@ PUBLIC = [
     "Money",
     "Op",
     "ParseOptions",
+    "Prepared",
     "Problem",
     "PullState",
     "QualityNote",
@@ -158,3 +160,68 @@ channels:
     }
     again = runner.invoke(app, ["check", "-c", str(config)])
     assert again.exit_code == 0, again.stdout
+
+
+# -- the one write routine -------------------------------------------------------------------
+
+
+class _Fake(omnisync.sdk.BatchWriter[list[int]]):
+    """Two changes per request; ``broken`` requests raise, ``refuse`` indexes are refused."""
+
+    def __init__(self, broken: set[int] = frozenset(), refuse: set[int] = frozenset()) -> None:  # type: ignore[assignment]
+        self.broken, self.refuse, self.sent, self.settled = broken, refuse, [], False
+
+    def prepare(self, changes):  # type: ignore[no-untyped-def]
+        wanted = [i for i in range(len(changes)) if i not in self.refuse]
+        requests = [wanted[i : i + 2] for i in range(0, len(wanted), 2)]
+        return omnisync.sdk.Prepared(requests, dict.fromkeys(self.refuse, "no such SKU"))
+
+    def covers(self, request):  # type: ignore[no-untyped-def]
+        return request
+
+    def show(self, request):  # type: ignore[no-untyped-def]
+        return [{"items": request}]
+
+    def send(self, request):  # type: ignore[no-untyped-def]
+        if len(self.sent) in self.broken:
+            raise omnisync.sdk.TransientError("shop down")
+        self.sent.append(request)
+        return {i: ("too long" if i == 1 else None) for i in request}
+
+    def settle(self, changes, failed):  # type: ignore[no-untyped-def]
+        self.settled = True
+
+
+def _changes(n: int) -> list[omnisync.sdk.Change]:
+    return [omnisync.sdk.Change("shop", f"S{i}", field="title", after="x") for i in range(n)]
+
+
+def test_the_write_routine_answers_once_per_change_in_order() -> None:
+    writer = _Fake(refuse={4})
+    results = writer.write(_changes(5))
+    assert [(r.key, r.ok, r.error) for r in results] == [
+        ("S0:title", True, None),
+        ("S1:title", False, "too long"),
+        ("S2:title", True, None),
+        ("S3:title", True, None),
+        ("S4:title", False, "no such SKU"),
+    ]
+    assert writer.sent == [[0, 1], [2, 3]]
+    assert writer.settled
+
+
+def test_nothing_sent_reraises_and_a_later_failure_fails_the_rest() -> None:
+    with pytest.raises(omnisync.sdk.TransientError):
+        _Fake(broken={0}).write(_changes(4))  # the channel failed, not these changes
+    results = _Fake(broken={1}).write(_changes(6))
+    assert [r.ok for r in results] == [True, False, False, False, False, False]
+    assert [r.error for r in results][2:] == ["shop down"] * 4
+
+
+def test_previews_have_one_shape_and_send_nothing() -> None:
+    writer = _Fake(refuse={0})
+    assert writer.preview(_changes(3)) == [
+        {"send": {"items": [1, 2]}},
+        {"key": "S0:title", "refused": "no such SKU"},
+    ]
+    assert writer.sent == []

@@ -778,7 +778,8 @@ def test_write_statements_are_checked_up_front() -> None:
 
 def test_preview_shows_statements_and_bound_values(sqlite_database: TestDatabase) -> None:
     connector = pos(sqlite_database)
-    [payload] = connector.preview([price_change("KA-1001", "47.99", "1")])
+    [shown] = connector.preview([price_change("KA-1001", "47.99", "1")])
+    payload = shown["send"]  # every connector's preview: {"send": payload} / {"refused": ...}
     [statement] = payload["statements"]
     assert payload["key"] == "KA-1001:price"
     assert statement["sql"].startswith("UPDATE prices SET amount_cents = :price_cents")

@@ -17,12 +17,13 @@ from zoneinfo import ZoneInfo
 from pydantic import StringConstraints, field_validator
 
 from omnisync.errors import ConnectorError, InputError, Problem
-from omnisync.models import Change, Entity, Field, QualityNote, Record, WriteResult
+from omnisync.models import Change, Entity, Field, QualityNote, Record
 from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 from omnisync.sdk.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
+from omnisync.sdk.write import BatchWriter, Prepared
 
 if TYPE_CHECKING:
-    from .write import Document
+    from .write import Document, Editor
 
 PATH_HINT = "check options.path (relative paths are resolved against the config file's folder)"
 ENCODING_HINT = "set options.encoding (e.g. cp1252 for Windows exports)"
@@ -77,7 +78,17 @@ class MappedCapabilities:
         return Capabilities(reads=entities, writes=entities, max_batch=self.max_batch)
 
 
-class FileConnector(Connector):
+@dataclass
+class _Edit:
+    """A batch applied to the file in memory, to be written in one rewrite."""
+
+    document: Document
+    editor: Editor
+    #: Indexes of the changes the file took.
+    applied: list[int]
+
+
+class FileConnector(BatchWriter[_Edit], Connector):
     """Base of the file connectors: resolves the path, checks it and opens it, and writes.
 
     A write applies one batch of changes to the file in memory and replaces the file once:
@@ -157,31 +168,39 @@ class FileConnector(Connector):
         """The file, parsed for editing (each format implements this)."""
         raise ConnectorError(f"connector {type(self).__name__} cannot write", where=self.name)
 
-    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
-        """Apply ``changes`` and rewrite the file once, atomically (see the class docstring)."""
-        from .write import Editor, replace_file
+    def prepare(self, changes: Sequence[Change]) -> Prepared[_Edit]:
+        """The batch applied to the file in memory; what the file cannot take is refused."""
+        from .write import Editor
 
         if not changes:
-            return []
+            return Prepared()
         document = self.document()
         editor = Editor(document, self.options, self.zone)
         results = editor.apply(changes)
+        refused = {i: r.error or "not applied" for i, r in enumerate(results) if not r.ok}
+        applied = [i for i, r in enumerate(results) if r.ok]
+        return Prepared([_Edit(document, editor, applied)] if applied else [], refused)
+
+    def covers(self, request: _Edit) -> list[int]:
+        return request.applied
+
+    def show(self, request: _Edit) -> list[Any]:
+        """Per changed record the row (CSV: column -> cell text; JSON: the object) as the
+        file would hold it, with ``op`` update/create/delete."""
+        return request.editor.rows()
+
+    def send(self, request: _Edit) -> dict[int, str | None]:
+        """Rewrite the file once, atomically (see the class docstring)."""
+        from .write import replace_file
+
+        document = request.document
         if document.touched:
             data = document.encode()
             if data != document.source.data:
                 replace_file(
                     document.source, data, backup=self.options.backup, where=self.options.path
                 )
-        return results
-
-    def preview(self, changes: Sequence[Change]) -> list[Any]:
-        """Per changed record the row (CSV: column -> cell text; JSON: the object) as
-        :meth:`write` would write it, with ``op`` update/create/delete; failures carry ``error``."""
-        from .write import Editor
-
-        document = self.document()
-        editor = Editor(document, self.options, self.zone)
-        return editor.preview(editor.apply(changes))
+        return dict.fromkeys(request.applied)
 
     def load(self) -> SourceText:
         """The file's bytes and text, for rewriting: BOM, codec and stat are kept."""

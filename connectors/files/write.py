@@ -706,32 +706,19 @@ class Editor:
         else:
             outcome.ok, outcome.error = True, None
 
-    def preview(self, results: Sequence[WriteResult]) -> list[dict[str, Any]]:
-        """Per touched row its payload; per failed change its error."""
+    def rows(self) -> list[dict[str, Any]]:
+        """Per row the changes touched, its payload as the file would hold it."""
         document = self.document
-        payloads: list[dict[str, Any]] = []
-        for ref, touched in document.touched.items():
-            payloads.append(
-                {
-                    "op": touched.op.value,
-                    "sku": touched.sku,
-                    "where": document.where(ref),
-                    "changes": list(touched.keys),
-                    "row": document.payload(ref),
-                }
-            )
-        for outcome in self._outcomes:
-            if not outcome.ok:
-                change = outcome.change
-                payloads.append(
-                    {
-                        "op": change.op.value,
-                        "sku": change.sku,
-                        "changes": [change.key],
-                        "error": outcome.error,
-                    }
-                )
-        return payloads
+        return [
+            {
+                "op": touched.op.value,
+                "sku": touched.sku,
+                "where": document.where(ref),
+                "changes": list(touched.keys),
+                "row": document.payload(ref),
+            }
+            for ref, touched in document.touched.items()
+        ]
 
     def _apply(self, change: Change) -> list[int]:
         document = self.document

@@ -55,11 +55,12 @@ from pydantic import SecretStr, StringConstraints, field_validator
 from omnisync import secrets
 from omnisync.errors import ConnectorError
 from omnisync.markup import write_html
-from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
+from omnisync.models import Change, Entity, Field, Op, Record
 from omnisync.sdk.connector import Capabilities
 from omnisync.sdk.http import HttpConnector, HttpOptions
 from omnisync.sdk.incremental import incremental_read
 from omnisync.sdk.values import current_value, json_money, same
+from omnisync.sdk.write import BatchWriter, Prepared
 
 from . import records
 from .client import MAX_PAGE, MAX_QUERY_COST, ShopifyClient
@@ -164,7 +165,7 @@ class Shop:
         return next((loc.gid for loc in self.locations if loc.as_name == name), None)
 
 
-class ShopifyConnector(HttpConnector[ShopifyOptions, ShopifyClient]):
+class ShopifyConnector(BatchWriter[list[Mutation]], HttpConnector[ShopifyOptions, ShopifyClient]):
     """Shopify Admin GraphQL API: variants, prices (sale model), stock per location."""
 
     description = "Shopify (Admin GraphQL API): variants, prices, stock per location; writes"
@@ -474,34 +475,32 @@ class ShopifyConnector(HttpConnector[ShopifyOptions, ShopifyClient]):
             result[change.key] = current_value(change, record)
         return result
 
-    def preview(self, changes: Sequence[Change]) -> list[Any]:
-        """The requests :meth:`write` would send (mutation document and variables), and the
-        changes it would refuse without sending."""
+    def prepare(self, changes: Sequence[Change]) -> Prepared[list[Mutation]]:
+        """The mutations for a batch, grouped into requests, and the changes refused up front."""
         requests, refused = self._prepare(changes, run=self._run())
-        previews: list[Any] = [
-            {"key": changes[i].key, "error": message} for i, message in sorted(refused.items())
-        ]
-        for batch in requests:
-            query, variables = records.document(batch)
-            previews.append(
-                {"operationName": "OmnisyncWrite", "query": query, "variables": variables}
-            )
-        return previews
+        self._stale: set[int] = set()
+        return Prepared(requests, refused)
 
-    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
-        """One request (rarely more) for the batch; per-change results in order."""
-        run = self._run()
-        requests, failed = self._prepare(changes, run=run)
-        stale: set[int] = set()
-        for batch in requests:
-            again = self._send(batch, failed, stale)
-            # Shopify applies an inventory mutation all or nothing: send again what it did
-            # not reject itself (each round has fewer quantities, so this ends).
-            while again:
-                again = self._send(again, failed, stale)
-        self._forgive_stale(changes, failed, stale)
+    def covers(self, request: list[Mutation]) -> list[int]:
+        return [index for mutation in request for index in mutation.changes]
+
+    def show(self, request: list[Mutation]) -> list[Any]:
+        query, variables = records.document(request)
+        return [{"operationName": "OmnisyncWrite", "query": query, "variables": variables}]
+
+    def send(self, request: list[Mutation]) -> dict[int, str | None]:
+        """One request (rarely more): Shopify applies an inventory mutation all or nothing,
+        so what it did not reject itself is sent again (each round has fewer quantities, so
+        this ends)."""
+        failed: dict[int, str] = {}
+        again = self._send(request, failed, self._stale)
+        while again:
+            again = self._send(again, failed, self._stale)
+        return {index: failed.get(index) for index in self.covers(request)}
+
+    def settle(self, changes: Sequence[Change], failed: dict[int, str]) -> None:
+        self._forgive_stale(changes, failed, self._stale)
         self._seen.clear()
-        return [WriteResult(c.key, i not in failed, failed.get(i)) for i, c in enumerate(changes)]
 
     def _run(self) -> str:
         """What idempotency keys derive from, with the channel and the quantities sent: the

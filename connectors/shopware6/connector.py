@@ -54,11 +54,12 @@ from pydantic import SecretStr, StringConstraints, field_validator
 
 from omnisync import secrets
 from omnisync.errors import ChangeRejected, ConnectorError, InputError, Problem
-from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
+from omnisync.models import Change, Entity, Field, Op, Record
 from omnisync.sdk.connector import Capabilities
 from omnisync.sdk.http import HttpClient, HttpConnector, HttpOptions
 from omnisync.sdk.incremental import incremental_read
 from omnisync.sdk.values import current_value
+from omnisync.sdk.write import BatchWriter, Prepared
 
 from . import records
 from .client import Shopware6Client, errors_of
@@ -131,7 +132,11 @@ class _Capabilities:
         return Capabilities(reads=everything, writes=everything, incremental=True, max_batch=batch)
 
 
-class Shopware6Connector(HttpConnector[Shopware6Options, Shopware6Client]):
+#: One sync request: per product the change indexes it carries and its upsert payload.
+_Chunk = list[tuple[list[int], dict[str, Any]]]
+
+
+class Shopware6Connector(BatchWriter[_Chunk], HttpConnector[Shopware6Options, Shopware6Client]):
     """Products and variants of a Shopware 6 shop: reads and writes content, prices and stock."""
 
     description = "Shopware 6 Admin API: products and variants (content, prices, stock)"
@@ -476,32 +481,29 @@ class Shopware6Connector(HttpConnector[Shopware6Options, Shopware6Client]):
                 sendable.append(([i for n, i in enumerate(indexes) if n not in rejected], data))
         return sendable, refused
 
-    def preview(self, changes: Sequence[Change]) -> list[Any]:
-        """The ``_action/sync`` bodies :meth:`write` would send (and what it would refuse)."""
+    def prepare(self, changes: Sequence[Change]) -> Prepared[_Chunk]:
+        """Upserts of ``sync_batch`` products per request (one payload per product)."""
         sendable, refused = self._payloads(changes)
         size = self.options.sync_batch
-        bodies: list[Any] = [
-            records.sync_operations([data for _, data in sendable[start : start + size]])
-            for start in range(0, len(sendable), size)
-        ]
-        if refused:
-            bodies.append({"refused": {changes[i].key: message for i, message in refused.items()}})
-        return bodies
+        chunks = [sendable[start : start + size] for start in range(0, len(sendable), size)]
+        return Prepared(chunks, refused)
 
-    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
-        """Upsert the changes, ``sync_batch`` products per request; one result per change."""
-        sendable, errors = self._payloads(changes)
+    def covers(self, request: _Chunk) -> list[int]:
+        return [index for indexes, _ in request for index in indexes]
+
+    def show(self, request: _Chunk) -> list[Any]:
+        return [records.sync_operations([data for _, data in request])]
+
+    def send(self, request: _Chunk) -> dict[int, str | None]:
+        """One ``_action/sync``; a rejected product fails alone (the batch is bisected)."""
+        failed = self._sync([data for _, data in request])
+        outcome: dict[int, str | None] = dict.fromkeys(self.covers(request))
+        for position, message in failed.items():
+            outcome.update(dict.fromkeys(request[position][0], f"Shopware rejected it: {message}"))
+        return outcome
+
+    def settle(self, changes: Sequence[Change], failed: dict[int, str]) -> None:
         self._recent = {}  # what was read before this write is not the state after it
-        size = self.options.sync_batch
-        for start in range(0, len(sendable), size):
-            chunk = sendable[start : start + size]
-            failed = self._sync([data for _, data in chunk])
-            for position, message in failed.items():
-                errors.update((i, f"Shopware rejected it: {message}") for i in chunk[position][0])
-        return [
-            WriteResult(change.key, i not in errors, errors.get(i))
-            for i, change in enumerate(changes)
-        ]
 
     def _send(self, payloads: Sequence[dict[str, Any]]) -> _Errors | None:
         """Sync ``payloads``; None when applied, else Shopware's errors (nothing was applied)."""

@@ -56,9 +56,9 @@ from pydantic import StringConstraints, field_validator, model_validator
 from sqlalchemy.engine import URL, Connection, Engine
 
 from omnisync import secrets
-from omnisync.errors import ConnectorError, InputError, Problem
+from omnisync.errors import ChangeRejected, ConnectorError, InputError, Problem
 from omnisync.markup import text_html
-from omnisync.models import Change, Entity, Field, Money, Op, Record, WriteResult
+from omnisync.models import Change, Entity, Field, Money, Op, Record
 from omnisync.normalize import clean_text, minor_units, parse_int
 from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
 from omnisync.sdk.mapping import (
@@ -69,6 +69,7 @@ from omnisync.sdk.mapping import (
     missing_columns_error,
 )
 from omnisync.sdk.values import current_value
+from omnisync.sdk.write import BatchWriter, Prepared
 
 from . import statements
 from .engine import (
@@ -223,7 +224,7 @@ class _Capabilities:
         )
 
 
-class SqlConnector(Connector):
+class SqlConnector(BatchWriter[list[_Job]], Connector):
     """Reads (and optionally writes) a SQL database: PostgreSQL, MariaDB/MySQL, SQLite."""
 
     description = "SQL database (PostgreSQL, MariaDB/MySQL, SQLite): a table or a query"
@@ -570,36 +571,11 @@ class SqlConnector(Connector):
             result[change.key] = current_value(change, record)
         return result
 
-    def preview(self, changes: Sequence[Change]) -> list[Any]:
-        """Per change the statements and the parameters ``write`` would bind."""
-        payloads: list[Any] = []
-        for change in changes:
-            try:
-                bound = self._bound(change)
-            except statements.ChangeRejected as exc:
-                payloads.append({"key": change.key, "error": str(exc)})
-                continue
-            payloads.append(
-                {
-                    "key": change.key,
-                    "statements": [
-                        {
-                            "sql": str(statement),
-                            "params": {k: statements.displayable(v) for k, v in params.items()},
-                        }
-                        for statement, params in bound
-                    ],
-                }
-            )
-        return payloads
-
     def _bound(self, change: Change) -> list[tuple[sa.TextClause, dict[str, Any]]]:
         key = change.field if change.op is Op.UPDATE else change.op.value
         given = self.sql_options.write.get(key or "")
         if given is None:
-            raise statements.ChangeRejected(
-                f"no write statement for {key!r}; configure options.write.{key}"
-            )
+            raise ChangeRejected(f"no write statement for {key!r}; configure options.write.{key}")
         backend = self.url.get_backend_name()
         params = statements.change_parameters(change, aware=backend == "postgresql")
         if self.sql_options.description_format == "html":
@@ -615,27 +591,45 @@ class SqlConnector(Connector):
             bound.append((clause, statements.for_driver(values, backend)))
         return bound
 
-    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
+    def prepare(self, changes: Sequence[Change]) -> Prepared[list[_Job]]:
+        """Each change's statements bound to its parameters; the batch is one transaction."""
+        jobs: list[_Job] = []
+        refused: dict[int, str] = {}
+        for index, change in enumerate(changes):
+            try:
+                jobs.append((index, change, self._bound(change)))
+            except ChangeRejected as exc:
+                refused[index] = str(exc)
+        return Prepared([jobs] if jobs else [], refused)
+
+    def covers(self, request: list[_Job]) -> list[int]:
+        return [index for index, _, _ in request]
+
+    def show(self, request: list[_Job]) -> list[Any]:
+        return [
+            {
+                "key": change.key,
+                "statements": [
+                    {
+                        "sql": str(statement),
+                        "params": {k: statements.displayable(v) for k, v in params.items()},
+                    }
+                    for statement, params in bound
+                ],
+            }
+            for _, change, bound in request
+        ]
+
+    def send(self, request: list[_Job]) -> dict[int, str | None]:
         """One transaction for the batch. When a statement fails, the batch is rolled back
         and each change is applied on its own savepoint, so that the changes the database
         rejects are reported with its message and the others are applied. A change whose
         statements affect no row at all fails with "no row matched (SKU ...)"."""
-        results: dict[int, WriteResult] = {}
-        jobs: list[_Job] = []
-        for index, change in enumerate(changes):
-            try:
-                jobs.append((index, change, self._bound(change)))
-            except statements.ChangeRejected as exc:
-                results[index] = WriteResult(change.key, False, str(exc))
-        if jobs:
-            with self.connect() as connection:
-                failed = self._write_together(connection, jobs)
-                if failed is None:
-                    failed = self._write_one_by_one(connection, jobs)
-            for index, change, _ in jobs:
-                error = failed.get(index)
-                results[index] = WriteResult(change.key, error is None, error)
-        return [results[index] for index in range(len(changes))]
+        with self.connect() as connection:
+            failed = self._write_together(connection, request)
+            if failed is None:
+                failed = self._write_one_by_one(connection, request)
+        return {index: failed.get(index) for index, _, _ in request}
 
     def _write_together(self, connection: Connection, jobs: list[_Job]) -> dict[int, str] | None:
         """The fast path: the whole batch in one transaction. ``None`` when it was rolled

@@ -116,7 +116,7 @@ class _Outbox:
 
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     products: dict[str, dict[str, Any]] = field(default_factory=dict)
-    owners: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    owners: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
 
     def variant(self, variant_id: str, index: int) -> dict[str, Any]:
         self.owners.setdefault(("variant", variant_id), []).append(index)

@@ -40,12 +40,13 @@ from pydantic import SecretStr, field_validator
 
 from omnisync import secrets
 from omnisync.errors import ChangeRejected, ConnectorError
-from omnisync.models import Change, Entity, Field, Op, Record, WriteResult
+from omnisync.models import Change, Entity, Field, Op, Record
 from omnisync.sdk.connector import Capabilities
 from omnisync.sdk.http import HttpConnector, HttpError, HttpOptions
 from omnisync.sdk.incremental import incremental_read
 from omnisync.sdk.mapping import ProblemCollector
 from omnisync.sdk.values import current_value
+from omnisync.sdk.write import BatchWriter, Prepared
 
 from .client import WooClient, api_url, item_error
 from .records import (
@@ -131,7 +132,7 @@ class _Request:
         return body
 
 
-class WooCommerceConnector(HttpConnector[WooCommerceOptions, WooClient]):
+class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptions, WooClient]):
     """Reads and writes a WooCommerce shop: products, variations, prices, sales and stock."""
 
     description = "WooCommerce shop (REST API v3): products and variations, batched writes"
@@ -477,40 +478,21 @@ class WooCommerceConnector(HttpConnector[WooCommerceOptions, WooClient]):
                 requests.append(_Request(path, ordered[start : start + MAX_BATCH]))
         return requests, failed
 
-    def preview(self, changes: Sequence[Change]) -> list[Any]:
-        """The batch requests :meth:`write` would send, and the changes it would refuse."""
-        requests, failed = self._requests(changes)
-        shown: list[Any] = [
-            {"method": "POST", "path": f"/wp-json/wc/v3/{r.path}", "body": r.body()}
-            for r in requests
-        ]
-        shown += [
-            {"key": changes[index].key, "error": message} for index, message in failed.items()
-        ]
-        return shown
+    def prepare(self, changes: Sequence[Change]) -> Prepared[_Request]:
+        requests, refused = self._requests(changes)
+        return Prepared(requests, refused)
 
-    def write(self, changes: Sequence[Change]) -> list[WriteResult]:
-        """Batch requests of at most 100 items; one result per change, in order."""
-        requests, failed = self._requests(changes)
-        outcome: dict[int, str | None] = dict(failed)
-        sent_any = False
-        for position, request in enumerate(requests):
-            try:
-                outcome.update(self._send(request))
-                sent_any = True
-            except ConnectorError as exc:
-                if not sent_any:
-                    raise  # nothing went out: the channel failed, not these changes
-                # Some requests of this call were applied: say so, and fail the rest.
-                message = str(exc)
-                for rest in requests[position:]:
-                    for item in rest.items:
-                        outcome.update(dict.fromkeys(item.changes, message))
-                break
+    def covers(self, request: _Request) -> list[int]:
+        return [index for item in request.items for index in item.changes]
+
+    def show(self, request: _Request) -> list[Any]:
         return [
-            WriteResult(change.key, outcome.get(index) is None, outcome.get(index))
-            for index, change in enumerate(changes)
+            {"method": "POST", "path": f"/wp-json/wc/v3/{request.path}", "body": request.body()}
         ]
+
+    def send(self, request: _Request) -> dict[int, str | None]:
+        """Send one batch (of at most 100 items); per change ``None`` or WooCommerce's message."""
+        return self._send(request)
 
     def _send(self, request: _Request) -> dict[int, str | None]:
         """Send one batch; per change ``None`` (applied) or WooCommerce's message."""

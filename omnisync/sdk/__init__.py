@@ -15,6 +15,7 @@ Modules (for what the top level does not re-export):
 ``columnar``       the same mapping as DuckDB SQL (the fast path of big files)
 ``values``         the JSON form of field values that plans and journals carry
 ``testing``        :class:`ConnectorContract`, the test class every connector runs
+``write``          :class:`BatchWriter`, the one write routine (batches, refusals, previews)
 =================  ==========================================================================
 
 Names are resolved on first use (PEP 562), so importing the kit costs nothing until a name is
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 #: Public name -> the module that defines it.
 _WHERE = {
     "AuthError": "omnisync.errors",
+    "BatchWriter": "omnisync.sdk.write",
     "Availability": "omnisync.models",
     "Capabilities": "omnisync.sdk.connector",
     "Change": "omnisync.models",
@@ -49,6 +51,7 @@ _WHERE = {
     "Money": "omnisync.models",
     "Op": "omnisync.models",
     "ParseOptions": "omnisync.sdk.mapping",
+    "Prepared": "omnisync.sdk.write",
     "Problem": "omnisync.errors",
     "PullState": "omnisync.sdk.connector",
     "QualityNote": "omnisync.models",
@@ -65,6 +68,7 @@ _WHERE = {
 __all__ = [
     "AuthError",
     "Availability",
+    "BatchWriter",
     "Capabilities",
     "Change",
     "ChangeRejected",
@@ -84,6 +88,7 @@ __all__ = [
     "Money",
     "Op",
     "ParseOptions",
+    "Prepared",
     "Problem",
     "PullState",
     "QualityNote",
@@ -131,6 +136,7 @@ if TYPE_CHECKING:
     from omnisync.sdk.mapping import FieldMapping, ParseOptions, RowMapper
     from omnisync.sdk.retry import Retry
     from omnisync.sdk.testing import ConnectorContract
+    from omnisync.sdk.write import BatchWriter, Prepared
 
 
 def __getattr__(name: str) -> Any:
