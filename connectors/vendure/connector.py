@@ -29,8 +29,6 @@ confirmed by reading the variants again.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -47,7 +45,11 @@ from omnisync.sdk.http import HttpClient, HttpError
 from omnisync.sdk.values import json_money
 
 from .._variants import ShopSetup, VariantConnector, VariantOptions, stock_quantity
-from .api import VendureApi
+from .client import VendureApi
+from .records import (
+    _Outbox,
+    _price,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,32 +110,6 @@ class VendureOptions(VariantOptions):
     @classmethod
     def _path(cls, value: str) -> str:
         return "/" + value.strip("/")
-
-
-@dataclass
-class _Outbox:
-    """The inputs of one batch's two mutations and which changes ride on each input."""
-
-    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
-    products: dict[str, dict[str, Any]] = field(default_factory=dict)
-    owners: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
-
-    def variant(self, variant_id: str, index: int) -> dict[str, Any]:
-        self.owners.setdefault(("variant", variant_id), []).append(index)
-        return self.variants.setdefault(variant_id, {"id": variant_id})
-
-    def product(self, product_id: str, index: int) -> dict[str, Any]:
-        self.owners.setdefault(("product", product_id), []).append(index)
-        return self.products.setdefault(product_id, {"id": product_id})
-
-    def requests(self) -> list[Any]:
-        """The mutations, as ``--dry-run`` shows them."""
-        shown: list[Any] = []
-        if self.variants:
-            shown.append({"updateProductVariants": list(self.variants.values())})
-        if self.products:
-            shown.append({"updateProducts": list(self.products.values())})
-        return shown
 
 
 class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
@@ -325,11 +301,3 @@ class VendureConnector(VariantConnector[VendureOptions, _Outbox]):
 
     def _unconfirmed(self, now: Any, after: Any) -> str:
         return f"Vendure answered OK but the variant shows {now!r}, not {after!r}"
-
-
-def _price(variant: dict[str, Any], currency: str) -> Money | None:
-    for price in variant.get("prices") or []:
-        if str(price.get("currencyCode")) == currency and price.get("price") is not None:
-            minor = Decimal(int(price["price"]))
-            return Money(minor.scaleb(-minor_units(currency)), currency)
-    return None
