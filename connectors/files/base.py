@@ -22,6 +22,8 @@ from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, Co
 from omnisync.sdk.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
 from omnisync.sdk.write import BatchWriter, Prepared
 
+from .source import SourceText
+
 if TYPE_CHECKING:
     from .write import Document, Editor
 
@@ -234,29 +236,6 @@ class FileConnector(BatchWriter[_Edit], Connector):
                 hint="set options.encoding to the file's real encoding",
             )
         return SourceText(self.file, data, bom, codec, text, stat.st_mtime_ns, stat.st_size)
-
-
-@dataclass(frozen=True)
-class SourceText:
-    """A file as read for rewriting."""
-
-    path: Path
-    data: bytes
-    bom: bytes
-    codec: str
-    text: str
-    mtime_ns: int
-    size: int
-
-    def encode(self, text: str) -> bytes:
-        return self.bom + text.encode(self.codec)
-
-    def can_encode(self, text: str) -> bool:
-        try:
-            text.encode(self.codec)
-        except UnicodeEncodeError:
-            return False
-        return True
 
 
 def _codec_for(head: bytes, encoding: str) -> str:

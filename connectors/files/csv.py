@@ -80,7 +80,8 @@ from omnisync.sdk.mapping import (
     missing_columns_error,
 )
 
-from .base import FileConnector, FileOptions, SourceText, blank_problem, decoded_lines
+from .base import FileConnector, FileOptions, blank_problem, decoded_lines
+from .source import SourceText
 from .write import MISSING, Document
 
 log = logging.getLogger(__name__)

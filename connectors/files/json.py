@@ -44,12 +44,12 @@ from omnisync.sdk.mapping import ProblemCollector, RowMapper, missing_columns_er
 from .base import (
     FileConnector,
     FileOptions,
-    SourceText,
     blank_problem,
     decoded_lines,
     kind_of,
     read_text,
 )
+from .source import SourceText
 from .write import MISSING, Document
 
 

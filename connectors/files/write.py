@@ -61,7 +61,7 @@ from .styles import (
 )
 
 if TYPE_CHECKING:
-    from .base import SourceText
+    from .source import SourceText
 
 __all__ = ["MISSING", "Document", "Editor", "RowWriter", "replace_file"]
 
