@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from omnisync.config import Config, memory_problem
@@ -26,6 +26,9 @@ from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, 
 from omnisync.load import CANONICAL, Side
 from omnisync.models import ChannelReport, CheckResult
 from omnisync.sdk.connector import Connector
+
+if TYPE_CHECKING:
+    from omnisync.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ class CheckRequest:
 
     at: datetime | None = None
     channels: Sequence[str] | None = None
-    store: Any = None
+    store: Store | None = None
     full: bool = False
 
 
@@ -132,7 +135,7 @@ def _memory_limit(config: Config) -> str | None:
     return value
 
 
-def _judge_canonical(result: CheckResult, config: Config, store: Any) -> None:
+def _judge_canonical(result: CheckResult, config: Config, store: Store | None) -> None:
     """Compare canonical's size with the last trusted check before this run: the truncated-
     export guard must not measure a run against itself, or against an export it refused."""
     if store is None:

@@ -35,7 +35,13 @@ from omnisync.expect import (
     Strict,
 )
 from omnisync.models import Field as RecordField
-from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions, load_connector
+from omnisync.sdk.connector import (
+    Connector,
+    ConnectorContext,
+    ConnectorOptions,
+    PullState,
+    load_connector,
+)
 
 # ---------------------------------------------------------------- schema
 
@@ -202,7 +208,7 @@ class Source:
         base_dir: Path,
         timezone: str = "UTC",
         *,
-        store: Any = None,
+        store: PullState | None = None,
         full: bool = False,
         run_id: str | None = None,
     ) -> Connector:
@@ -233,7 +239,12 @@ class Config:
         return self.path.parent
 
     def connector(
-        self, name: str, *, store: Any = None, full: bool = False, run_id: str | None = None
+        self,
+        name: str,
+        *,
+        store: PullState | None = None,
+        full: bool = False,
+        run_id: str | None = None,
     ) -> Connector:
         """A connector for the source ``name`` (``canonical`` or a channel), ready to use
         (the caller closes it); with ``store`` it may pull incrementally (unless ``full``),

@@ -72,7 +72,7 @@ class BatchWriter(Generic[RequestT]):
         """The payloads ``request`` sends, as ``--dry-run`` shows them (secrets are masked by
         the renderer, not here)."""
 
-    def settle(self, changes: Sequence[Change], failed: dict[int, str]) -> None:  # noqa: B027
+    def settle(self, changes: Sequence[Change], failed: dict[int, str]) -> None:
         """After the last request: adjust ``failed`` in place (a refusal that turns out to be
         an earlier success, a read-back that finds a change did not take). Default: nothing."""
 
