@@ -117,6 +117,23 @@ class Kind(StrEnum):
     DATA_QUALITY = "data_quality"
 
 
+#: A finding's text columns, in the order every tabular rendering (CSV, the store) uses.
+FINDING_TEXT = (
+    "channel",
+    "kind",
+    "sku",
+    "field",
+    "location",
+    "canonical",
+    "expected",
+    "actual",
+    "rule",
+    "detail",
+)
+#: Where a data-quality finding's value is: its side and its row.
+FINDING_ORIGIN = ("source", "origin")
+
+
 @dataclass(slots=True)
 class Finding:
     """One mismatch. Values are display strings in a stable textual form (``19.99 EUR``)."""

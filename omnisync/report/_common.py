@@ -7,7 +7,7 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any, Literal
 
-from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import FINDING_ORIGIN, FINDING_TEXT, ChannelReport, CheckResult, Finding, Kind
 from omnisync.secrets import any_short_secret, mask
 
 Status = Literal["ok", "mismatch", "error"]
@@ -22,19 +22,8 @@ def _m(text: str | None) -> str | None:
     return None if text is None else mask(text)
 
 
-_MASKED = (
-    "source",
-    "origin",
-    "channel",
-    "sku",
-    "field",
-    "location",
-    "canonical",
-    "expected",
-    "actual",
-    "rule",
-    "detail",
-)
+#: Every text of a finding but its kind (an enum of ours).
+_MASKED = tuple(name for name in (*FINDING_ORIGIN, *FINDING_TEXT) if name != "kind")
 
 
 def _mask_finding(finding: Finding) -> Finding:

@@ -12,22 +12,9 @@ from __future__ import annotations
 import csv
 import io
 
-from omnisync.models import CheckResult
+from omnisync.models import FINDING_ORIGIN, FINDING_TEXT, CheckResult
 
-COLUMNS = (
-    "channel",
-    "kind",
-    "sku",
-    "field",
-    "location",
-    "canonical",
-    "expected",
-    "actual",
-    "rule",
-    "detail",
-    "source",
-    "origin",
-)
+COLUMNS = (*FINDING_TEXT, *FINDING_ORIGIN)
 
 
 def render_csv(result: CheckResult) -> str:

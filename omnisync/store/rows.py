@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 
 from omnisync import secrets
-from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import FINDING_ORIGIN, FINDING_TEXT, ChannelReport, CheckResult, Finding, Kind
 from omnisync.store.schema import (
     _T,
     KIND_CHECK,
@@ -174,23 +174,7 @@ def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Channe
 
 
 #: The finding columns of FindingRow, in its order: read back by load(), written by record_check().
-_FINDING_COLUMNS = (
-    "channel",
-    "kind",
-    "sku",
-    "field",
-    "location",
-    "canonical",
-    "expected",
-    "actual",
-    "rule",
-    "detail",
-    "ids_json",
-    "before_json",
-    "after_json",
-    "source",
-    "origin",
-)
+_FINDING_COLUMNS = (*FINDING_TEXT, "ids_json", "before_json", "after_json", *FINDING_ORIGIN)
 #: The columns :func:`_finding_rows` fills, in its order.
 _FINDING_INSERT = ("run_id", "position", "channel_position", *_FINDING_COLUMNS)
 
