@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from pydantic import StringConstraints, field_validator
+from typing_extensions import TypeVar
 
 from omnisync.errors import ConnectorError, InputError, Problem
 from omnisync.models import Change, Entity, Field, QualityNote, Record
@@ -80,6 +81,10 @@ class MappedCapabilities:
         return Capabilities(reads=entities, writes=entities, max_batch=self.max_batch)
 
 
+#: The options model of a file connector.
+FileOptionsT = TypeVar("FileOptionsT", bound=FileOptions, default=FileOptions)
+
+
 @dataclass
 class _Edit:
     """A batch applied to the file in memory, to be written in one rewrite."""
@@ -90,7 +95,7 @@ class _Edit:
     applied: list[int]
 
 
-class FileConnector(BatchWriter[_Edit], Connector):
+class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
     """Base of the file connectors: resolves the path, checks it and opens it, and writes.
 
     A write applies one batch of changes to the file in memory and replaces the file once:
@@ -105,11 +110,8 @@ class FileConnector(BatchWriter[_Edit], Connector):
     capabilities = MappedCapabilities(frozenset({Entity.CONTENT, Entity.PRICE, Entity.STOCK}))
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
-        if not isinstance(options, self.Options):
-            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
         super().__init__(options, context)
-        self.options: FileOptions = options
-        self.file: Path = context.resolve(options.path)
+        self.file: Path = context.resolve(self.options.path)
         #: Filled by read(): rows skipped or read without a value (see quality_notes).
         self.notes: list[QualityNote] = []
 

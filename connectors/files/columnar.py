@@ -80,7 +80,7 @@ def read_table(connector: CsvConnector, target: TableTarget) -> bool:
 
 
 def _load(connector: CsvConnector, target: TableTarget, path: Path) -> bool:
-    options = connector.csv_options
+    options = connector.options
     header, header_line = _header(connector)
     mapper, group = connector._setup(header, header_line)
     if group:

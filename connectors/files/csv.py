@@ -64,7 +64,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 import yaml
 from pydantic import field_validator, model_validator
@@ -223,7 +223,7 @@ class TsvOptions(CsvOptions):
     delimiter: str = "\t"
 
 
-class CsvConnector(FileConnector):
+class CsvConnector(FileConnector[CsvOptions]):
     """Reads a CSV export (ERP, shop, POS) through a column mapping or a preset."""
 
     description = "CSV file export (ERP, shop or POS); column mapping or preset"
@@ -231,12 +231,11 @@ class CsvConnector(FileConnector):
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
         super().__init__(options, context)
-        self.csv_options = cast(CsvOptions, options)  # checked by FileConnector
         self._resolved: FieldMapping | None = None
 
     @property
     def preset(self) -> Preset | None:
-        name = self.csv_options.preset
+        name = self.options.preset
         return presets()[name] if name else None
 
     def mapper(self) -> RowMapper:
@@ -284,7 +283,7 @@ class CsvConnector(FileConnector):
 
     def _setup(self, header: list[str], header_line: int) -> tuple[RowMapper, str | None]:
         """The mapper and group column for a file with this header (presets resolved)."""
-        options = self.csv_options
+        options = self.options
         mapping = options.mapping
         group = options.group_by
         if self.preset is not None:
@@ -301,7 +300,7 @@ class CsvConnector(FileConnector):
 
     def _reader(self, lines: Iterator[str]) -> Any:
         # strict: a stray quote is an error with a line number, not a silently merged field.
-        options = self.csv_options
+        options = self.options
         return csv.reader(
             lines, delimiter=options.delimiter, quotechar=options.quotechar, strict=True
         )
@@ -358,7 +357,7 @@ class CsvConnector(FileConnector):
                 problems.add(
                     self.origin(line),
                     f"has {len(values)} fields, the header has {width} "
-                    f"(check options.delimiter {self.csv_options.delimiter!r} and quoting)",
+                    f"(check options.delimiter {self.options.delimiter!r} and quoting)",
                 )
                 continue
             row = dict(zip(header, values, strict=True))
@@ -522,7 +521,7 @@ class CsvDocument(Document):
     """A CSV file in memory for editing: every record's raw text, and its cells."""
 
     def __init__(self, connector: CsvConnector, source: SourceText) -> None:
-        options = connector.csv_options
+        options = connector.options
         self.connector = connector
         self.delimiter = options.delimiter
         self.quotechar = options.quotechar

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from omnisync.errors import ChangeRejected, InputError, Problem
 from omnisync.models import Record
@@ -44,6 +44,7 @@ from omnisync.sdk.mapping import ProblemCollector, RowMapper, missing_columns_er
 from .base import (
     FileConnector,
     FileOptions,
+    FileOptionsT,
     blank_problem,
     decoded_lines,
     kind_of,
@@ -70,7 +71,7 @@ class JsonOptions(FileOptions):
     records: str | None = None
 
 
-class _JsonBase(FileConnector):
+class _JsonBase(FileConnector[FileOptionsT]):
     def _record(
         self, item: Any, origin: str, mapper: RowMapper, problems: ProblemCollector
     ) -> Record | None:
@@ -89,7 +90,7 @@ class _JsonBase(FileConnector):
             )
 
 
-class JsonConnector(_JsonBase):
+class JsonConnector(_JsonBase[JsonOptions]):
     """Reads a JSON document holding a list of records."""
 
     description = "JSON document export (a list of records, optionally nested)"
@@ -97,7 +98,6 @@ class JsonConnector(_JsonBase):
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
         super().__init__(options, context)
-        self.json_options = cast(JsonOptions, options)  # checked by FileConnector
 
     def read(self) -> Iterator[Record]:
         self.notes = []
@@ -137,7 +137,7 @@ class JsonConnector(_JsonBase):
     def _records(self, document: Any) -> tuple[list[Any], str]:
         """The list of records and its label for origins (``data.products``)."""
         where = self.options.path
-        target = self.json_options.records
+        target = self.options.records
         value = document
         if target:
             walked: list[str] = []
@@ -163,7 +163,7 @@ class JsonConnector(_JsonBase):
         raise InputError([Problem(where, f"{what} {kind_of(value)}, not a list")], hint=hint)
 
 
-class JsonLinesConnector(_JsonBase):
+class JsonLinesConnector(_JsonBase[JsonLinesOptions]):
     """Reads JSON Lines: one record object per line."""
 
     description = "JSON Lines export (one record object per line)"
@@ -478,9 +478,9 @@ class _JsonCells:
 class _JsonItems(Document):
     """What JSON documents and JSON Lines share: records as text spans."""
 
-    connector: _JsonBase
+    connector: _JsonBase[Any]
 
-    def __init__(self, connector: _JsonBase, source: SourceText, items: list[_Item]) -> None:
+    def __init__(self, connector: _JsonBase[Any], source: SourceText, items: list[_Item]) -> None:
         super().__init__(source, connector.mapper(), connector.options.path)
         self.connector = connector
         self.items = items
@@ -600,9 +600,7 @@ class JsonDocument(_JsonItems):
         values, label = connector._records(connector._parse(text))
         start = _skip(text, 0)
         for part in (
-            (connector.json_options.records or "").split(".")
-            if connector.json_options.records
-            else []
+            (connector.options.records or "").split(".") if connector.options.records else []
         ):
             members, _ = _members(text, start)
             start = [m for m in members if m.key == part][-1].value_start

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any, cast
+from typing import Any
 from xml.parsers import expat
 
 from pydantic import model_validator
@@ -223,7 +223,7 @@ class _ReadOnly(MappedCapabilities):
         return replace(super().__get__(instance, owner), writes=frozenset(), max_batch=1)
 
 
-class XmlConnector(FileConnector):
+class XmlConnector(FileConnector[XmlOptions]):
     """Reads an XML product feed (RSS 2.0 or Atom, Google Merchant Center's namespace)."""
 
     description = "XML product feed (Google Merchant RSS 2.0 / Atom); read only"
@@ -232,12 +232,11 @@ class XmlConnector(FileConnector):
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
         super().__init__(options, context)
-        self.xml_options = cast(XmlOptions, options)  # checked by FileConnector
         self._resolved: FieldMapping | None = None
 
     @property
     def preset(self) -> Preset | None:
-        name = self.xml_options.preset
+        name = self.options.preset
         return presets()[name] if name else None
 
     def mapper(self) -> RowMapper:
@@ -254,7 +253,7 @@ class XmlConnector(FileConnector):
     def _items(self) -> Iterator[tuple[int, dict[str, Any]]]:
         path = self.options.path
         encoding = self.options.encoding if "encoding" in self.options.model_fields_set else None
-        parser = _Parser(path, self.xml_options.records, encoding)
+        parser = _Parser(path, self.options.records, encoding)
         empty = True
         with self.open() as stream:
             while chunk := stream.read(_CHUNK):

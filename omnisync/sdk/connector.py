@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, cast
 
 from pydantic import BaseModel, ConfigDict
+from typing_extensions import TypeVar
 
 from omnisync.errors import ConnectorError, UnknownConnectorError
 from omnisync.models import Change, Entity, Field, QualityNote, Record, WriteResult
@@ -97,6 +98,10 @@ class PullState(Protocol):
         self, source: str, records: Iterable[dict[str, Any]], deleted: Iterable[str] = ()
     ) -> None:
         """Upsert changed records and drop deleted SKUs."""
+
+
+#: A connector's options model; unparameterised ``Connector`` means any options.
+OptionsT = TypeVar("OptionsT", bound=ConnectorOptions, default=ConnectorOptions)
 
 
 @dataclass(frozen=True)
@@ -165,8 +170,9 @@ class TableTarget:
         return f"{self.items}_stored"
 
 
-class Connector(ABC):
-    """Base class of every connector. Subclasses set ``Options`` and ``capabilities``."""
+class Connector(ABC, Generic[OptionsT]):
+    """Base class of every connector. Subclasses set ``Options`` and ``capabilities``;
+    ``Connector[MyOptions]`` types ``self.options`` as ``MyOptions`` (checked at construction)."""
 
     #: One-line description shown by ``omnisync connectors``.
     description: ClassVar[str] = ""
@@ -179,7 +185,9 @@ class Connector(ABC):
     retries_itself: ClassVar[bool] = False
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
-        self.options = options
+        if not isinstance(options, self.Options):
+            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
+        self.options: OptionsT = cast(OptionsT, options)  # checked just above
         self.context = context
 
     @property
@@ -190,7 +198,7 @@ class Connector(ABC):
     def fields(self) -> frozenset[Field]:
         """The fields this source's records carry (given its options); only these are compared."""
 
-    def check(self) -> None:  # noqa: B027 - a no-op default is the right default for files
+    def check(self) -> None:
         """Cheaply verify the source is reachable; raise :class:`~omnisync.errors.ConnectorError`."""
 
     @abstractmethod
@@ -208,7 +216,7 @@ class Connector(ABC):
         finding; none becomes a change. Read after the records are consumed."""
         return ()
 
-    def close(self) -> None:  # noqa: B027 - nothing to release is the right default for files
+    def close(self) -> None:
         """Release what the connector holds (HTTP client, database engine). Safe to call
         twice and on a connector that never connected; it is not used afterwards."""
 

@@ -301,7 +301,7 @@ OptionsT = TypeVar("OptionsT", bound=HttpOptions)
 ClientT = TypeVar("ClientT", bound=_Closable)
 
 
-class HttpConnector(Connector, Generic[OptionsT, ClientT]):
+class HttpConnector(Connector[OptionsT], Generic[OptionsT, ClientT]):
     """Base of the connectors that talk to an HTTP API.
 
     A subclass sets ``Options`` (an :class:`HttpOptions` model; ``self.options`` is then of
@@ -327,8 +327,6 @@ class HttpConnector(Connector, Generic[OptionsT, ClientT]):
         *,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not isinstance(options, self.Options):
-            raise TypeError(f"{type(self).__name__} needs {self.Options.__name__}")
         super().__init__(options, context)
         secrets.register_model(options)  # a connector built without a config, too
         for name in self.secret_options:

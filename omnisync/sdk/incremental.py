@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from omnisync.models import Record
 from omnisync.sdk.connector import Connector
@@ -25,7 +26,7 @@ FULL_AT = "full_pull_at"
 
 
 def incremental_read(
-    connector: Connector,
+    connector: Connector[Any],
     *,
     fetch_all: Callable[[], Iterator[tuple[Record, str | None]]],
     fetch_since: Callable[[str], Iterator[tuple[Record, str | None]]],
