@@ -28,12 +28,12 @@ from omnisync import secrets
 from omnisync.errors import StateError
 from omnisync.store import schema
 from omnisync.store.schema import (
-    _PG_SETUP_LOCK,
-    _SCHEMA_KEY,
-    _TABLES,
-    _WRITE,
     HINT,
+    PG_SETUP_LOCK,
+    SCHEMA_KEY,
     SCHEMA_VERSION,
+    TABLES,
+    WRITE_OPTION,
     Meta,
 )
 
@@ -97,14 +97,12 @@ class StoreBase:
             with self._connection(write=True) as conn:
                 if conn.dialect.name == "postgresql":
                     # Several hosts may open a fresh or old store at the same moment.
-                    conn.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SETUP_LOCK}
-                    )
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_SETUP_LOCK})
                 # Again under the lock: another process may have created or migrated it.
                 found = self._check_version(conn)
                 if found is None:
-                    SQLModel.metadata.create_all(conn, tables=_TABLES)
-                    conn.execute(insert(Meta), {"key": _SCHEMA_KEY, "value": str(SCHEMA_VERSION)})
+                    SQLModel.metadata.create_all(conn, tables=TABLES)
+                    conn.execute(insert(Meta), {"key": SCHEMA_KEY, "value": str(SCHEMA_VERSION)})
                 elif found < SCHEMA_VERSION:
                     _migrate(conn, found, self.where)
 
@@ -125,7 +123,7 @@ class StoreBase:
     def _connection(self, *, write: bool = False) -> Iterator[Connection]:
         with self._engine.connect() as conn:
             if write:
-                conn.execution_options(**{_WRITE: True})
+                conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
 
@@ -134,7 +132,7 @@ class StoreBase:
         with Session(self._engine, expire_on_commit=False) as session, session.begin():
             if write:
                 # Must be the first use of the session: it opens the connection and BEGINs.
-                session.connection(execution_options={_WRITE: True})
+                session.connection(execution_options={WRITE_OPTION: True})
             yield session
 
     @contextmanager
@@ -253,14 +251,14 @@ def _tune_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         # A deferred transaction that reads and then writes fails at once with SQLITE_BUSY if
         # another process wrote in between; IMMEDIATE waits for the lock (busy_timeout).
-        write = conn.get_execution_options().get(_WRITE, False)
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 def _read_version(conn: Connection, where: str) -> int | None:
     if not inspect(conn).has_table(Meta.__tablename__):
         return None
-    query = select(Meta.value).where(col(Meta.key) == _SCHEMA_KEY)
+    query = select(Meta.value).where(col(Meta.key) == SCHEMA_KEY)
     value = conn.execute(query).scalar_one_or_none()
     if value is None:
         return None
@@ -285,7 +283,7 @@ def _migrate(conn: Connection, found: int, where: str) -> None:
                 hint="upgrade omnisync, or point settings.state / --state at a new store",
             )
         step.apply(conn)
-    conn.execute(update(Meta).where(col(Meta.key) == _SCHEMA_KEY).values(value=str(SCHEMA_VERSION)))
+    conn.execute(update(Meta).where(col(Meta.key) == SCHEMA_KEY).values(value=str(SCHEMA_VERSION)))
 
 
 def _state_error(action: str, exc: SQLAlchemyError, where: str, url: URL) -> StateError:

@@ -13,24 +13,24 @@ from omnisync.store.db import (
     StoreBase,
 )
 from omnisync.store.rows import (
-    _FINDING_COLUMNS,
-    _FINDING_INSERT,
+    FINDING_COLUMNS,
+    FINDING_INSERT,
     ChannelSummary,
     RunSummary,
-    _channel_report,
-    _channel_rows,
-    _channel_summary,
-    _chunks,
-    _finding,
-    _finding_rows,
-    _insert_many,
-    _live_status,
-    _run_row,
+    channel_run_rows,
+    chunks,
+    finding_of,
+    finding_rows,
+    insert_many,
+    live_status,
     new_run_id,
+    report_of,
+    run_row,
+    summary_of,
 )
 from omnisync.store.schema import (
-    _FINDING_TABLE,
     FINDING_CHUNK,
+    FINDING_TABLE,
     KIND_CHECK,
     ChannelRun,
     Run,
@@ -60,13 +60,13 @@ class HistoryMixin(StoreBase):
                 )
             # Flushed one after the other: without relationship() the ORM does not order the
             # inserts by foreign key, and SQLite checks foreign keys at once.
-            session.add(_run_row(run_id, result, exit_code))
+            session.add(run_row(run_id, result, exit_code))
             session.flush()
-            session.add_all(_channel_rows(run_id, result.channels))
+            session.add_all(channel_run_rows(run_id, result.channels))
             session.flush()
             connection = session.connection()
-            for chunk in _chunks(_finding_rows(run_id, result.channels), FINDING_CHUNK):
-                _insert_many(connection, _FINDING_TABLE, _FINDING_INSERT, chunk)
+            for chunk in chunks(finding_rows(run_id, result.channels), FINDING_CHUNK):
+                insert_many(connection, FINDING_TABLE, FINDING_INSERT, chunk)
         result.run_id = run_id
         return run_id
 
@@ -94,14 +94,14 @@ class HistoryMixin(StoreBase):
                     .order_by(col(ChannelRun.run_id), col(ChannelRun.position))
                 )
                 for row in rows:
-                    channels[row.run_id].append(_channel_summary(row))
+                    channels[row.run_id].append(summary_of(row))
             return [
                 RunSummary(
                     id=run.id,
                     kind=run.kind,
                     started_at=run.started_at,
                     finished_at=run.finished_at,
-                    status=_live_status(run),
+                    status=live_status(run),
                     exit_code=run.exit_code,
                     config_path=run.config_path,
                     totals=json.loads(run.totals_json),
@@ -128,16 +128,16 @@ class HistoryMixin(StoreBase):
                 .where(col(ChannelRun.run_id) == run.id)
                 .order_by(col(ChannelRun.position))
             )
-            channels = [_channel_report(row) for row in channel_rows]
-            table = _FINDING_TABLE
-            columns = [table.c[name] for name in _FINDING_COLUMNS]
+            channels = [report_of(row) for row in channel_rows]
+            table = FINDING_TABLE
+            columns = [table.c[name] for name in FINDING_COLUMNS]
             rows = session.execute(
                 select(table.c.channel_position, *columns)
                 .where(table.c.run_id == run.id)
                 .order_by(table.c.position)
             )
             for row in rows:
-                channels[row[0]].findings.append(_finding(row[1:]))
+                channels[row[0]].findings.append(finding_of(row[1:]))
             totals = json.loads(run.totals_json)
             return CheckResult(
                 started_at=run.started_at,

@@ -22,15 +22,15 @@ from omnisync.store.history import (
     HistoryMixin,
 )
 from omnisync.store.rows import (
-    _HOST,
-    _chunks,
-    _json_value,
-    _live_status,
-    _mask,
+    HOST,
+    chunks,
+    json_value,
+    live_status,
+    mask_message,
 )
 from omnisync.store.schema import (
-    _JOURNAL_TABLE,
     FINDING_CHUNK,
+    JOURNAL_TABLE,
     KIND_PUSH,
     JournalRow,
     PushRow,
@@ -122,7 +122,7 @@ class JournalMixin(HistoryMixin):
                     config_fingerprint=config_fingerprint,
                     status="running",
                     totals_json=json.dumps(
-                        {"changes": len(changes), "_pid": os.getpid(), "_host": _HOST}
+                        {"changes": len(changes), "_pid": os.getpid(), "_host": HOST}
                     ),
                 )
             )
@@ -146,17 +146,17 @@ class JournalMixin(HistoryMixin):
                     "op": c.op.value,
                     "field": c.field,
                     "location": c.location,
-                    "before_json": _json_value(c.before),
-                    "after_json": _json_value(c.after),
-                    "rule": _mask(c.rule),
+                    "before_json": json_value(c.before),
+                    "after_json": json_value(c.after),
+                    "rule": mask_message(c.rule),
                     "ids_json": json.dumps(c.ids) if c.ids else None,
                     "status": JOURNAL_PLANNED,
                     "updated_at": now,
                 }
                 for seq, c in enumerate(changes)
             ]
-            for chunk in _chunks(rows, FINDING_CHUNK):
-                session.execute(insert(_JOURNAL_TABLE), chunk)
+            for chunk in chunks(rows, FINDING_CHUNK):
+                session.execute(insert(JOURNAL_TABLE), chunk)
         return run_id
 
     def journal(self, run_id: str) -> list[JournalEntry]:
@@ -177,12 +177,12 @@ class JournalMixin(HistoryMixin):
         if not outcomes:
             return
         now = datetime.now(UTC)
-        table = _JOURNAL_TABLE
+        table = JOURNAL_TABLE
         with self._errors("update the journal"), self._connection(write=True) as conn:
             for seq, status, error in outcomes:
                 values: dict[str, Any] = {
                     "status": status,
-                    "error": _mask(error),
+                    "error": mask_message(error),
                     "updated_at": now,
                 }
                 if attempt:
@@ -221,7 +221,7 @@ class JournalMixin(HistoryMixin):
                 id=run.id,
                 started_at=run.started_at,
                 finished_at=run.finished_at,
-                status=_live_status(run),
+                status=live_status(run),
                 exit_code=run.exit_code,
                 config_path=run.config_path,
                 undo_of=meta.undo_of,

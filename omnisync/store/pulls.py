@@ -16,7 +16,7 @@ from omnisync.store.db import (
     StoreBase,
 )
 from omnisync.store.rows import (
-    _chunks,
+    chunks,
 )
 from omnisync.store.schema import (
     FINDING_CHUNK,
@@ -62,7 +62,7 @@ class PullMixin(StoreBase):
                 }
                 for r in records
             )
-            for chunk in _chunks(rows, FINDING_CHUNK):
+            for chunk in chunks(rows, FINDING_CHUNK):
                 conn.execute(insert(table), chunk)
                 count += len(chunk)
         return count
@@ -76,7 +76,7 @@ class PullMixin(StoreBase):
         with self._errors("update the catalogue cache"), self._connection(write=True) as conn:
             for sku in deleted:
                 conn.execute(table.delete().where(table.c.source == source, table.c.sku == sku))
-            for chunk in _chunks(records, FINDING_CHUNK):
+            for chunk in chunks(records, FINDING_CHUNK):
                 # A SKU twice in one pull: the later record wins, as it would in the channel.
                 chunk = list({r["sku"]: r for r in chunk}.values())
                 skus = [r["sku"] for r in chunk]

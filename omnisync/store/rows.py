@@ -21,7 +21,6 @@ from sqlalchemy import (
 from omnisync import secrets
 from omnisync.models import FINDING_ORIGIN, FINDING_TEXT, ChannelReport, CheckResult, Finding, Kind
 from omnisync.store.schema import (
-    _T,
     KIND_CHECK,
     KIND_PUSH,
     STATUS_ERROR,
@@ -29,6 +28,7 @@ from omnisync.store.schema import (
     STATUS_OK,
     ChannelRun,
     Run,
+    T,
 )
 
 # ---------------------------------------------------------------- results
@@ -82,7 +82,7 @@ def new_run_id(now: datetime | None = None) -> str:
 # ---------------------------------------------------------------- rows <-> models
 
 
-def _mask(value: str | None) -> str | None:
+def mask_message(value: str | None) -> str | None:
     return secrets.mask(value) if value else value
 
 
@@ -105,10 +105,10 @@ def _status(channels: Sequence[ChannelReport]) -> str:
     return STATUS_OK
 
 
-_HOST = socket.gethostname()
+HOST = socket.gethostname()
 
 
-def _live_status(run: Run) -> str:
+def live_status(run: Run) -> str:
     """A push still marked ``running`` whose process on this host is gone was killed
     (SIGKILL, power loss) before it could record its end: it is ``interrupted``, to be
     finished with ``apply --resume``. A push from another host is taken at its word."""
@@ -116,7 +116,7 @@ def _live_status(run: Run) -> str:
         return run.status
     totals = json.loads(run.totals_json)
     pid = totals.get("_pid")
-    if totals.get("_host") != _HOST or not isinstance(pid, int):
+    if totals.get("_host") != HOST or not isinstance(pid, int):
         return run.status
     try:
         os.kill(pid, 0)
@@ -127,7 +127,7 @@ def _live_status(run: Run) -> str:
     return run.status
 
 
-def _run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:
+def run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:
     return Run(
         id=run_id,
         kind=KIND_CHECK,
@@ -150,7 +150,7 @@ def _run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:
     )
 
 
-def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[ChannelRun]:
+def channel_run_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[ChannelRun]:
     return [
         ChannelRun(
             run_id=run_id,
@@ -161,7 +161,7 @@ def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Channe
             channel_count=report.channel_count,
             fields_json=json.dumps(list(report.fields)),
             notes_json=json.dumps(list(report.notes)) if report.notes else None,
-            error=_mask(report.error),
+            error=mask_message(report.error),
             error_code=report.error_code,
             finding_count=len(report.findings),
             missing_count=report.count(Kind.MISSING),
@@ -174,12 +174,12 @@ def _channel_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Channe
 
 
 #: The finding columns of FindingRow, in its order: read back by load(), written by record_check().
-_FINDING_COLUMNS = (*FINDING_TEXT, "ids_json", "before_json", "after_json", *FINDING_ORIGIN)
-#: The columns :func:`_finding_rows` fills, in its order.
-_FINDING_INSERT = ("run_id", "position", "channel_position", *_FINDING_COLUMNS)
+FINDING_COLUMNS = (*FINDING_TEXT, "ids_json", "before_json", "after_json", *FINDING_ORIGIN)
+#: The columns :func:`finding_rows` fills, in its order.
+FINDING_INSERT = ("run_id", "position", "channel_position", *FINDING_COLUMNS)
 
 
-def _finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tuple[Any, ...]]:
+def finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tuple[Any, ...]]:
     position = 0
     for channel_position, report in enumerate(channels):
         for f in report.findings:
@@ -196,22 +196,22 @@ def _finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tu
                 f.canonical,
                 f.expected,
                 f.actual,
-                _mask(f.rule),
-                _mask(f.detail),
+                mask_message(f.rule),
+                mask_message(f.detail),
                 json.dumps(ids) if ids else None,
-                _json_value(f.before),
-                _json_value(f.after),
-                _mask(f.source),
-                _mask(f.origin),
+                json_value(f.before),
+                json_value(f.after),
+                mask_message(f.source),
+                mask_message(f.origin),
             )
             position += 1
 
 
-#: Parameter markers of the driver parameter styles :func:`_insert_many` writes positionally.
+#: Parameter markers of the driver parameter styles :func:`insert_many` writes positionally.
 _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
-def _insert_many(
+def insert_many(
     connection: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
     """INSERT ``rows`` (tuples of the values of ``columns``) into ``table``.
@@ -239,7 +239,7 @@ def _insert_many(
     connection.exec_driver_sql(sql, rows)
 
 
-def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         yield chunk
@@ -248,14 +248,14 @@ def _chunks(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
 _JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
-def _json_value(value: Any) -> str | None:
+def json_value(value: Any) -> str | None:
     """A JSON value for a text column, as it is (data is never masked); None stays NULL."""
     if value is None:
         return None
     return str(value) if type(value) is int else _JSON(value)
 
 
-def _finding(row: Sequence[Any]) -> Finding:
+def finding_of(row: Sequence[Any]) -> Finding:
     (
         channel,
         kind,
@@ -292,7 +292,7 @@ def _finding(row: Sequence[Any]) -> Finding:
     )
 
 
-def _channel_report(row: ChannelRun) -> ChannelReport:
+def report_of(row: ChannelRun) -> ChannelReport:
     return ChannelReport(
         name=row.name,
         connector=row.connector,
@@ -305,7 +305,7 @@ def _channel_report(row: ChannelRun) -> ChannelReport:
     )
 
 
-def _channel_summary(row: ChannelRun) -> ChannelSummary:
+def summary_of(row: ChannelRun) -> ChannelSummary:
     return ChannelSummary(
         name=row.name,
         connector=row.connector,

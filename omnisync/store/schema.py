@@ -38,11 +38,11 @@ STATUS_OK = "ok"
 STATUS_MISMATCH = "mismatch"
 STATUS_ERROR = "error"  # at least one channel could not be read
 
-_SCHEMA_KEY = "schema_version"
+SCHEMA_KEY = "schema_version"
 # Marks a connection whose transaction will write; SQLite then takes the write lock up front.
-_WRITE = "omnisync_write"
+WRITE_OPTION = "omnisync_write"
 # Serialises schema creation/migration between hosts sharing one PostgreSQL database.
-_PG_SETUP_LOCK = 0x6F6D6E69  # "omni"
+PG_SETUP_LOCK = 0x6F6D6E69  # "omni"
 
 
 # ---------------------------------------------------------------- schema
@@ -227,14 +227,14 @@ class CacheRow(SQLModel, table=True):
 
 
 # Only our tables: SQLModel.metadata is shared with anything else that defines models.
-_T = TypeVar("_T")
+T = TypeVar("T")
 
-_TABLES = [
+TABLES = [
     SQLModel.metadata.tables[m.__tablename__]
     for m in (Meta, Run, ChannelRun, FindingRow, PushRow, JournalRow, MarkRow, CacheRow)
 ]
-_FINDING_TABLE = SQLModel.metadata.tables[FindingRow.__tablename__]
-_JOURNAL_TABLE = SQLModel.metadata.tables[JournalRow.__tablename__]
+FINDING_TABLE = SQLModel.metadata.tables[FindingRow.__tablename__]
+JOURNAL_TABLE = SQLModel.metadata.tables[JournalRow.__tablename__]
 
 
 @dataclass(frozen=True)
