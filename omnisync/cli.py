@@ -229,10 +229,6 @@ def _config(path: Path | None) -> Config:
     return load_config(path or Path(DEFAULT_CONFIG))
 
 
-def _open_store(state: str | None, config: Config | None) -> Store:
-    return pipeline.open_store(state, config)
-
-
 def _emit(result: CheckResult, fmt: str, output: Path | None, limit: int) -> None:
     """Render ``result`` to stdout or a file; with a file, people still see the summary table."""
     if fmt not in FORMATS:
@@ -324,7 +320,7 @@ def check(
                 cfg, request, fail_on=fail_fields, threshold=threshold, progress=progress
             )
         else:
-            with _open_store(state, cfg) as store:
+            with pipeline.open_store(state, cfg) as store:
                 request = CheckRequest(at=when, channels=channel, store=store, full=full)
                 result, code = pipeline.check(
                     cfg, request, fail_on=fail_fields, threshold=threshold, progress=progress
@@ -391,7 +387,7 @@ def runs(
 ) -> None:
     """List recent runs, newest first."""
     cfg = _config(config) if config or (not state and Path(DEFAULT_CONFIG).exists()) else None
-    with _open_store(state, cfg) as store:
+    with pipeline.open_store(state, cfg) as store:
         summaries = store.runs(limit)
     if not summaries:
         typer.echo("no runs recorded yet — run `omnisync check` first")
@@ -452,7 +448,7 @@ def show(
     from omnisync.report.push import PUSH_FORMATS, print_push, render_push
 
     cfg = _config(config) if config or (not state and Path(DEFAULT_CONFIG).exists()) else None
-    with _open_store(state, cfg) as store:
+    with pipeline.open_store(state, cfg) as store:
         run_id, kind = store.run_kind(run)
         if kind == "push":
             record = store.push_run(run_id)
@@ -555,7 +551,7 @@ def plan(
     if fmt not in ("table", "json"):
         raise UsageError(f"unknown format {fmt!r}", hint="use table or json")
     cfg = _config(config)
-    with _open_store(state, cfg) as store:
+    with pipeline.open_store(state, cfg) as store:
         the_plan = _plan_from_check(cfg, channel, _parse_at(at), store)
         violations = Pusher(cfg, store).guard(the_plan, force=True)
     if out is not None:
@@ -608,7 +604,7 @@ def apply(
     from omnisync.push import Pusher
 
     cfg = _config(config)
-    with _open_store(state, cfg) as store:
+    with pipeline.open_store(state, cfg) as store:
         pusher = Pusher(cfg, store)
         outcome: PushOutcome | None
         if resume:
@@ -691,7 +687,7 @@ def undo(
     from omnisync.push import Pusher
 
     cfg = _config(config)
-    with _open_store(state, cfg) as store:
+    with pipeline.open_store(state, cfg) as store:
         pusher = Pusher(cfg, store)
         the_plan = pusher.undo_plan(run)
         outcome = _run_push(
@@ -734,7 +730,7 @@ def sync(
 
     cfg = _config(config)
     when = _parse_at(at)
-    with _open_store(state, cfg) as store, _progress() as progress:
+    with pipeline.open_store(state, cfg) as store, _progress() as progress:
         request = CheckRequest(at=when, channels=channel, store=store)
         done = pipeline.sync(cfg, request, force=force, dry_run=dry_run, progress=progress)
     if dry_run:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import html
 import re
-import unicodedata
 from html.parser import HTMLParser
 from typing import Literal
+
+from omnisync.normalize import clean_text
 
 #: How a source writes descriptions.
 DescriptionFormat = Literal["text", "html"]
@@ -143,10 +144,7 @@ def text_html(text: str) -> str:
 
 def read_html(value: object) -> str | None:
     """A connector's HTML description field as the text compared (blank: ``None``)."""
-    if not isinstance(value, str):
-        return None
-    text = html_text(value)
-    return unicodedata.normalize("NFC", text) if text else None
+    return clean_text(html_text(value)) if isinstance(value, str) else None
 
 
 def write_html(value: object) -> str:

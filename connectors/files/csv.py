@@ -60,7 +60,7 @@ import csv
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -167,6 +167,37 @@ def _known_presets() -> str:
     return ", ".join(sorted(presets()))
 
 
+def apply_preset(data: Any, fields: Collection[str]) -> Any:
+    """Options as written (before validation) with the named preset's under them: its option
+    defaults that the connector has (``fields``; a TSV delimiter means nothing in XML), its
+    grouping column and its mapping, with the user's settings and mapped keys winning.
+
+    Merged before validation, so that mapping errors keep their dotted location and a partial
+    user mapping (``{price: Preis}``) is valid on top of a preset."""
+    name = data.get("preset") if isinstance(data, dict) else None
+    if not isinstance(name, str) or name not in presets():
+        return data  # no preset, or an unknown one that known_preset reports
+    preset = presets()[name]
+    merged = {**{k: v for k, v in preset.options.items() if k in fields}, **data}
+    if preset.group_by and "group_by" in fields:
+        merged.setdefault("group_by", preset.group_by[0])
+    user = data.get("mapping")
+    if user is None or isinstance(user, dict):
+        merged["mapping"] = {**preset.default_mapping(), **(user or {})}
+    return merged
+
+
+def known_preset(value: str | None) -> str | None:
+    """``value`` when it names a shipped preset (or is unset), else the error listing them."""
+    if value is not None and value not in presets():
+        raise ValueError(f"unknown preset {value!r}; known presets: {_known_presets()}")
+    return value
+
+
+def preset_named(name: str | None) -> Preset | None:
+    return presets()[name] if name else None
+
+
 class CsvOptions(FileOptions):
     """Options of the csv connector."""
 
@@ -181,26 +212,12 @@ class CsvOptions(FileOptions):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        # Merge before validation, so that mapping errors keep their dotted location and a
-        # partial user mapping ({price: Preis}) is valid on top of a preset.
-        name = data.get("preset") if isinstance(data, dict) else None
-        if not isinstance(name, str) or name not in presets():
-            return data  # no preset, or an unknown one that the field validator reports
-        preset = presets()[name]
-        merged = {**preset.options, **data}
-        if preset.group_by:
-            merged.setdefault("group_by", preset.group_by[0])
-        user = data.get("mapping")
-        if user is None or isinstance(user, dict):
-            merged["mapping"] = {**preset.default_mapping(), **(user or {})}
-        return merged
+        return apply_preset(data, cls.model_fields)
 
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str | None) -> str | None:
-        if value is not None and value not in presets():
-            raise ValueError(f"unknown preset {value!r}; known presets: {_known_presets()}")
-        return value
+        return known_preset(value)
 
     @field_validator("delimiter", "quotechar")
     @classmethod
@@ -235,8 +252,7 @@ class CsvConnector(FileConnector[CsvOptions]):
 
     @property
     def preset(self) -> Preset | None:
-        name = self.options.preset
-        return presets()[name] if name else None
+        return preset_named(self.options.preset)
 
     def mapper(self) -> RowMapper:
         """The mapper; with a preset, its columns are matched to the file's header."""

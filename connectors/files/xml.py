@@ -34,7 +34,7 @@ from itertools import islice
 from typing import Any
 from xml.parsers import expat
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from omnisync.errors import InputError, Problem
 from omnisync.models import Entity, Record
@@ -42,7 +42,7 @@ from omnisync.sdk.connector import Capabilities, ConnectorContext, ConnectorOpti
 from omnisync.sdk.mapping import FieldMapping, ProblemCollector, RowMapper, missing_columns_error
 
 from .base import FileConnector, FileOptions, MappedCapabilities, blank_problem
-from .csv import Preset, presets
+from .csv import Preset, apply_preset, known_preset, preset_named
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -66,24 +66,12 @@ class XmlOptions(FileOptions):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
-        name = data.get("preset") if isinstance(data, dict) else None
-        if not isinstance(name, str) or name not in presets():
-            return data
-        preset = presets()[name]
-        # A text preset's layout options (delimiter, quoting) mean nothing in XML.
-        known = {k: v for k, v in preset.options.items() if k in cls.model_fields}
-        merged = {**known, **data}
-        user = data.get("mapping")
-        if user is None or isinstance(user, dict):
-            merged["mapping"] = {**preset.default_mapping(), **(user or {})}
-        return merged
+        return apply_preset(data, cls.model_fields)
 
-    @model_validator(mode="after")
-    def _known_preset(self) -> XmlOptions:
-        if self.preset is not None and self.preset not in presets():
-            known = ", ".join(sorted(presets()))
-            raise ValueError(f"unknown preset {self.preset!r}; known presets: {known}")
-        return self
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        return known_preset(value)
 
 
 @dataclass
@@ -236,8 +224,7 @@ class XmlConnector(FileConnector[XmlOptions]):
 
     @property
     def preset(self) -> Preset | None:
-        name = self.options.preset
-        return presets()[name] if name else None
+        return preset_named(self.options.preset)
 
     def mapper(self) -> RowMapper:
         """The row mapper; with a preset, its fields are matched to what the feed holds."""

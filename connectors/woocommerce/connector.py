@@ -432,8 +432,9 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
 
     # ------------------------------------------------------------------ writing
 
-    def _requests(self, changes: Sequence[Change]) -> tuple[list[_Request], dict[int, str]]:
-        """The batch requests for ``changes`` and the changes that cannot be sent, with why."""
+    def prepare(self, changes: Sequence[Change]) -> Prepared[_Request]:
+        """The batch requests for ``changes`` (at most 100 items each) and the changes that
+        cannot be sent, with why."""
         currency = self.currency
         targets = self._targets(changes)
         failed: dict[int, str] = {}
@@ -476,11 +477,7 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
             ordered = list(items.values())
             for start in range(0, len(ordered), MAX_BATCH):
                 requests.append(_Request(path, ordered[start : start + MAX_BATCH]))
-        return requests, failed
-
-    def prepare(self, changes: Sequence[Change]) -> Prepared[_Request]:
-        requests, refused = self._requests(changes)
-        return Prepared(requests, refused)
+        return Prepared(requests, failed)
 
     def covers(self, request: _Request) -> list[int]:
         return [index for item in request.items for index in item.changes]
@@ -491,10 +488,6 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
         ]
 
     def send(self, request: _Request) -> dict[int, str | None]:
-        """Send one batch (of at most 100 items); per change ``None`` or WooCommerce's message."""
-        return self._send(request)
-
-    def _send(self, request: _Request) -> dict[int, str | None]:
         """Send one batch; per change ``None`` (applied) or WooCommerce's message."""
         try:
             reply = self.client.batch(request.path, request.body())
@@ -502,8 +495,8 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
             if exc.status == 413 and len(request.items) > 1:
                 # A store that lowered the batch limit: halve until it fits.
                 half = len(request.items) // 2
-                first = self._send(_Request(request.path, request.items[:half]))
-                return first | self._send(_Request(request.path, request.items[half:]))
+                first = self.send(_Request(request.path, request.items[:half]))
+                return first | self.send(_Request(request.path, request.items[half:]))
             return {i: exc.message for item in request.items for i in item.changes}
         outcome: dict[int, str | None] = {}
         for kind in ("create", "update", "delete"):
