@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -223,6 +224,21 @@ def test_mangled_barcodes_are_reported_per_row_and_left_out_of_the_comparison(
     assert {c.key for c in build_plan(result, config).changes} == {"G-2:price"}
 
 
+def test_the_same_damaged_barcode_on_both_sides_is_consistent(tmp_path: Path) -> None:
+    """A channel fed from the same export holds the same mangled text: it shows what canonical
+    has, so nothing is reported for it; a different damaged text still is."""
+    mapping = "sku: sku, title: title, price: price, gtin: gtin"
+    path = project(tmp_path, "erp_gtin.csv", "shop_gtin.csv", mapping=mapping)
+    shop = tmp_path / "shop_gtin.csv"
+    shop.write_text(
+        shop.read_text(encoding="utf-8").replace("4006381333955", "4.00638E+12"), encoding="utf-8"
+    )
+    result = run_check(load_config(path))
+    assert {(f.sku, f.source) for f in quality(result)} == {("G-3", "shop")}
+    gtin = {f.sku for f in result.findings if f.field == "gtin" and f.kind is Kind.CHANGED}
+    assert gtin == set()  # still left out of the comparison
+
+
 def test_a_price_push_to_a_row_with_a_mangled_barcode_is_written(tmp_path: Path) -> None:
     mapping = "sku: sku, title: title, price: price, gtin: gtin"
     path = project(tmp_path, "erp_gtin.csv", "shop_gtin.csv", mapping=mapping)
@@ -335,10 +351,18 @@ def test_real_shopify_template_checks_against_itself_with_barcode_findings_only(
     assert shop.error is None
     assert result.canonical_count == 16
     assert shop.channel_count == 16
+    # Against itself: both sides hold the same damaged barcodes, so the copy is consistent.
+    assert result.findings == []
+    # A shop whose barcodes are right: canonical's 16 barcodes in scientific notation are
+    # reported per row (the image-only row 17 is no item) and left out of the comparison.
+    text = (tmp_path / "shop.csv").read_text(encoding="utf-8")
+    fixed = re.sub(r"\b\d\.\d+E\+\d+\b", "4006381333931", text)
+    assert fixed != text
+    (tmp_path / "shop.csv").write_text(fixed, encoding="utf-8")
+    result = run_check(load_config(path))
     assert {f.kind for f in result.findings} == {Kind.DATA_QUALITY}
     found = quality(result)
-    # 16 barcodes in scientific notation, on each side; the image-only row 17 is no item.
-    assert len(found) == 32
+    assert len(found) == 16
     assert {f.field for f in found} == {"gtin"}
     assert {f.origin for f in found if f.source == "canonical"} == {
         f"canonical.csv:{line}" for line in (*range(2, 17), 18)

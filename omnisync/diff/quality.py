@@ -22,11 +22,21 @@ class _Quality(_DiffBase):
         values), whose fields then never count as differences, and canonical's blank values."""
         compared = {f.value for f in self.fields} | {"sku"}
         noted: set[tuple[str, str]] = set()
+        # A damaged value both sides hold as the same text (a channel fed from the same
+        # export): the channel shows what canonical has, so there is nothing to say here.
+        raw = {(n.sku, n.field): n.value for n in self.canonical.notes if n.sku}
+        same = {
+            (n.sku, n.field)
+            for n in self.channel.notes
+            if n.sku and n.value is not None and raw.get((n.sku, n.field)) == n.value
+        }
         for source, side in ((CANONICAL, self.canonical), (self.name, self.channel)):
             for note in side.notes:
                 if note.field not in compared:
                     continue
                 noted.add((note.sku, note.field))
+                if (note.sku, note.field) in same:
+                    continue
                 value = note.value
                 self.findings.append(
                     self._quality_finding(
