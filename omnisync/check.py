@@ -57,12 +57,18 @@ class _NoProgress:
 @dataclass(frozen=True)
 class CheckRequest:
     """What to check: the moment to evaluate sale windows at, optionally a subset of channels,
-    the state store (for incremental pulls) and whether to force full pulls."""
+    the state store (for incremental pulls) and whether to force full pulls.
+
+    ``skus`` narrows the check to those SKUs on every side (``watch`` re-checks what an event
+    touched): connectors that read by SKU are asked for just them, the others are read whole
+    and narrowed. Such a check does not measure canonical's size (it is not the export the
+    truncation guard watches); its plan takes sizes from a whole check."""
 
     at: datetime | None = None
     channels: Sequence[str] | None = None
     store: Store | None = None
     full: bool = False
+    skus: frozenset[str] | None = None
 
 
 def run_check(
@@ -86,10 +92,10 @@ def run_check(
     )
     try:
         with config.connector(CANONICAL, store=request.store, full=request.full) as source:
-            canonical = _load(engine, CANONICAL, source, progress)
+            canonical = _load(engine, CANONICAL, source, progress, request.skus)
         _require_skus(canonical, config)
         engine.require_unique(canonical, f"canonical ({source.describe()})")
-        if canonical.count == 0:
+        if canonical.count == 0 and request.skus is None:
             raise InputError(
                 [Problem(source.describe(), "has no records")],
                 where="canonical",
@@ -97,7 +103,8 @@ def run_check(
             )
         result.canonical_count = canonical.count
         result.canonical_priced = engine.priced(canonical)
-        _judge_canonical(result, config, request.store)
+        if request.skus is None:
+            _judge_canonical(result, config, request.store)
         for name in names:
             result.channels.append(
                 _check_channel(engine, config, name, canonical, evaluated, progress, request)
@@ -168,11 +175,17 @@ def _selected(config: Config, wanted: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
-def _load(engine: DiffEngine, table: str, connector: Connector, progress: Progress) -> Side:
+def _load(
+    engine: DiffEngine,
+    table: str,
+    connector: Connector,
+    progress: Progress,
+    skus: frozenset[str] | None = None,
+) -> Side:
     label = "canonical" if table == CANONICAL else connector.name
     progress.start(label, connector.describe())
     connector.check()
-    side = engine.read(table, connector, progress=lambda n: progress.advance(label, n))
+    side = engine.read(table, connector, lambda n: progress.advance(label, n), skus)
     progress.finish(label, side.count)
     log.info("read %s records from %s (%s)", side.count, label, connector.describe())
     return side
@@ -194,7 +207,7 @@ def _check_channel(
     table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
     try:
         with config.connector(name, store=request.store, full=request.full) as connector:
-            side = _load(engine, table, connector, progress)
+            side = _load(engine, table, connector, progress, request.skus)
         report.channel_count = side.count
         rules = config.channel_config(name)
         prices = config.model.canonical.prices

@@ -42,6 +42,7 @@ from omnisync.sdk.connector import (
     PullState,
     load_connector,
 )
+from omnisync.watch.settings import WatchSettings
 
 # ---------------------------------------------------------------- schema
 
@@ -177,6 +178,8 @@ class ConfigModel(Strict):
     settings: Settings = Settings()
     canonical: CanonicalConfig
     channels: dict[str, ChannelConfig] = Field(min_length=1)
+    #: ``omnisync watch``: event intake and passes.
+    watch: WatchSettings = WatchSettings()
 
     @field_validator("channels")
     @classmethod
@@ -679,6 +682,7 @@ def load_config(path: str | Path) -> Config:
             source = sources.get(f"channels.{name}")
             if source is not None:
                 problems.extend(_cross_check(name, channel, source, locate, base_dir))
+        problems.extend(_webhook_problems(model, locate))
     if problems or model is None:
         raise ConfigError(problems, hint="fix the keys above (see config.example.yaml)")
     # Sources carry the validated model of their block (with `expect`, `prices`, ...).
@@ -695,6 +699,25 @@ def load_config(path: str | Path) -> Config:
         channels=channels,
         fingerprint=hashlib.sha256(raw).hexdigest(),
     )
+
+
+def _webhook_problems(model: ConfigModel, locate: _Locator) -> list[Problem]:
+    """A webhook's source must be canonical or a channel of this config."""
+    problems = []
+    known = ", ".join(["canonical", *model.channels])
+    for name, hook in model.watch.webhooks.items():
+        source = model.watch.source_of(name)
+        if source != "canonical" and source not in model.channels:
+            key: tuple[Any, ...] = ("watch", "webhooks", name)
+            key = (*key, "source") if hook.source else key
+            problems.append(
+                Problem(
+                    f"{locate(key)}: {_dotted(key)}",
+                    f"{source!r} is neither canonical nor a channel; set `source:` to one of: "
+                    f"{known}",
+                )
+            )
+    return problems
 
 
 def _source(

@@ -99,13 +99,20 @@ def _channel(channel: ChannelPlan, guard: object, prefix: str) -> list[Violation
     assert isinstance(guard, GuardRules)
     out: list[Violation] = []
     name = channel.name
-    records = channel.records()
+    records = channel.records_in_window()
+    # watch: pushes of the guard window count too, so a mass change cannot slip through as
+    # many small batches.
+    window = (
+        f" (with {records - channel.records()} changed earlier in the window)"
+        if (channel.recent)
+        else ""
+    )
     if records > guard.max_records:
         out.append(
             Violation(
                 f"{prefix}.max_records",
-                f"{name}: {records} records would change, {records - guard.max_records} over "
-                f"the limit of {guard.max_records}",
+                f"{name}: {records} records would change{window}, "
+                f"{records - guard.max_records} over the limit of {guard.max_records}",
             )
         )
     share = _pct(records, channel.catalogue_size)
@@ -113,8 +120,8 @@ def _channel(channel: ChannelPlan, guard: object, prefix: str) -> list[Violation
         out.append(
             Violation(
                 f"{prefix}.max_records_pct",
-                f"{name}: {records} of {channel.catalogue_size} records ({share}%) would change, "
-                f"more than {guard.max_records_pct}%",
+                f"{name}: {records} of {channel.catalogue_size} records ({share}%) would "
+                f"change{window}, more than {guard.max_records_pct}%",
             )
         )
     for field in ("price", "sale_price"):

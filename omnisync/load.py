@@ -14,7 +14,7 @@ import json
 import logging
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from decimal import InvalidOperation
 from typing import Any
@@ -225,13 +225,44 @@ class Engine:
     # ------------------------------------------------------------ loading
 
     def read(
-        self, table: str, connector: Connector, progress: Callable[[int], None] | None = None
+        self,
+        table: str,
+        connector: Connector,
+        progress: Callable[[int], None] | None = None,
+        skus: Collection[str] | None = None,
     ) -> Side:
         """Load everything ``connector`` holds into ``{table}_items`` / ``{table}_stock``:
         through its columnar fast path when it has one that accepts the source, else by
-        streaming its records (:meth:`load`). The side keeps the connector's quality notes."""
-        side = self._read(table, connector, progress)
+        streaming its records (:meth:`load`). The side keeps the connector's quality notes.
+
+        With ``skus`` only those SKUs are loaded: asked of the source where the connector
+        reads by SKU (``capabilities.targeted``), else kept from a whole read."""
+        if skus is not None and connector.capabilities.targeted:
+            side = self.load(table, connector.read_skus(skus), connector.fields(), progress)
+            self._screen(table, connector.name)
+        else:
+            side = self._read(table, connector, progress)
+            if skus is not None:
+                side = self._restrict(table, side, skus)
         return replace(side, notes=tuple(connector.quality_notes()), where=connector.describe())
+
+    def _restrict(self, table: str, side: Side, skus: Collection[str]) -> Side:
+        """Keep only ``skus`` of a loaded side (as tables, whatever the fast path made)."""
+        con = self.con
+        con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
+        try:
+            for part in ("items", "stock"):
+                con.execute(
+                    f"CREATE TEMP TABLE _kept_{part} AS SELECT * FROM {table}_{part} "
+                    "WHERE sku IN (SELECT sku FROM _wanted)"
+                )
+            self.drop(table)
+            for part in ("items", "stock"):
+                con.execute(f"CREATE TABLE {table}_{part} AS SELECT * FROM _kept_{part}")
+                con.execute(f"DROP TABLE _kept_{part}")
+        finally:
+            con.unregister("_wanted")
+        return self._side(table, side.fields)
 
     def _read(
         self, table: str, connector: Connector, progress: Callable[[int], None] | None

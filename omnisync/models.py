@@ -434,3 +434,32 @@ class WriteResult:
     key: str
     ok: bool
     error: str | None = None
+
+
+# ---------------------------------------------------------------- change events
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something changed at a source: the SKUs it touches (or, where the sender names only its
+    own ids, those ids), so that ``watch`` re-reads just them.
+
+    ``source`` is ``canonical`` or a channel's name. ``key`` is the sender's delivery id
+    (Shopify's ``X-Shopify-Event-Id``, an outbox row id): an event whose ``(source, key)`` is
+    already queued is a replay and is dropped. ``refs`` maps an id name the connector puts in
+    :attr:`Record.ids` (``inventory_item_id``, ``product_id``) to values, for senders that do
+    not carry SKUs.
+    """
+
+    source: str
+    kind: str
+    skus: tuple[str, ...] = ()
+    refs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    received_at: datetime | None = None
+    key: str | None = None
+    #: Set by the queue.
+    id: int | None = None
+    attempts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"skus": list(self.skus), "refs": {k: list(v) for k, v in self.refs.items()}}

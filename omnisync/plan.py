@@ -46,10 +46,18 @@ class ChannelPlan:
     compared: int
     changes: list[Change] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    #: SKUs earlier pushes changed within the guard window (``watch``): the record limits
+    #: count them with this plan's, so a mass change arriving as many small event batches
+    #: is refused like one arriving at once. Not part of the plan file.
+    recent: frozenset[str] = frozenset()
 
     def records(self) -> int:
         """Distinct records this plan touches."""
         return len({c.sku for c in self.changes})
+
+    def records_in_window(self) -> int:
+        """Distinct records this plan and the guard window's earlier pushes touch."""
+        return len({c.sku for c in self.changes} | self.recent)
 
     def summary(self) -> Counter[str]:
         """Changes by what they do: ``price``, ``stock``, ``create``, ``delete``, ..."""

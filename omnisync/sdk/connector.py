@@ -36,7 +36,7 @@ and the core never imports a connector module by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -63,6 +63,8 @@ class Capabilities:
     writes: frozenset[Entity] = frozenset()
     incremental: bool = False
     max_batch: int = 1
+    #: :meth:`Connector.read_skus` reads just the given SKUs (by query, not by reading all).
+    targeted: bool = False
 
     def describe(self) -> dict[str, str]:
         order = list(Entity)
@@ -70,6 +72,7 @@ class Capabilities:
             "reads": ", ".join(e.value for e in order if e in self.reads) or "-",
             "writes": ", ".join(e.value for e in order if e in self.writes) or "-",
             "incremental": "yes" if self.incremental else "no",
+            "targeted": "yes" if self.targeted else "no",
             "max batch": str(self.max_batch) if self.writes else "-",
         }
 
@@ -205,6 +208,25 @@ class Connector(ABC, Generic[OptionsT]):
     def read(self) -> Iterator[Record]:
         """Stream every record. Raise :class:`~omnisync.errors.InputError` for malformed data
         (all problems at once) and :class:`~omnisync.errors.ConnectorError` when unreachable."""
+
+    def read_skus(self, skus: Collection[str]) -> Iterator[Record]:
+        """The records of just ``skus`` (those the source has; every variant of a SKU the
+        source lists twice). A connector that can ask its source for them sets
+        ``capabilities.targeted`` and overrides this; without it the engine reads the source
+        as :meth:`read` does (incrementally where it can) and keeps the wanted SKUs."""
+        wanted = set(skus)
+        return (record for record in self.read() if record.sku in wanted)
+
+    def find_skus(self, refs: Mapping[str, Collection[str]]) -> set[str]:
+        """The SKUs of records whose :attr:`~omnisync.models.Record.ids` hold any of ``refs``
+        (id name -> values), for change events that name only the channel's own ids. This
+        default reads the source; connectors with a lookup by id override it."""
+        wanted = {(name, str(value)) for name, values in refs.items() for value in values}
+        return {
+            record.sku
+            for record in self.read()
+            if any((name, value) in wanted for name, value in record.ids.items())
+        }
 
     def describe(self) -> str:
         """Where this connector reads from, for messages (``examples/shop.csv``); no secrets."""

@@ -29,11 +29,20 @@ One :class:`Store` object serves every job; its parts live by job:
 ``pulls``       high-water marks and cached catalogues (:class:`~omnisync.sdk.PullState`)
 ``journal``     push runs: the write-ahead journal, marks, resume and undo records
 ``lock``        the run lock (file lock, PostgreSQL advisory lock, MariaDB ``GET_LOCK``)
+``events``      the durable queue of change events ``watch`` works through
 ==============  =============================================================================
 """
 
 from __future__ import annotations
 
+from omnisync.store.events import (
+    EVENT_CLAIMED,
+    EVENT_DONE,
+    EVENT_FAILED,
+    EVENT_QUEUED,
+    EVENT_REFUSED,
+    EventMixin,
+)
 from omnisync.store.history import HistoryMixin
 from omnisync.store.journal import (
     JOURNAL_APPLIED,
@@ -60,6 +69,11 @@ from omnisync.store.schema import (
 )
 
 __all__ = [
+    "EVENT_CLAIMED",
+    "EVENT_DONE",
+    "EVENT_FAILED",
+    "EVENT_QUEUED",
+    "EVENT_REFUSED",
     "JOURNAL_APPLIED",
     "JOURNAL_FAILED",
     "JOURNAL_OPEN",
@@ -82,5 +96,5 @@ __all__ = [
 ]
 
 
-class Store(JournalMixin, HistoryMixin, PullMixin, LockMixin):
+class Store(JournalMixin, HistoryMixin, PullMixin, LockMixin, EventMixin):
     """The state store. Open with :meth:`open`; use as a context manager or call :meth:`close`."""

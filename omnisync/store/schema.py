@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: How long a SQLite connection waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 30_000
@@ -226,15 +226,44 @@ class CacheRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class EventRow(SQLModel, table=True):
+    """A change event waiting for ``watch`` (or handled by it): see :mod:`omnisync.store.events`."""
+
+    __tablename__ = "omnisync_event"
+    __table_args__ = (
+        # A sender's delivery id is unique per source: a replay is refused by the database.
+        Index("ix_omnisync_event_source_key", "source", "key", unique=True),
+        Index("ix_omnisync_event_status_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    kind: str
+    key: str | None = None
+    #: ``{"skus": [...], "refs": {id name: [...]}}``.
+    targets_json: str = Field(sa_type=Text)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    #: queued → claimed → done | refused | failed
+    status: str
+    attempts: int = 0
+    claimed_by: str | None = None
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: The push run that carried the event's corrections.
+    run_id: str | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+
+
 # Only our tables: SQLModel.metadata is shared with anything else that defines models.
 T = TypeVar("T")
 
 TABLES = [
     SQLModel.metadata.tables[m.__tablename__]
-    for m in (Meta, Run, ChannelRun, FindingRow, PushRow, JournalRow, MarkRow, CacheRow)
+    for m in (Meta, Run, ChannelRun, FindingRow, PushRow, JournalRow, MarkRow, CacheRow, EventRow)
 ]
 FINDING_TABLE = SQLModel.metadata.tables[FindingRow.__tablename__]
 JOURNAL_TABLE = SQLModel.metadata.tables[JournalRow.__tablename__]
+EVENT_TABLE = SQLModel.metadata.tables[EventRow.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -269,5 +298,15 @@ def _to_v4(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE omnisync_channel_run ADD COLUMN notes_json TEXT"))
 
 
+def _to_v5(conn: Connection) -> None:
+    """Schema 5: the event queue of ``watch``."""
+    SQLModel.metadata.create_all(conn, tables=[EVENT_TABLE])
+
+
 #: Ordered schema upgrades.
-MIGRATIONS: list[Migration] = [Migration(1, _to_v2), Migration(2, _to_v3), Migration(3, _to_v4)]
+MIGRATIONS: list[Migration] = [
+    Migration(1, _to_v2),
+    Migration(2, _to_v3),
+    Migration(3, _to_v4),
+    Migration(4, _to_v5),
+]

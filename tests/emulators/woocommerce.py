@@ -23,6 +23,14 @@ What omnisync uses, behaving as WooCommerce does:
   parent's price and stock status are synced from its variations);
 * ``GET /settings/general`` (``woocommerce_currency``) and ``GET /data/currencies/current``.
 
+Webhooks (``shop.webhooks``, as saved under WooCommerce → Settings → Advanced → Webhooks):
+``shop.sell(sku, qty)`` places an order as a customer would — stock goes down, then
+``order.created`` is delivered to every webhook of that topic — and ``shop.update(...,
+notify=True)`` delivers ``product.updated``. A delivery is a POST of the resource's JSON with
+``X-WC-Webhook-Topic``/``-Resource``/``-Event``/``-ID``/``-Delivery-ID`` and
+``X-WC-Webhook-Signature`` (base64 HMAC-SHA256 of the body with the webhook's secret). As in
+WooCommerce, a failed delivery is logged (``shop.deliveries``) and not retried.
+
 Tests read and change the state directly (``shop.by_sku``, ``shop.update``, ``shop.delete``);
 ``shop.batches`` logs every batch request and ``shop.listings`` the ids every list returned.
 Latency, 429/503 and dropped connections come from :func:`tests.emulators.server.serve`.
@@ -81,6 +89,16 @@ def _invalid_param(name: str, reason: str) -> WooError:
 
 
 @dataclass
+class Webhook:
+    """A saved webhook: ``topic`` such as ``order.created``, where to deliver, its secret."""
+
+    topic: str
+    delivery_url: str
+    secret: str
+    id: int = 1
+
+
+@dataclass
 class Key:
     secret: str
     permissions: str = "read_write"  # read | write | read_write
@@ -112,6 +130,11 @@ class WooShop:
         self.listings: list[tuple[str, dict[str, str], list[int]]] = []
         #: Top-level products in id order, the unfiltered listing (rebuilt after changes).
         self._top: list[dict[str, Any]] | None = None
+        self.webhooks: list[Webhook] = []
+        #: Every webhook delivery: (topic, HTTP status or the error).
+        self.deliveries: list[tuple[str, int | str]] = []
+        self.next_order = 1000
+        self.next_delivery = 1
         self.app = self._make_app()
 
     # ------------------------------------------------------------ state for tests
@@ -144,16 +167,80 @@ class WooShop:
             self._commit(obj, touch=False)
             return int(obj["id"])
 
-    def update(self, product_id: int, data: dict[str, Any], *, at: datetime | None = None) -> None:
-        """Change a product as an admin would (``date_modified`` moves)."""
+    def update(
+        self,
+        product_id: int,
+        data: dict[str, Any],
+        *,
+        at: datetime | None = None,
+        notify: bool = False,
+    ) -> None:
+        """Change a product as an admin would (``date_modified`` moves); with ``notify``,
+        ``product.updated`` is delivered."""
         with self.lock:
             obj = dict(self.products[product_id])
             self._apply(obj, data)
             self._commit(obj, at=at)
+            rendered = self.render(self.products[product_id], "edit")
+        if notify:
+            self.notify("product.updated", rendered)
 
     def delete(self, product_id: int) -> None:
         with self.lock:
             self._remove(product_id)
+
+    def sell(self, sku: str, quantity: int = 1) -> int:
+        """A customer orders ``quantity`` of ``sku``: managed stock goes down (it may go
+        below zero, as with backorders), then ``order.created`` is delivered. The order id."""
+        with self.lock:
+            obj = dict(self.product(sku))
+            if obj.get("manage_stock"):
+                self._apply(obj, {"stock_quantity": int(obj["stock_quantity"] or 0) - quantity})
+                self._commit(obj)
+            order_id = self.next_order
+            self.next_order += 1
+            line = {
+                "product_id": obj["parent_id"] or obj["id"],
+                "variation_id": obj["id"] if obj["parent_id"] else 0,
+                "quantity": quantity,
+                "sku": sku,
+            }
+            order = {"id": order_id, "status": "processing", "line_items": [line]}
+        self.notify("order.created", order)
+        return order_id
+
+    def notify(self, topic: str, payload: dict[str, Any]) -> None:
+        """Deliver ``payload`` to every webhook of ``topic``, once (no retries)."""
+        import hashlib
+        import hmac
+        import json
+
+        import httpx
+
+        body = json.dumps(payload).encode()
+        resource, _, event = topic.partition(".")
+        for hook in [h for h in self.webhooks if h.topic == topic]:
+            signature = base64.b64encode(
+                hmac.new(hook.secret.encode(), body, hashlib.sha256).digest()
+            ).decode()
+            with self.lock:
+                delivery = self.next_delivery
+                self.next_delivery += 1
+            headers = {
+                "Content-Type": "application/json",
+                "X-WC-Webhook-Source": "https://shop.example/",
+                "X-WC-Webhook-Topic": topic,
+                "X-WC-Webhook-Resource": resource,
+                "X-WC-Webhook-Event": event,
+                "X-WC-Webhook-Signature": signature,
+                "X-WC-Webhook-ID": str(hook.id),
+                "X-WC-Webhook-Delivery-ID": str(delivery),
+            }
+            try:
+                answer = httpx.post(hook.delivery_url, content=body, headers=headers, timeout=10)
+                self.deliveries.append((topic, answer.status_code))
+            except httpx.HTTPError as exc:
+                self.deliveries.append((topic, f"{type(exc).__name__}: {exc}"))
 
     # ------------------------------------------------------------ rendering
 
