@@ -49,7 +49,7 @@ import httpx  # noqa: E402
 
 from omnisync.models import Change, Op  # noqa: E402
 from omnisync.sdk.connector import ConnectorContext  # noqa: E402
-from omnisync_connectors.shopify import records  # noqa: E402
+from omnisync_connectors.shopify import client as api  # noqa: E402
 from omnisync_connectors.shopify.connector import ShopifyConnector  # noqa: E402
 
 TOKEN = "shpat_bench_token"
@@ -127,18 +127,18 @@ def raw_pull(url: str, locations: list[str]) -> float:
     started = time.perf_counter()
     client.post(
         path,
-        json={"query": records.SHOP, "operationName": "OmnisyncShop", "variables": {"first": 250}},
+        json={"query": api.SHOP, "operationName": "OmnisyncShop", "variables": {"first": 250}},
     )
     with ThreadPoolExecutor(max_workers=1 + len(locations)) as pool:
         futures = [
             pool.submit(
-                stream, records.VARIANTS, "OmnisyncVariants", {"first": PAGE}, ["productVariants"]
+                stream, api.VARIANTS, "OmnisyncVariants", {"first": PAGE}, ["productVariants"]
             )
         ]
         futures += [
             pool.submit(
                 stream,
-                records.LEVELS,
+                api.LEVELS,
                 "OmnisyncLevels",
                 {"first": PAGE, "location": gid},
                 ["location", "inventoryLevels"],

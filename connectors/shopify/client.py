@@ -30,6 +30,13 @@ Other top-level GraphQL errors are classified once here: ``ACCESS_DENIED`` is an
 queries are :class:`~omnisync.errors.ConnectorError`, internal errors are transient. The
 access token travels in the ``X-Shopify-Access-Token`` header only and is registered as a
 secret, so no message or log line can show it.
+
+The queries omnisync sends live here too, each with its cost in Shopify's published model:
+scalars are free, an object costs 1, a connection ``2 + first × node``, a mutation 10. They
+keep a variant at 3 points, so that a page of 250 costs 752 — under the 1000-point ceiling of
+one query. :class:`ShopifyClient` runs them (``shop_pages``, ``variant_pages``,
+``level_pages``, ``changed_products``, ``changed_variants``, ``targets``, ``mutate``) and
+answers Shopify's nodes as they are; :mod:`.records` maps them.
 """
 
 from __future__ import annotations
@@ -54,6 +61,107 @@ MAX_QUERY_COST = 1000
 MAX_PAGE = 250
 
 SCOPES = "read_products, write_products, read_inventory, write_inventory, read_locations"
+#: Search terms per query string when looking variants up by id or SKU.
+TERMS_PER_QUERY = 50
+
+# ---------------------------------------------------------------- the queries and their cost
+
+#: Points per mutation field of a write request.
+MUTATION_COST = 10
+
+_VARIANT_FIELDS = """id sku barcode price compareAtPrice
+      product { id title descriptionHtml vendor updatedAt }"""
+
+#: Every variant, a page at a time: 3 points per variant (variant, product, inventory item).
+VARIANTS = f"""query OmnisyncVariants($first: Int!, $after: String, $query: String) {{
+  productVariants(first: $first, after: $after, query: $query) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{
+      {_VARIANT_FIELDS}
+      inventoryItem {{ id tracked }}
+    }}
+  }}
+}}"""
+VARIANT_COST = 3
+
+#: The variants a search selects (ids, SKUs, products), with their stock at every location:
+#: ``5 + 3 × locations`` points per variant.
+TARGETS = f"""query OmnisyncTargets($first: Int!, $after: String, $query: String, $levels: Int!) {{
+  productVariants(first: $first, after: $after, query: $query) {{
+    pageInfo {{ hasNextPage endCursor }}
+    nodes {{
+      {_VARIANT_FIELDS}
+      inventoryItem {{
+        id tracked
+        inventoryLevels(first: $levels) {{
+          nodes {{ updatedAt location {{ id }} quantities(names: ["available"]) {{ name quantity }} }}
+        }}
+      }}
+    }}
+  }}
+}}"""
+
+
+def target_cost(levels: int) -> int:
+    return 5 + 3 * levels
+
+
+#: The stock at one location, a page of inventory levels at a time: 3 points per level.
+LEVELS = """query OmnisyncLevels($location: ID!, $first: Int!, $after: String, $query: String) {
+  location(id: $location) {
+    inventoryLevels(first: $first, after: $after, query: $query) {
+      pageInfo { hasNextPage endCursor }
+      nodes { updatedAt item { id } quantities(names: ["available"]) { name quantity } }
+    }
+  }
+}"""
+LEVEL_COST = 3
+
+#: Levels changed since a moment, with their variant (4 points per level).
+CHANGED_LEVELS = """query OmnisyncChangedLevels($location: ID!, $first: Int!, $after: String, $query: String) {
+  location(id: $location) {
+    inventoryLevels(first: $first, after: $after, query: $query) {
+      pageInfo { hasNextPage endCursor }
+      nodes { updatedAt item { id variant { id } } }
+    }
+  }
+}"""
+CHANGED_LEVEL_COST = 3
+
+#: Products changed since a moment (1 point per product).
+CHANGED_PRODUCTS = """query OmnisyncChangedProducts($first: Int!, $after: String, $query: String) {
+  products(first: $first, after: $after, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id updatedAt }
+  }
+}"""
+CHANGED_PRODUCT_COST = 1
+
+#: The shop's currency and its locations: the connectivity probe.
+SHOP = """query OmnisyncShop($first: Int!, $after: String) {
+  shop { name currencyCode }
+  locations(first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { id name }
+  }
+}"""
+
+
+def shop_cost(first: int) -> int:
+    return 1 + 2 + first
+
+
+def page_size(wanted: int, node_cost: int, overhead: int = 0) -> int:
+    """The largest page (≤ ``wanted``, ≤ 250) whose query stays within 1000 points."""
+    fits = (MAX_QUERY_COST - overhead - 2) // max(node_cost, 1)
+    return max(1, min(wanted, MAX_PAGE, fits))
+
+
+def page_cost(first: int, node_cost: int, overhead: int = 0) -> int:
+    return overhead + 2 + first * node_cost
+
+
+# ---------------------------------------------------------------- pacing
 
 
 class CostBucket:
@@ -274,6 +382,119 @@ class ShopifyClient(HttpClient):
             if not info.get("hasNextPage"):
                 return
             after = info.get("endCursor")
+
+    # ------------------------------------------------------------ the queries
+
+    def shop_pages(self) -> Iterator[dict[str, Any]]:
+        """``SHOP`` answers, page by page: the shop's name and currency, and its locations."""
+        after: str | None = None
+        while True:
+            data = self.execute(
+                SHOP,
+                {"first": MAX_PAGE, "after": after},
+                operation="OmnisyncShop",
+                cost=shop_cost(MAX_PAGE),
+            )
+            yield data
+            info = data["locations"]["pageInfo"]
+            if not info["hasNextPage"]:
+                return
+            after = info["endCursor"]
+
+    def variant_pages(self, wanted: int) -> Iterator[dict[str, Any]]:
+        """Every variant (``VARIANTS`` nodes), pages of at most ``wanted``."""
+        size = page_size(wanted, VARIANT_COST)
+        return self.pages(
+            VARIANTS,
+            {"first": size, "query": None},
+            operation="OmnisyncVariants",
+            cost=page_cost(size, VARIANT_COST),
+            path=("productVariants",),
+        )
+
+    def level_pages(
+        self, location: str, wanted: int, stop: threading.Event | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every inventory level (``LEVELS`` nodes) at the location with GID ``location``."""
+        size = page_size(wanted, LEVEL_COST, overhead=1)
+        return self.pages(
+            LEVELS,
+            {"location": location, "first": size, "query": None},
+            operation="OmnisyncLevels",
+            cost=page_cost(size, LEVEL_COST, overhead=1),
+            path=("location", "inventoryLevels"),
+            stop=stop,
+        )
+
+    def changed_products(self, search: str, wanted: int) -> Iterator[str]:
+        """The GIDs of the products ``search`` selects (``updated_at:>'…'``)."""
+        size = page_size(wanted, CHANGED_PRODUCT_COST)
+        for page in self.pages(
+            CHANGED_PRODUCTS,
+            {"first": size, "query": search},
+            operation="OmnisyncChangedProducts",
+            cost=page_cost(size, CHANGED_PRODUCT_COST),
+            path=("products",),
+        ):
+            for node in page["nodes"]:
+                yield node["id"]
+
+    def changed_variants(self, location: str, search: str, wanted: int) -> Iterator[str]:
+        """The GIDs of the variants whose level at ``location`` ``search`` selects."""
+        size = page_size(wanted, CHANGED_LEVEL_COST, 1)
+        for page in self.pages(
+            CHANGED_LEVELS,
+            {"location": location, "first": size, "query": search},
+            operation="OmnisyncChangedLevels",
+            cost=page_cost(size, CHANGED_LEVEL_COST, overhead=1),
+            path=("location", "inventoryLevels"),
+        ):
+            for level in page["nodes"]:
+                variant = ((level.get("item") or {}).get("variant") or {}).get("id")
+                if variant:
+                    yield variant
+
+    def targets(self, terms: Sequence[str], levels: int, wanted: int) -> Iterator[dict[str, Any]]:
+        """Variant nodes (``TARGETS``: with stock at up to ``levels`` locations) matching any
+        of ``terms``, ``TERMS_PER_QUERY`` terms per query, the queries in parallel."""
+        size = page_size(wanted, target_cost(levels))
+        chunks = [
+            list(terms[i : i + TERMS_PER_QUERY]) for i in range(0, len(terms), TERMS_PER_QUERY)
+        ]
+
+        def fetch(chunk: list[str]) -> list[dict[str, Any]]:
+            # An id matches one variant, a SKU usually one: ask for no more than that (the
+            # cost is charged for `first`); pagination fetches any surplus.
+            first = size
+            if all(t.startswith(("id:", "sku:")) for t in chunk):
+                first = min(size, 2 * len(chunk))
+            nodes: list[dict[str, Any]] = []
+            for page in self.pages(
+                TARGETS,
+                {"first": first, "query": " OR ".join(chunk), "levels": levels},
+                operation="OmnisyncTargets",
+                cost=page_cost(first, target_cost(levels)),
+                path=("productVariants",),
+            ):
+                nodes += page["nodes"]
+            return nodes
+
+        for nodes in self.map(fetch, chunks):
+            yield from nodes
+
+    def write_budget(self) -> int:
+        """Points one write request may cost: the query ceiling, or a smaller bucket."""
+        return min(MAX_QUERY_COST, int(self.bucket.maximum or MAX_QUERY_COST))
+
+    def mutate(self, query: str, variables: Mapping[str, Any], fields: int) -> dict[str, Any]:
+        """Send one write request of ``fields`` mutation fields; its ``data``."""
+        return self.execute(
+            query,
+            variables,
+            operation="OmnisyncWrite",
+            cost=MUTATION_COST * fields,
+            shape=f"OmnisyncWrite:{fields}",
+        )
 
 
 def _code(error: Any) -> str:

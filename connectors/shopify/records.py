@@ -1,5 +1,5 @@
-"""Shopify's objects and omnisync's records: the queries, API objects → :class:`Record`, and
-changes → mutation inputs.
+"""Shopify's objects and omnisync's records: the shop and its locations, variant nodes →
+:class:`Record`, and changes → the variants they are for (what :mod:`.mutations` writes).
 
 One record is one product variant (the unit with a SKU). Its fields come from:
 
@@ -15,116 +15,88 @@ stock           ``available`` quantity per location (untracked items: none)
 ids             ``product_id``, ``variant_id``, ``inventory_item_id`` (GIDs)
 ==============  ==============================================================================
 
-Costs: scalars are free, an object costs 1, a connection ``2 + first × node``, a mutation 10
-(Shopify's published model). The queries below keep a variant at 3 points, so that a page of
-250 costs 752 — under the 1000-point ceiling of one query.
+The nodes come from the queries in :mod:`.client`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from omnisync.errors import ConnectorError
 from omnisync.markup import read_html
-from omnisync.models import Money, Record
-from omnisync.normalize import minor_units
+from omnisync.models import Change, Field, Money, Record
 
-from .client import MAX_PAGE, MAX_QUERY_COST
-
-MUTATION_COST = 10
-
-_VARIANT_FIELDS = """id sku barcode price compareAtPrice
-      product { id title descriptionHtml vendor updatedAt }"""
-
-#: Every variant, a page at a time: 3 points per variant (variant, product, inventory item).
-VARIANTS = f"""query OmnisyncVariants($first: Int!, $after: String, $query: String) {{
-  productVariants(first: $first, after: $after, query: $query) {{
-    pageInfo {{ hasNextPage endCursor }}
-    nodes {{
-      {_VARIANT_FIELDS}
-      inventoryItem {{ id tracked }}
-    }}
-  }}
-}}"""
-VARIANT_COST = 3
-
-#: The variants a search selects (ids, SKUs, products), with their stock at every location:
-#: ``5 + 3 × locations`` points per variant.
-TARGETS = f"""query OmnisyncTargets($first: Int!, $after: String, $query: String, $levels: Int!) {{
-  productVariants(first: $first, after: $after, query: $query) {{
-    pageInfo {{ hasNextPage endCursor }}
-    nodes {{
-      {_VARIANT_FIELDS}
-      inventoryItem {{
-        id tracked
-        inventoryLevels(first: $levels) {{
-          nodes {{ updatedAt location {{ id }} quantities(names: ["available"]) {{ name quantity }} }}
-        }}
-      }}
-    }}
-  }}
-}}"""
-
-
-def target_cost(levels: int) -> int:
-    return 5 + 3 * levels
-
-
-#: The stock at one location, a page of inventory levels at a time: 3 points per level.
-LEVELS = """query OmnisyncLevels($location: ID!, $first: Int!, $after: String, $query: String) {
-  location(id: $location) {
-    inventoryLevels(first: $first, after: $after, query: $query) {
-      pageInfo { hasNextPage endCursor }
-      nodes { updatedAt item { id } quantities(names: ["available"]) { name quantity } }
+#: The fields the connector reads and writes.
+FIELDS = frozenset(
+    {
+        Field.TITLE,
+        Field.DESCRIPTION,
+        Field.GTIN,
+        Field.BRAND,
+        Field.PRICE,
+        Field.SALE_PRICE,
+        Field.STOCK,
     }
-  }
-}"""
-LEVEL_COST = 3
+)
 
-#: Levels changed since a moment, with their variant (4 points per level).
-CHANGED_LEVELS = """query OmnisyncChangedLevels($location: ID!, $first: Int!, $after: String, $query: String) {
-  location(id: $location) {
-    inventoryLevels(first: $first, after: $after, query: $query) {
-      pageInfo { hasNextPage endCursor }
-      nodes { updatedAt item { id variant { id } } }
-    }
-  }
-}"""
-CHANGED_LEVEL_COST = 3
-
-#: Products changed since a moment (1 point per product).
-CHANGED_PRODUCTS = """query OmnisyncChangedProducts($first: Int!, $after: String, $query: String) {
-  products(first: $first, after: $after, query: $query) {
-    pageInfo { hasNextPage endCursor }
-    nodes { id updatedAt }
-  }
-}"""
-CHANGED_PRODUCT_COST = 1
-
-#: The shop's currency and its locations: the connectivity probe.
-SHOP = """query OmnisyncShop($first: Int!, $after: String) {
-  shop { name currencyCode }
-  locations(first: $first, after: $after) {
-    pageInfo { hasNextPage endCursor }
-    nodes { id name }
-  }
-}"""
+# ---------------------------------------------------------------- the shop
 
 
-def shop_cost(first: int) -> int:
-    return 1 + 2 + first
+@dataclass(frozen=True)
+class ShopLocation:
+    gid: str
+    name: str
+    #: The omnisync location name it is read and written as.
+    as_name: str
 
 
-def page_size(wanted: int, node_cost: int, overhead: int = 0) -> int:
-    """The largest page (≤ ``wanted``, ≤ 250) whose query stays within 1000 points."""
-    fits = (MAX_QUERY_COST - overhead - 2) // max(node_cost, 1)
-    return max(1, min(wanted, MAX_PAGE, fits))
+@dataclass(frozen=True)
+class Shop:
+    name: str
+    currency: str
+    locations: tuple[ShopLocation, ...]
+
+    def by_gid(self) -> dict[str, str]:
+        return {loc.gid: loc.as_name for loc in self.locations}
+
+    def gid_of(self, name: str) -> str | None:
+        return next((loc.gid for loc in self.locations if loc.as_name == name), None)
 
 
-def page_cost(first: int, node_cost: int, overhead: int = 0) -> int:
-    return overhead + 2 + first * node_cost
+def to_shop(
+    pages: Iterable[dict[str, Any]],
+    mapping: dict[str, str] | None,
+    currency: str | None,
+    where: str,
+) -> Shop:
+    """The shop of ``SHOP`` answers, its locations as ``mapping`` (Shopify location name or
+    GID -> omnisync name; None: every location under its own name) names them."""
+    name, shop_currency = "", ""
+    found: list[tuple[str, str]] = []
+    for data in pages:
+        shop = data.get("shop") or {}
+        name, shop_currency = shop.get("name") or "", shop.get("currencyCode") or ""
+        found += [(n["id"], n["name"]) for n in data["locations"]["nodes"]]
+    if mapping is None:
+        locations = tuple(ShopLocation(gid, label, label) for gid, label in found)
+    else:
+        chosen = []
+        for key, target in mapping.items():
+            match = [(gid, label) for gid, label in found if key in (gid, label)]
+            if not match:
+                known = ", ".join(f"{label} ({gid})" for gid, label in found) or "none"
+                raise ConnectorError(
+                    f"options.locations names {key!r}, which is not a location of the shop",
+                    where=where,
+                    hint=f"the shop's locations: {known}",
+                )
+            chosen.append(ShopLocation(match[0][0], match[0][1], target))
+        locations = tuple(chosen)
+    return Shop(name, currency or shop_currency, locations)
 
 
 # ---------------------------------------------------------------- API objects → records
@@ -224,91 +196,79 @@ def _text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-# ---------------------------------------------------------------- changes → mutation inputs
+def joined_record(
+    node: dict[str, Any],
+    origin: str,
+    stock: dict[str, dict[str, tuple[int, str]]],
+    shop: Shop,
+) -> tuple[Record, str | None]:
+    """A ``VARIANTS`` node with its stock from ``{location GID: {item GID: (available,
+    updatedAt)}}``, and its newest ``updatedAt``."""
+    item = (node.get("inventoryItem") or {}).get("id")
+    quantities: dict[str, int] = {}
+    newest = (node.get("product") or {}).get("updatedAt")
+    for loc in shop.locations:
+        level = stock[loc.gid].get(item or "")
+        if level is not None:
+            quantities[loc.as_name] = level[0]
+            newest = max(newest or "", level[1]) or None
+    record = to_record(node, shop.currency, quantities or None, origin)
+    return record, newest
 
 
-def regular_and_sale(state: VariantState, currency: str) -> tuple[Money | None, Money | None]:
-    """A variant's current regular and sale price in omnisync's terms."""
-    if state.on_sale:
-        assert state.compare_at is not None
-        assert state.price is not None
-        return Money(state.compare_at, currency), Money(state.price, currency)
-    return (Money(state.price, currency) if state.price is not None else None), None
+def target_record(node: dict[str, Any], shop: Shop, origin: str) -> tuple[Record, str | None]:
+    """A ``TARGETS`` node (its stock inside) as a record, and its newest ``updatedAt``."""
+    by_gid = shop.by_gid()
+    quantities: dict[str, int] = {}
+    newest = (node.get("product") or {}).get("updatedAt")
+    item = node.get("inventoryItem") or {}
+    for level in (item.get("inventoryLevels") or {}).get("nodes") or []:
+        name = by_gid.get(level["location"]["id"])
+        quantity = available_of(level)
+        if name is not None and quantity is not None:
+            quantities[name] = quantity
+            newest = max(newest or "", level.get("updatedAt") or "") or None
+    return to_record(node, shop.currency, quantities or None, origin), newest
 
 
-def amount(money: Money) -> str:
-    """A price as Shopify's Money string, at the currency's minor unit (``"19.90"``)."""
-    places = minor_units(money.currency)
-    return f"{money.amount.quantize(Decimal(1).scaleb(-places)):f}"
+# ---------------------------------------------------------------- changes → their variants
 
 
-def sale_prices(regular: Money | None, sale: Money | None) -> dict[str, Any]:
-    """``price``/``compareAtPrice`` for a regular and an optional sale price.
-
-    During a sale Shopify's ``price`` is what the customer pays and ``compareAtPrice`` the
-    regular price shown struck through; without one ``compareAtPrice`` is cleared."""
-    assert regular is not None
-    if sale is not None and sale.amount < regular.amount:
-        return {"price": amount(sale), "compareAtPrice": amount(regular)}
-    return {"price": amount(regular), "compareAtPrice": None}
+def gid_number(gid: str) -> str | None:
+    """The number at the end of a GID (``gid://shopify/Product/7`` -> ``7``)."""
+    match = re.search(r"/(\d+)(?:\?.*)?$", gid or "")
+    return match.group(1) if match else None
 
 
-@dataclass
-class Mutation:
-    """One root field of a write request: which changes (by index) it carries."""
-
-    alias: str
-    field: str
-    #: ``(argument, GraphQL type, value)`` for each variable of this field.
-    arguments: list[tuple[str, str, Any]]
-    #: Batch indices of the changes carried, per input element (``variants[i]``,
-    #: ``quantities[i]``); a product update carries all of them in element 0.
-    elements: list[list[int]]
-    #: Literal arguments written into the document (``allowPartialUpdates: true``).
-    literals: str = ""
-    idempotency_key: str | None = None
-
-    @property
-    def changes(self) -> list[int]:
-        return [index for element in self.elements for index in element]
+def _quoted(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-_PAYLOADS = {
-    "productVariantsBulkUpdate": "userErrors { field message code }",
-    "productUpdate": "userErrors { field message }",
-    "inventorySetQuantities": "userErrors { field message code }",
-}
+def lookup_terms(changes: Sequence[Change]) -> list[str]:
+    """Search terms for the changes' variants: ids where the change has them, else its SKU."""
+    terms: list[str] = []
+    for change in changes:
+        variant = change.ids.get("variant_id")
+        number = gid_number(variant) if variant else None
+        term = f"id:{number}" if number else f'sku:"{_quoted(change.sku)}"'
+        if term not in terms:
+            terms.append(term)
+    return terms
 
 
-def document(mutations: Sequence[Mutation]) -> tuple[str, dict[str, Any]]:
-    """One GraphQL request carrying ``mutations`` as aliased fields, values as variables."""
-    declarations: list[str] = []
-    fields: list[str] = []
-    variables: dict[str, Any] = {}
-    for mutation in mutations:
-        arguments = []
-        for name, type_, value in mutation.arguments:
-            variable = f"{mutation.alias}_{name}"
-            declarations.append(f"${variable}: {type_}")
-            variables[variable] = value
-            arguments.append(f"{name}: ${variable}")
-        if mutation.literals:
-            arguments.append(mutation.literals)
-        directive = ""
-        if mutation.idempotency_key is not None:
-            variable = f"{mutation.alias}_key"
-            declarations.append(f"${variable}: String!")
-            variables[variable] = mutation.idempotency_key
-            directive = f" @idempotent(key: ${variable})"
-        fields.append(
-            f"  {mutation.alias}: {mutation.field}({', '.join(arguments)}){directive} "
-            f"{{ {_PAYLOADS[mutation.field]} }}"
-        )
-    query = f"mutation OmnisyncWrite({', '.join(declarations)}) {{\n" + "\n".join(fields) + "\n}"
-    return query, variables
-
-
-def split_by_cost(mutations: Sequence[Mutation], budget: int) -> list[list[Mutation]]:
-    """Mutations in requests of at most ``budget`` points (10 per mutation field)."""
-    per_request = max(1, budget // MUTATION_COST)
-    return [list(mutations[i : i + per_request]) for i in range(0, len(mutations), per_request)]
+def node_for(
+    change: Change, by_gid: dict[str, Any], by_sku: dict[str, list[Any]]
+) -> tuple[Any, str | None]:
+    """The change's variant node, or why there is none."""
+    variant = change.ids.get("variant_id")
+    if variant:
+        node = by_gid.get(variant)
+        if node is None:
+            return None, f"variant {variant} (SKU {change.sku}) no longer exists in the shop"
+        return node, None
+    candidates = by_sku.get(change.sku, [])
+    if not candidates:
+        return None, f"no variant with SKU {change.sku} in the shop"
+    if len(candidates) > 1:
+        return None, f"{len(candidates)} variants have SKU {change.sku}; fix the duplicates"
+    return candidates[0], None

@@ -16,16 +16,13 @@ import json
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import httpx
 
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError
-from omnisync.sdk.http import HttpClient, HttpError
-
-if TYPE_CHECKING:
-    from .connector import WooCommerceOptions
+from omnisync.sdk.http import HttpClient, HttpError, HttpOptions
 
 #: Where the REST API v3 lives below the shop's URL (pretty permalinks).
 API_PATH = "/wp-json/wc/v3"
@@ -60,30 +57,35 @@ class Page:
 
 
 class WooClient:
-    """Requests to one shop's REST API, with WooCommerce's errors made actionable."""
+    """Requests to one shop's REST API, with WooCommerce's errors made actionable.
+
+    ``options`` are the HTTP options (URL, timeouts, retries); ``key`` and ``secret`` the REST
+    API key, sent as ``auth`` says; ``per_page`` the objects asked for per page."""
 
     def __init__(
         self,
         channel: str,
-        options: WooCommerceOptions,
+        options: HttpOptions,
         *,
+        key: str,
+        secret: str,
+        auth: Literal["basic", "query"],
+        per_page: int,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        key = options.consumer_key.get_secret_value()
-        secret = options.consumer_secret.get_secret_value()
         secrets.register(key)
         secrets.register(secret)
         self.channel = channel
-        self.per_page = options.per_page
+        self.per_page = per_page
         self.base = api_url(options.url)
-        auth: httpx.Auth = (
-            httpx.BasicAuth(key, secret) if options.auth == "basic" else QueryAuth(key, secret)
+        login: httpx.Auth = (
+            httpx.BasicAuth(key, secret) if auth == "basic" else QueryAuth(key, secret)
         )
         self.http = HttpClient.from_options(
             channel,
             options.model_copy(update={"url": self.base}),
             transport=transport,
-            auth=auth,
+            auth=login,
             headers={"Accept": "application/json", "User-Agent": "omnisync"},
         )
         plain_http = httpx.URL(self.base).scheme == "http"
@@ -97,7 +99,7 @@ class WooClient:
             )
             + (
                 "; if the server strips the Authorization header, set options.auth: query"
-                if options.auth == "basic"
+                if auth == "basic"
                 else ""
             )
         )

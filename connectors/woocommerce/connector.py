@@ -159,7 +159,16 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
                 hint="set the environment variables the config names (a WooCommerce REST "
                 "API key: WooCommerce → Settings → Advanced → REST API)",
             )
-        return WooClient(self.name, self.options, transport=transport)
+        options = self.options
+        return WooClient(
+            self.name,
+            options,
+            key=options.consumer_key.get_secret_value(),
+            secret=options.consumer_secret.get_secret_value(),
+            auth=options.auth,
+            per_page=options.per_page,
+            transport=transport,
+        )
 
     @cached_property
     def currency(self) -> str:
