@@ -28,7 +28,7 @@ applied. A variation's title is its parent's name, so a title change goes to the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
@@ -138,7 +138,11 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
     description = "WooCommerce shop (REST API v3): products and variations, batched writes"
     Options = WooCommerceOptions
     capabilities: ClassVar[Capabilities] = Capabilities(
-        reads=frozenset(Entity), writes=frozenset(Entity), incremental=True, max_batch=MAX_BATCH
+        reads=frozenset(Entity),
+        writes=frozenset(Entity),
+        incremental=True,
+        max_batch=MAX_BATCH,
+        targeted=True,
     )
 
     # ------------------------------------------------------------------ basics
@@ -420,6 +424,13 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
                 records[target] = record
         problems.raise_if_any(where=self.name)
         return records
+
+    def read_skus(self, skus: Collection[str]) -> Iterator[Record]:
+        """The records of ``skus``: located with the ``sku`` filter, then read by id (with
+        their parents, for a variation's name)."""
+        located = self._lookup_skus(list(skus))
+        records = self._read_targets(list(located.values()))
+        return iter(sorted(records.values(), key=lambda r: r.sku))
 
     def current(self, changes: Sequence[Change]) -> dict[str, Any]:
         """The current values of the changes' targets, re-read by id (and SKU where a change
