@@ -1,6 +1,6 @@
 """What every file connector shares: the path and encoding options, the reachability check,
 decoding that knows which line a bad byte is on, and the write side's entry points (the
-machinery itself is in :mod:`.write`)."""
+machinery itself is in :mod:`.editor`, :mod:`.document` and :mod:`.replace`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from pydantic import StringConstraints, field_validator
@@ -23,10 +23,10 @@ from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, Co
 from omnisync.sdk.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
 from omnisync.sdk.write import BatchWriter, Prepared
 
+from .document import Document
+from .editor import Editor
+from .replace import replace_file
 from .source import SourceText
-
-if TYPE_CHECKING:
-    from .write import Document, Editor
 
 PATH_HINT = "check options.path (relative paths are resolved against the config file's folder)"
 ENCODING_HINT = "set options.encoding (e.g. cp1252 for Windows exports)"
@@ -174,8 +174,6 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
 
     def prepare(self, changes: Sequence[Change]) -> Prepared[_Edit]:
         """The batch applied to the file in memory; what the file cannot take is refused."""
-        from .write import Editor
-
         if not changes:
             return Prepared()
         document = self.document()
@@ -195,8 +193,6 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
 
     def send(self, request: _Edit) -> dict[int, str | None]:
         """Rewrite the file once, atomically (see the class docstring)."""
-        from .write import replace_file
-
         document = request.document
         if document.touched:
             data = document.encode()

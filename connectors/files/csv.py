@@ -81,8 +81,9 @@ from omnisync.sdk.mapping import (
 )
 
 from .base import FileConnector, FileOptions, blank_problem, decoded_lines
+from .document import Document
 from .source import SourceText
-from .write import MISSING, Document
+from .styles import MISSING
 
 log = logging.getLogger(__name__)
 
