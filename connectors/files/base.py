@@ -236,7 +236,7 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
         return SourceText(self.file, data, bom, codec, text, stat.st_mtime_ns, stat.st_size)
 
 
-def _codec_for(head: bytes, encoding: str) -> str:
+def codec_for(head: bytes, encoding: str) -> str:
     """The codec to decode with, honouring a byte-order mark over the configured encoding
     (a BOM is evidence; a setting may be a guess)."""
     if head.startswith(codecs.BOM_UTF8):
@@ -266,7 +266,7 @@ def decoded_lines(
     byte is reported with its line number: an :class:`InputError` that also carries the
     problems collected so far."""
     head = stream.read(4)
-    codec = _codec_for(head, encoding)
+    codec = codec_for(head, encoding)
     decoder = codecs.getincrementaldecoder(codec)(errors="strict")
     line = 1
     pending = ""
@@ -291,7 +291,7 @@ def read_text(stream: BinaryIO, encoding: str, path: str) -> str:
     """The whole file as text, for formats that cannot be read line by line."""
     data = stream.read()
     try:
-        return codecs.decode(data, _codec_for(data[:4], encoding))
+        return codecs.decode(data, codec_for(data[:4], encoding))
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise decode_error(exc, line, encoding, f"{path}:{line}", ProblemCollector()) from None
