@@ -1,6 +1,6 @@
 """What every file connector shares: the path and encoding options, the reachability check,
 decoding that knows which line a bad byte is on, and the write side's entry points (the
-machinery itself is in :mod:`.write`)."""
+machinery itself is in :mod:`.editor`, :mod:`.document` and :mod:`.replace`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from pydantic import StringConstraints, field_validator
@@ -23,10 +23,10 @@ from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, Co
 from omnisync.sdk.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
 from omnisync.sdk.write import BatchWriter, Prepared
 
+from .document import Document
+from .editor import Editor
+from .replace import replace_file
 from .source import SourceText
-
-if TYPE_CHECKING:
-    from .write import Document, Editor
 
 PATH_HINT = "check options.path (relative paths are resolved against the config file's folder)"
 ENCODING_HINT = "set options.encoding (e.g. cp1252 for Windows exports)"
@@ -174,8 +174,6 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
 
     def prepare(self, changes: Sequence[Change]) -> Prepared[_Edit]:
         """The batch applied to the file in memory; what the file cannot take is refused."""
-        from .write import Editor
-
         if not changes:
             return Prepared()
         document = self.document()
@@ -195,8 +193,6 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
 
     def send(self, request: _Edit) -> dict[int, str | None]:
         """Rewrite the file once, atomically (see the class docstring)."""
-        from .write import replace_file
-
         document = request.document
         if document.touched:
             data = document.encode()
@@ -240,7 +236,7 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
         return SourceText(self.file, data, bom, codec, text, stat.st_mtime_ns, stat.st_size)
 
 
-def _codec_for(head: bytes, encoding: str) -> str:
+def codec_for(head: bytes, encoding: str) -> str:
     """The codec to decode with, honouring a byte-order mark over the configured encoding
     (a BOM is evidence; a setting may be a guess)."""
     if head.startswith(codecs.BOM_UTF8):
@@ -270,7 +266,7 @@ def decoded_lines(
     byte is reported with its line number: an :class:`InputError` that also carries the
     problems collected so far."""
     head = stream.read(4)
-    codec = _codec_for(head, encoding)
+    codec = codec_for(head, encoding)
     decoder = codecs.getincrementaldecoder(codec)(errors="strict")
     line = 1
     pending = ""
@@ -295,7 +291,7 @@ def read_text(stream: BinaryIO, encoding: str, path: str) -> str:
     """The whole file as text, for formats that cannot be read line by line."""
     data = stream.read()
     try:
-        return codecs.decode(data, _codec_for(data[:4], encoding))
+        return codecs.decode(data, codec_for(data[:4], encoding))
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise decode_error(exc, line, encoding, f"{path}:{line}", ProblemCollector()) from None

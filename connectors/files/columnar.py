@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import duckdb
 
@@ -48,10 +48,8 @@ from omnisync.sdk.columnar import ColumnarMapper, filled_sql, sql_name, strip_sq
 from omnisync.sdk.connector import TableTarget
 from omnisync.sdk.mapping import ProblemCollector
 
-from .base import _codec_for
-
-if TYPE_CHECKING:
-    from .csv import CsvConnector
+from .base import FileConnector, codec_for
+from .csv_dialect import CsvDialect, CsvOptions
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +62,16 @@ class Declined(Exception):
 MIN_BYTES = 4 << 20
 
 
-def read_table(connector: CsvConnector, target: TableTarget) -> bool:
-    """Create ``target``'s tables from the connector's file, or return False (see above)."""
+def read_table(
+    connector: FileConnector[CsvOptions], dialect: CsvDialect, target: TableTarget
+) -> bool:
+    """Create ``target``'s tables from the connector's file, read as ``dialect`` reads it, or
+    return False (see above)."""
     try:
         if connector.file.stat().st_size < MIN_BYTES:
             raise Declined(f"smaller than {MIN_BYTES >> 20} MiB: the row path is quicker")
         with _utf8(connector) as path:
-            return _load(connector, target, path)
+            return _load(connector, dialect, target, path)
     except Declined as exc:
         reason = str(exc)
     except (OSError, OmnisyncError, csv.Error, UnicodeError, duckdb.Error) as exc:
@@ -79,10 +80,12 @@ def read_table(connector: CsvConnector, target: TableTarget) -> bool:
     return False
 
 
-def _load(connector: CsvConnector, target: TableTarget, path: Path) -> bool:
-    options = connector.options
-    header, header_line = _header(connector)
-    mapper, group = connector._setup(header, header_line)
+def _load(
+    connector: FileConnector[CsvOptions], dialect: CsvDialect, target: TableTarget, path: Path
+) -> bool:
+    options = dialect.options
+    header, header_line = _header(connector, dialect)
+    mapper, group = dialect.setup(header, header_line)
     if group:
         raise Declined(f"rows grouped by {group!r}")
     unsupported = ColumnarMapper.unsupported(mapper)
@@ -102,7 +105,7 @@ def _load(connector: CsvConnector, target: TableTarget, path: Path) -> bool:
     # As the row path's dict(zip(header, values)): a repeated name means its last column.
     index = {name: i for i, name in enumerate(header)}
     cell = {name: f"c{i}" for name, i in index.items()}
-    layout = connector.layout(header, mapper, group)
+    layout = dialect.layout(header, mapper, group)
     # Skipped as the row path skips them: blank rows, then container rows.
     # A CASE tests the cells in turn and stops at the first that is not blank.
     whens = " ".join(f"WHEN {filled_sql(f'c{i}')} THEN true" for i in range(len(header)))
@@ -121,10 +124,10 @@ def _load(connector: CsvConnector, target: TableTarget, path: Path) -> bool:
     return ColumnarMapper(mapper, target.timezone).load(target, query, aliases)
 
 
-def _header(connector: CsvConnector) -> tuple[list[str], int]:
+def _header(connector: FileConnector[CsvOptions], dialect: CsvDialect) -> tuple[list[str], int]:
     """The header as the row path reads it, and the line it ends on (DuckDB skips to it)."""
     with connector.open() as stream:
-        reader = connector._reader(connector._lines(stream, ProblemCollector()))
+        reader = dialect.reader(dialect.lines(stream, ProblemCollector()))
         for row in reader:
             if any(cell.strip() for cell in row):
                 if any("\n" in cell or "\r" in cell for cell in row):
@@ -145,11 +148,11 @@ def _list(values: frozenset[str]) -> str:
 
 
 @contextmanager
-def _utf8(connector: CsvConnector) -> Iterator[Path]:
+def _utf8(connector: FileConnector[CsvOptions]) -> Iterator[Path]:
     """The file itself when it is UTF-8, else a temporary UTF-8 copy (removed afterwards)."""
     with connector.open() as stream:
         head = stream.read(4)
-        codec = codecs.lookup(_codec_for(head, connector.options.encoding)).name
+        codec = codecs.lookup(codec_for(head, connector.options.encoding)).name
         if codec in ("utf-8", "utf-8-sig"):
             yield connector.file
             return

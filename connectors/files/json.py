@@ -50,8 +50,9 @@ from .base import (
     kind_of,
     read_text,
 )
+from .document import Document
 from .source import SourceText
-from .write import MISSING, Document
+from .styles import MISSING
 
 
 def _loads(text: str) -> Any:

@@ -1,7 +1,7 @@
 """How a file writes a value, learnt from the cell it replaces or from the column's other cells:
 ``1.299,00`` or ``1299.00``, ``29.99 EUR`` or ``€29,99``, ``24.12.2026`` or
 ``2026-12-24T23:59+0100``, ``in stock`` or ``in_stock``. Pure functions and small value
-classes; :mod:`.write` decides which example a value follows."""
+classes; :mod:`.row_writer` decides which example a value follows."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ from omnisync.sdk.connector import Capabilities, ConnectorContext, ConnectorOpti
 from omnisync.sdk.mapping import FieldMapping, ProblemCollector, RowMapper, missing_columns_error
 
 from .base import FileConnector, FileOptions, MappedCapabilities, blank_problem
-from .csv import Preset, apply_preset, known_preset, preset_named
+from .presets import Preset, apply_preset, known_preset, preset_named
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"

@@ -267,9 +267,22 @@ class ColumnarMapper:
     # -- the SQL ------------------------------------------------------------------------
 
     def _plan(self, raw: Callable[[str], str]) -> _Plan:
-        m = self.mapping
+        """The stage query for this mapping, field by field; ``raw(column)`` is the SQL of a
+        source column's text."""
         plan = _Plan()
         plan.columns.update(ord="NULL", origin="NULL", attributes="NULL")
+        self._plan_texts(plan, raw)
+        self._plan_gtin(plan, raw)
+        self._plan_money(plan, raw)
+        self._plan_vat(plan, raw)
+        self._plan_availability(plan, raw)
+        self._plan_dates(plan)
+        self._plan_stock(plan, raw)
+        self._plan_ids(plan, raw)
+        return plan
+
+    def _plan_texts(self, plan: _Plan, raw: Callable[[str], str]) -> None:
+        m = self.mapping
         plan.columns["sku"] = text_sql(raw(m.sku))
         for name in ("title", "description", "brand"):
             column = getattr(m, name)
@@ -288,45 +301,59 @@ class ColumnarMapper:
                 "_s_html",
                 description=("VARCHAR", _get("description")),
             )
-        if m.gtin:
-            x = raw(m.gtin)
-            plan.second["_s_gtin"] = f"(strlen({x}) BETWEEN 8 AND 14 AND {x} NOT GLOB '*[!0-9]*')"
-            # zfill(14); lpad counts characters, the usual 13 digits need no count.
-            plan.columns["gtin"] = (
-                f"(CASE WHEN NOT _s_gtin THEN NULL WHEN strlen({x}) = 13 THEN '0' || {x} "
-                f"WHEN strlen({x}) = 14 THEN {x} ELSE lpad({x}, 14, '0') END)"
-            )
-            self._group(plan, "gtin", [m.gtin], "_s_gtin", gtin=("VARCHAR", _get("gtin")))
-        self._money(plan, raw)
-        if m.vat_rate:
-            x = raw(m.vat_rate)
-            forms = number_forms(
-                self.parse.decimal, self.parse.thousands, digits=3, places=4, signed=False
-            )
-            rate = f"CAST({forms.value_sql(x)} AS DECIMAL(9,4))"
-            plan.second["_s_vat"] = f"({_full(x, forms.pattern)} AND {rate} <= 100)"
-            plan.columns["vat_rate"] = f"(CASE WHEN _s_vat THEN {rate} END)"
-            self._group(
-                plan, "vat", [m.vat_rate], "_s_vat", vat_rate=("DECIMAL(9,4)", _get("vat_rate"))
-            )
-        if m.availability:
-            x = raw(m.availability)
-            cases = " ".join(
-                f"WHEN {sql_str(word)} THEN {sql_str(value)}"
-                for word, value in sorted(_AVAILABILITY_WORDS.items())
-            )
-            plan.second["_w_availability"] = (
-                f"(CASE WHEN {x} NOT GLOB '*[!A-Za-z_ -]*' THEN (CASE lower({x}) {cases} END) END)"
-            )
-            plan.columns["availability"] = "_w_availability"
-            self._group(
-                plan,
-                "availability",
-                [m.availability],
-                "_w_availability IS NOT NULL",
-                availability=("VARCHAR", _availability),
-            )
+
+    def _plan_gtin(self, plan: _Plan, raw: Callable[[str], str]) -> None:
+        m = self.mapping
+        if not m.gtin:
+            return
+        x = raw(m.gtin)
+        plan.second["_s_gtin"] = f"(strlen({x}) BETWEEN 8 AND 14 AND {x} NOT GLOB '*[!0-9]*')"
+        # zfill(14); lpad counts characters, the usual 13 digits need no count.
+        plan.columns["gtin"] = (
+            f"(CASE WHEN NOT _s_gtin THEN NULL WHEN strlen({x}) = 13 THEN '0' || {x} "
+            f"WHEN strlen({x}) = 14 THEN {x} ELSE lpad({x}, 14, '0') END)"
+        )
+        self._group(plan, "gtin", [m.gtin], "_s_gtin", gtin=("VARCHAR", _get("gtin")))
+
+    def _plan_vat(self, plan: _Plan, raw: Callable[[str], str]) -> None:
+        m = self.mapping
+        if not m.vat_rate:
+            return
+        x = raw(m.vat_rate)
+        forms = number_forms(
+            self.parse.decimal, self.parse.thousands, digits=3, places=4, signed=False
+        )
+        rate = f"CAST({forms.value_sql(x)} AS DECIMAL(9,4))"
+        plan.second["_s_vat"] = f"({_full(x, forms.pattern)} AND {rate} <= 100)"
+        plan.columns["vat_rate"] = f"(CASE WHEN _s_vat THEN {rate} END)"
+        self._group(
+            plan, "vat", [m.vat_rate], "_s_vat", vat_rate=("DECIMAL(9,4)", _get("vat_rate"))
+        )
+
+    def _plan_availability(self, plan: _Plan, raw: Callable[[str], str]) -> None:
+        m = self.mapping
+        if not m.availability:
+            return
+        x = raw(m.availability)
+        cases = " ".join(
+            f"WHEN {sql_str(word)} THEN {sql_str(value)}"
+            for word, value in sorted(_AVAILABILITY_WORDS.items())
+        )
+        plan.second["_w_availability"] = (
+            f"(CASE WHEN {x} NOT GLOB '*[!A-Za-z_ -]*' THEN (CASE lower({x}) {cases} END) END)"
+        )
+        plan.columns["availability"] = "_w_availability"
+        self._group(
+            plan,
+            "availability",
+            [m.availability],
+            "_w_availability IS NOT NULL",
+            availability=("VARCHAR", _availability),
+        )
+
+    def _plan_dates(self, plan: _Plan) -> None:
         # Dates always take the Python parser: few distinct values, and its zone rules.
+        m = self.mapping
         if m.sale_window:
             self._group(
                 plan,
@@ -342,7 +369,9 @@ class ColumnarMapper:
                 self._group(
                     plan, name, [column], "false", **{name: ("TIMESTAMP", self._moment(name))}
                 )
-        stock = m.stock
+
+    def _plan_stock(self, plan: _Plan, raw: Callable[[str], str]) -> None:
+        stock = self.mapping.stock
         locations = {DEFAULT_LOCATION: stock} if isinstance(stock, str) else dict(stock or {})
         forms = whole_forms(self.mapper._int_thousands)
         for index, (location, column) in enumerate(locations.items()):
@@ -358,17 +387,20 @@ class ColumnarMapper:
             self._group(
                 plan, f"q_{index}", [column], sure, **{f"_q_{index}": ("BIGINT", _stock(location))}
             )
-        if m.ids:
-            for index, column in enumerate(m.ids.values()):
-                plan.second[f"_id_{index}"] = text_sql(raw(column))
-            parts = ", ".join(
-                f"CASE WHEN _id_{index} IS NOT NULL THEN "
-                f"{sql_str(json.dumps(name, ensure_ascii=False) + ': ')} || "
-                f"CAST(to_json(_id_{index}) AS VARCHAR) END"
-                for index, name in sorted(enumerate(m.ids), key=lambda pair: pair[1])
-            )
-            plan.columns["ids"] = f"nullif('{{' || concat_ws(', ', {parts}) || '}}', '{{}}')"
-        return plan
+
+    def _plan_ids(self, plan: _Plan, raw: Callable[[str], str]) -> None:
+        ids = self.mapping.ids
+        if not ids:
+            return
+        for index, column in enumerate(ids.values()):
+            plan.second[f"_id_{index}"] = text_sql(raw(column))
+        parts = ", ".join(
+            f"CASE WHEN _id_{index} IS NOT NULL THEN "
+            f"{sql_str(json.dumps(name, ensure_ascii=False) + ': ')} || "
+            f"CAST(to_json(_id_{index}) AS VARCHAR) END"
+            for index, name in sorted(enumerate(ids), key=lambda pair: pair[1])
+        )
+        plan.columns["ids"] = f"nullif('{{' || concat_ws(', ', {parts}) || '}}', '{{}}')"
 
     def _group(
         self,
@@ -380,7 +412,7 @@ class ColumnarMapper:
     ) -> None:
         plan.groups.append(_Group(name, columns, sure, outputs))
 
-    def _money(self, plan: _Plan, raw: Callable[[str], str]) -> None:
+    def _plan_money(self, plan: _Plan, raw: Callable[[str], str]) -> None:
         m, parse = self.mapping, self.parse
         amounts = [(n, c) for n, c in (("price", m.price), ("sale_price", m.sale_price)) if c]
         if not amounts:

@@ -1,38 +1,22 @@
-"""The write side the file connectors share: apply changes to a parsed file, keep its style,
-replace it atomically.
-
-Two parts, from the inside out (how a single value is spelled is :mod:`.styles`):
-
-* :class:`RowWriter` — what a change means for a row's cells: which columns a field maps to,
-  the Shopify compare-at pair, a sale's dates, a stock location's column.
-* :class:`Editor` — applies a batch to a :class:`Document` (the CSV or JSON file in memory),
-  checks that every changed row reads back with the new value (and undoes the row's edit when
-  not), and answers one :class:`~omnisync.models.WriteResult` per change.
+"""What a change means for a row's cells: :class:`RowWriter` writes JSON field values
+(:mod:`omnisync.sdk.values`) into the columns a mapping names — the Shopify compare-at pair, a
+sale's dates, a stock location's column, money with or without its currency.
 
 A value is written in the style of the cell it replaces, else of the column's other cells,
-else of the options.
-
-:func:`replace_file` then writes the document: a backup, a temporary file in the same folder,
-flush, fsync, ``os.replace``. The original is untouched unless the rename happened.
+else of the options (how a single value is spelled is :mod:`.styles`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from omnisync.errors import ChangeRejected, ConnectorError, Problem, TransientError
+from omnisync.errors import ChangeRejected
 from omnisync.markup import text_html
-from omnisync.models import Availability, Change, Field, Money, Op, Record, WriteResult
+from omnisync.models import Availability, Field, Money, Record
 from omnisync.normalize import (
     clean_text,
     minor_units,
@@ -42,9 +26,10 @@ from omnisync.normalize import (
     parse_money,
     parse_sale_window,
 )
-from omnisync.sdk.mapping import DEFAULT_LOCATION, FieldMapping, ParseOptions, RowMapper
-from omnisync.sdk.values import field_value, json_money, json_to_record, sale_json, same
+from omnisync.sdk.mapping import DEFAULT_LOCATION, FieldMapping, ParseOptions
+from omnisync.sdk.values import json_money, sale_json
 
+from .document import Cells, Document
 from .styles import (
     DEFAULT_DATE,
     DEFAULT_WINDOW,
@@ -59,121 +44,6 @@ from .styles import (
     parse_moment,
     recode,
 )
-
-if TYPE_CHECKING:
-    from .source import SourceText
-
-__all__ = ["MISSING", "Document", "Editor", "RowWriter", "replace_file"]
-
-
-# ------------------------------------------------------------------------------ documents
-
-
-@dataclass
-class Touched:
-    """What a batch did to one row."""
-
-    op: Op
-    sku: str
-    keys: list[str] = field(default_factory=list)
-
-
-class Cells(Protocol):
-    """One row of a document, column by column (a JSON object by dotted path)."""
-
-    #: JSON: values keep their JSON type (numbers stay numbers); CSV: every cell is text.
-    typed: bool
-
-    def get(self, column: str) -> Any:
-        """The raw value, or :data:`MISSING` when the row has no such column."""
-
-    def set(self, column: str, value: Any) -> None:
-        """Store a raw value; ``None`` blanks the cell."""
-
-    def inherited(self, column: str) -> Any:
-        """The value a blank cell takes from its group's first row (CSV ``group_by``), else None."""
-
-
-class Document(ABC):
-    """A file parsed for editing. Rows are addressed by ``ref`` (an int that stays valid while
-    rows are added and removed); unchanged rows are written back exactly as they were read."""
-
-    def __init__(self, source: SourceText, mapper: RowMapper, label: str) -> None:
-        self.source = source
-        self.mapper = mapper
-        #: The path as configured, for messages.
-        self.label = label
-        #: Rows changed, created or deleted so far, in order.
-        self.touched: dict[int, Touched] = {}
-        self._samples: dict[str, Any] = {}
-
-    def touch(self, ref: int, change: Change) -> None:
-        entry = self.touched.setdefault(ref, Touched(change.op, change.sku))
-        if change.op is not Op.UPDATE:
-            entry.op = change.op  # created then updated stays a create
-        entry.keys.append(change.key)
-
-    @abstractmethod
-    def refs(self, sku: str) -> list[int]:
-        """The rows holding ``sku`` (more than one when the file lists it twice)."""
-
-    @abstractmethod
-    def row_record(self, ref: int) -> tuple[Record | None, list[Problem]]:
-        """The row as the connector reads it, or ``None`` and the problems that stop it."""
-
-    @abstractmethod
-    def cells(self, ref: int) -> Cells: ...
-
-    @abstractmethod
-    def append(self, sku: str) -> int:
-        """A new empty row for ``sku`` at the end of the records."""
-
-    def created(self, ref: int) -> None:  # noqa: B027 - most formats need no finishing
-        """Called once a new row is filled (JSON reorders the keys like its neighbours)."""
-
-    @abstractmethod
-    def discard(self, ref: int) -> None:
-        """Forget a row :meth:`append` made (its create failed)."""
-
-    @abstractmethod
-    def delete(self, ref: int) -> None:
-        """Remove the row; :class:`ChangeRejected` when the file's layout does not allow it."""
-
-    @abstractmethod
-    def snapshot(self, ref: int) -> Any: ...
-
-    @abstractmethod
-    def restore(self, ref: int, snapshot: Any) -> None: ...
-
-    @abstractmethod
-    def where(self, ref: int) -> str:
-        """``path:line`` of the row, for messages."""
-
-    @abstractmethod
-    def payload(self, ref: int) -> Any:
-        """The row as it would be written (CSV: column -> text; JSON: the object)."""
-
-    @abstractmethod
-    def render(self) -> str:
-        """The whole file as text, with every edit applied."""
-
-    @abstractmethod
-    def column_values(self, column: str) -> Any:
-        """The original rows' values of ``column``, in file order (for :meth:`sample`)."""
-
-    def sample(self, column: str) -> Any:
-        """The first non-blank value of ``column`` in the file as read: how the file writes it."""
-        if column not in self._samples:
-            self._samples[column] = next(
-                (value for value in self.column_values(column) if not blank(value)), None
-            )
-        return self._samples[column]
-
-    def encode(self) -> bytes:
-        return self.source.encode(self.render())
-
-
-# ------------------------------------------------------------------------------ row writer
 
 
 class RowWriter:
@@ -664,255 +534,3 @@ def _typed_amount(amount: Decimal, places: int, template: Any) -> Any:
 
 def _sale_value(record: Record) -> dict[str, Any] | None:
     return sale_json(record.sale_price, record.sale_start, record.sale_end)
-
-
-# ------------------------------------------------------------------------------ editor
-
-
-@dataclass
-class _Outcome:
-    change: Change
-    ok: bool = True
-    error: str | None = None
-    refs: list[int] = field(default_factory=list)
-
-
-class Editor:
-    """Applies changes to a :class:`Document`, one result per change."""
-
-    def __init__(self, document: Document, parse: ParseOptions, zone: tzinfo | None) -> None:
-        self.document = document
-        self.zone = zone
-        self.writer = RowWriter(document.mapper.mapping, parse, zone, document)
-        self._outcomes: list[_Outcome] = []
-
-    def apply(self, changes: Sequence[Change]) -> list[WriteResult]:
-        outcomes = [_Outcome(change) for change in changes]
-        for index in _order(changes):
-            self._attempt(outcomes[index])
-        # A product's first row can go once its other variants have gone (Shopify groups):
-        # deletes refused for that reason get a second chance after the rest of the batch.
-        for outcome in outcomes:
-            if not outcome.ok and outcome.change.op is Op.DELETE:
-                self._attempt(outcome)
-        self._outcomes = outcomes
-        return [WriteResult(o.change.key, o.ok, o.error) for o in outcomes]
-
-    def _attempt(self, outcome: _Outcome) -> None:
-        try:
-            outcome.refs = self._apply(outcome.change)
-        except ChangeRejected as exc:
-            outcome.ok, outcome.error = False, str(exc)
-        else:
-            outcome.ok, outcome.error = True, None
-
-    def rows(self) -> list[dict[str, Any]]:
-        """Per row the changes touched, its payload as the file would hold it."""
-        document = self.document
-        return [
-            {
-                "op": touched.op.value,
-                "sku": touched.sku,
-                "where": document.where(ref),
-                "changes": list(touched.keys),
-                "row": document.payload(ref),
-            }
-            for ref, touched in document.touched.items()
-        ]
-
-    def _apply(self, change: Change) -> list[int]:
-        document = self.document
-        if change.op is Op.CREATE:
-            return [self._create(change)]
-        refs = document.refs(change.sku)
-        if not refs:
-            raise ChangeRejected(
-                f"SKU {change.sku} not found in {document.label} "
-                "(it may have been removed since the plan was made)"
-            )
-        if change.op is Op.DELETE:
-            for ref in refs:
-                document.delete(ref)
-                document.touch(ref, change)
-            return refs
-        if not change.field:
-            raise ChangeRejected("an update names no field")
-        try:
-            field = Field(change.field)
-        except ValueError:
-            raise ChangeRejected(f"unknown field {change.field!r}") from None
-        writer = self.writer
-        writer.column(field, change.location)  # unmapped field or location: fail before anything
-        wanted = writer.comparable(field, change.after)
-        for ref in refs:
-            record, _ = document.row_record(ref)
-            if record is not None and same(
-                field, writer.comparable(field, field_value(record, field, change.location)), wanted
-            ):
-                continue  # already so: leave the row as written
-            snapshot = document.snapshot(ref)
-            try:
-                writer.update(document.cells(ref), record, field, change.location, change.after)
-                self._verify(ref, field, change.location, change.after)
-            except ChangeRejected:
-                document.restore(ref, snapshot)
-                raise
-            document.touch(ref, change)
-        return refs
-
-    def _create(self, change: Change) -> int:
-        document = self.document
-        existing = document.refs(change.sku)
-        if existing:
-            raise ChangeRejected(
-                f"SKU {change.sku} already exists in {document.where(existing[0])}"
-            )
-        if not isinstance(change.after, dict):
-            raise ChangeRejected("a create needs the whole record in `after`")
-        try:
-            record = json_to_record({**change.after, "sku": change.sku})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChangeRejected(f"the record to create is malformed ({exc})") from None
-        ref = document.append(change.sku)
-        try:
-            self.writer.create(document.cells(ref), record)
-            document.created(ref)
-            for field in document.mapper.fields():
-                if field is Field.STOCK and record.stock:
-                    for location in record.stock:
-                        at = None if location == DEFAULT_LOCATION else location
-                        self._verify(ref, field, at, record.stock[location])
-                elif (value := field_value(record, field)) is not None:
-                    self._verify(ref, field, None, value)
-        except ChangeRejected:
-            document.discard(ref)
-            raise
-        document.touch(ref, change)
-        return ref
-
-    def _verify(self, ref: int, field: Field, location: str | None, wanted: Any) -> None:
-        """The row reads back with ``wanted``, or :class:`ChangeRejected` says why not."""
-        record, problems = self.document.row_record(ref)
-        if record is None:
-            reason = problems[0].message if problems else "it cannot be read"
-            raise ChangeRejected(f"the row would not read back: {reason}")
-        got = field_value(record, field, location)
-        writer = self.writer
-        if not same(field, writer.comparable(field, got), writer.comparable(field, wanted)):
-            column = writer.column(field, location)
-            raise ChangeRejected(
-                f"column {column!r} cannot hold {_show(wanted)}: it would read back as {_show(got)}"
-            )
-
-
-def _order(changes: Sequence[Change]) -> list[int]:
-    """Application order: a record's sale price after its regular price, whatever the plan's
-    order, so that the Shopify compare-at pair is always built from the new regular price."""
-    priced = {c.sku for c in changes if c.op is Op.UPDATE and c.field == Field.PRICE}
-    late = [
-        i
-        for i, c in enumerate(changes)
-        if c.op is Op.UPDATE and c.field == Field.SALE_PRICE and c.sku in priced
-    ]
-    later = set(late)
-    return [i for i in range(len(changes)) if i not in later] + late
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict) and "amount" in value:
-        text = f"{value['amount']} {value.get('currency', '')}".strip()
-        if value.get("start") or value.get("end"):
-            text += f" ({value.get('start') or '…'} to {value.get('end') or '…'})"
-        return text
-    return "nothing" if value is None else json.dumps(value, ensure_ascii=False, default=str)
-
-
-# ------------------------------------------------------------------------------ replace
-
-
-def backup_name(path: Path, moment: datetime | None = None) -> Path:
-    """``<name>.<YYYYmmddTHHMMSSffffffZ>.bak`` next to ``path``."""
-    stamp = (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    return path.with_name(f"{path.name}.{stamp}.bak")
-
-
-def replace_file(source: SourceText, data: bytes, *, backup: bool, where: str) -> Path | None:
-    """Replace the file ``source`` was read from with ``data``, atomically; return the backup.
-
-    :class:`~omnisync.errors.TransientError` when the file changed since it was read (a retry
-    re-reads it); :class:`~omnisync.errors.ConnectorError` when it cannot be written. Either
-    way the original is left as it was and no temporary file remains.
-    """
-    target = source.path.resolve()  # a symlink keeps pointing at the rewritten file
-    folder = target.parent
-    hint = (
-        f"check that omnisync may write {target.name} and its folder {folder} "
-        "(it writes a temporary file and a backup next to the file)"
-    )
-    try:
-        stat = target.stat()
-    except OSError as exc:
-        raise ConnectorError(
-            f"cannot write {target}: {exc.strerror or exc}", where=where, hint=hint
-        ) from exc
-    if (stat.st_mtime_ns, stat.st_size) != (source.mtime_ns, source.size):
-        raise TransientError(
-            f"{target} changed while the write was prepared", where=where, hint="run the push again"
-        )
-    if not os.access(target, os.W_OK):
-        raise ConnectorError(
-            f"cannot write {target}: the file is read-only", where=where, hint=hint
-        )
-    saved: Path | None = None
-    temporary: str | None = None
-    replaced = False
-    try:
-        if backup:
-            saved = _write_backup(target, source.data)
-        descriptor, temporary = tempfile.mkstemp(
-            dir=folder, prefix=f".{target.name}.", suffix=".tmp"
-        )
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(temporary, stat.st_mode & 0o7777)
-        os.replace(temporary, target)
-        replaced = True
-    except OSError as exc:
-        raise ConnectorError(
-            f"cannot write {target}: {exc.strerror or exc}", where=where, hint=hint
-        ) from exc
-    finally:
-        if not replaced:  # leave the folder as it was
-            for leftover in (temporary, saved):
-                if leftover is not None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(leftover)
-    _sync_folder(folder)
-    return saved
-
-
-def _write_backup(target: Path, data: bytes) -> Path:
-    moment = datetime.now(UTC)
-    while True:
-        path = backup_name(target, moment)
-        try:
-            with path.open("xb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            return path
-        except FileExistsError:
-            moment += timedelta(microseconds=1)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename durable (POSIX); best effort elsewhere."""
-    with contextlib.suppress(OSError, AttributeError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
