@@ -339,7 +339,8 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
                 sku = str(obj.get("sku") or "")
                 if sku not in wanted or sku in found:
                     continue
-                if obj.get("type") == "variation" and obj.get("parent_id"):
+                # Variations carry no `type` in the REST API; a parent id says what they are.
+                if obj.get("parent_id"):
                     found[sku] = Target(int(obj["parent_id"]), int(obj["id"]))
                 else:
                     found[sku] = Target(int(obj["id"]))
