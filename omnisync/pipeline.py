@@ -2,7 +2,9 @@
 
 The CLI parses options, calls one of these, renders what it returns and exits with its code;
 ``watch`` and the workers (long-lived drivers) call the same functions, so every way of
-running omnisync checks, records, plans, guards and journals alike.
+running omnisync checks, records, plans, guards and journals alike. A saved plan goes the
+same way through :func:`read_plan`, :func:`guard`, :func:`preview` and :func:`apply`;
+:func:`resume` and :func:`undo_plan` finish and revert pushes.
 
 ::
 
@@ -19,14 +21,14 @@ and a progress sink; none prints. The exit-code decision on a check result is
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from omnisync.check import CheckRequest, Progress, run_check
 from omnisync.config import Config
-from omnisync.errors import ExitCode
+from omnisync.errors import ExitCode, UsageError
 from omnisync.models import CheckResult
 
 if TYPE_CHECKING:
@@ -133,3 +135,65 @@ def sync(
         if not the_plan.changes:
             return SyncOutcome(the_plan)
         return SyncOutcome(the_plan, pusher.apply(the_plan, force=force))
+
+
+def read_plan(path: Path) -> Plan:
+    """The plan ``omnisync plan --out`` wrote to ``path``."""
+    from omnisync.plan import Plan
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read plan {path}: {exc.strerror}") from None
+    return Plan.from_json(text, where=str(path))
+
+
+def guard(config: Config, store: Store, plan: Plan) -> list[str]:
+    """The guardrails ``plan`` trips, as messages; refuses nothing (``apply`` does)."""
+    from omnisync.push import Pusher
+
+    return Pusher(config, store).guard(plan, force=True)
+
+
+def preview(config: Config, store: Store, plan: Plan) -> dict[str, list[list[Any]]]:
+    """Per channel, the exact payloads of each batch pushing ``plan`` would send; sends and
+    journals nothing."""
+    from omnisync.push import Pusher
+
+    return Pusher(config, store).preview(plan).previews
+
+
+def apply(
+    config: Config,
+    store: Store,
+    plan: Plan,
+    *,
+    force: bool = False,
+    confirm: Callable[[], None] | None = None,
+) -> PushOutcome:
+    """Push ``plan``: the guardrails first (refusing unless ``force``), then ``confirm`` (which
+    may end the run by raising), then the journalled push under the store's push lock."""
+    from omnisync.push import Pusher
+
+    pusher = Pusher(config, store)
+    pusher.guard(plan, force)  # refuse before asking
+    if confirm is not None:
+        confirm()
+    with store.lock("push"):
+        return pusher.apply(plan, force=force)
+
+
+def resume(config: Config, store: Store, run: str) -> PushOutcome:
+    """Finish the interrupted push ``run`` (id, prefix or 'last') under the push lock, each
+    change applied exactly once."""
+    from omnisync.push import Pusher
+
+    with store.lock("push"):
+        return Pusher(config, store).resume(run)
+
+
+def undo_plan(config: Config, store: Store, run: str) -> Plan:
+    """The plan that reverts the push ``run``: its journal's before-values."""
+    from omnisync.push import Pusher
+
+    return Pusher(config, store).undo_plan(run)

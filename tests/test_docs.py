@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from typer.main import get_command
 
 from omnisync.cli import app
-from omnisync.config import ConfigModel, _model_of
+from omnisync.config.schema import ConfigModel, model_of
 from omnisync.sdk.mapping import FieldMapping
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def _keys(model: type[BaseModel]) -> set[str]:
     keys = set()
     for name, info in model.model_fields.items():
         keys.add(name)
-        inner = _model_of(info.annotation)
+        inner = model_of(info.annotation)
         if inner is not None:
             keys |= _keys(inner)
     return keys

@@ -101,7 +101,7 @@ class ConnectorContract:
         wanted = {r.sku for r in records[::3][:25]} | {"omnisync-no-such-sku"}
 
         def comparable(found: Iterable[Record]) -> list[dict[str, Any]]:
-            rows = [dataclasses.asdict(dataclasses.replace(r, origin=None)) for r in found]
+            rows = [dataclasses.asdict(dataclasses.replace(r, origin="")) for r in found]
             return sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
 
         expected = comparable(r for r in records if r.sku in wanted)

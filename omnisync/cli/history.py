@@ -1,0 +1,112 @@
+"""The commands that read the run history: ``runs`` (the list) and ``show`` (one run again)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from omnisync import pipeline
+from omnisync.cli.boundary import errors_to_exit
+from omnisync.cli.options import (
+    FormatOption,
+    LimitOption,
+    OutputOption,
+    StateOption,
+    StoreConfigOption,
+    store_config,
+)
+from omnisync.cli.output import emit
+from omnisync.console import stdout_console, write_atomic
+from omnisync.errors import UsageError
+from omnisync.secrets import mask
+
+if TYPE_CHECKING:
+    from omnisync.store import RunSummary
+
+
+@errors_to_exit
+def runs(
+    config: StoreConfigOption = None,
+    state: StateOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+) -> None:
+    """List recent runs, newest first."""
+    cfg = store_config(config, state)
+    with pipeline.open_store(state, cfg) as store:
+        summaries = store.runs(limit)
+    if not summaries:
+        typer.echo("no runs recorded yet — run `omnisync check` first")
+        return
+    table = Table(title="Runs", title_justify="left")
+    for column in ("run", "started (UTC)", "status", "exit", "summary", "config"):
+        table.add_column(column)
+    for run in summaries:
+        table.add_row(
+            run.id,
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}",
+            run.status,
+            "" if run.exit_code is None else str(run.exit_code),
+            mask(_run_summary(run)),
+            mask(run.config_path),
+        )
+    stdout_console().print(table)
+
+
+def _run_summary(run: RunSummary) -> str:
+    if run.kind == "push":
+        counts = [
+            f"{n} {k}"
+            for k, n in run.totals.items()
+            if n and k not in ("retries", "changes") and not k.startswith("_")
+        ]
+        summary = "push: " + (", ".join(counts) or f"{run.totals.get('changes', 0)} change(s)")
+        if run.status == "interrupted":
+            summary += f" — finish it: omnisync apply --resume {run.id}"
+        return summary
+    parts = []
+    for ch in run.channels:
+        if ch.error:
+            parts.append(f"{ch.name}: error")
+        elif ch.findings:
+            parts.append(f"{ch.name}: {ch.findings} finding{'s' if ch.findings != 1 else ''}")
+        else:
+            parts.append(f"{ch.name}: ok")
+    return ", ".join(parts)
+
+
+@errors_to_exit
+def show(
+    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of it, or 'last'.")] = "last",
+    config: StoreConfigOption = None,
+    state: StateOption = None,
+    fmt: FormatOption = "table",
+    output: OutputOption = None,
+    limit: LimitOption = 20,
+) -> None:
+    """Render a recorded run again, in any format."""
+    from omnisync.report.push import PUSH_FORMATS, print_push, render_push
+
+    cfg = store_config(config, state)
+    with pipeline.open_store(state, cfg) as store:
+        run_id, kind = store.run_kind(run)
+        if kind == "push":
+            record = store.push_run(run_id)
+            if fmt == "table":
+                print_push(stdout_console(), record, limit=limit or None)
+            elif fmt in PUSH_FORMATS:
+                text = render_push(record, fmt)
+                if output:
+                    write_atomic(output, text)
+                else:
+                    typer.echo(text, nl=False)
+            else:
+                raise UsageError(f"a push run renders as {', '.join(PUSH_FORMATS)}, not {fmt!r}")
+            return
+        result = store.load(run_id)
+    emit(result, fmt, output, limit)
+
+
+#: The commands of this module, in the order `omnisync --help` lists them.
+COMMANDS = (runs, show)
