@@ -67,6 +67,8 @@ watch:
   listen: 127.0.0.1:{port}
   coalesce_seconds: {coalesce}
   interval_seconds: {interval}
+  feeds: {feeds}
+  poll_seconds: 0.2
   webhooks:
     erp: {{type: generic, secret: {erp_secret}, source: canonical}}
     shop: {{type: woocommerce, secret: {shop_secret}}}
@@ -138,6 +140,7 @@ class Project:
             "coalesce": 0.2,
             "interval": 3600,
             "max_records": 500,
+            "feeds": "[]",
             "erp_secret": ERP_SECRET,
             "shop_secret": SHOP_SECRET,
             **settings,
@@ -328,6 +331,28 @@ def test_a_mass_change_arriving_as_events_is_refused_by_the_guard_window(
             row = session.get(EventRow, refused[0][0].id)
             assert row is not None
             assert "max_records" in (row.error or "")
+
+
+def test_a_canonical_file_is_followed_by_its_snapshot_without_any_event(
+    project: Project,
+) -> None:
+    with watching(project, feeds="[canonical]") as run:
+        project.stock["S00007"] = 3
+        project.stock["S00008"] = 0
+        write_erp(project.root / "erp.csv", project.stock)
+        eventually(
+            lambda: (
+                stock_of(project.shop, "S00007") == 3 and stock_of(project.outlet, "S00008") == 0
+            ),
+            what="the file's change in both channels",
+        )
+        eventually(lambda: settled(run.store))
+        ((event, status),) = run.store.events()
+        assert (event.source, sorted(event.skus), status) == (
+            "canonical",
+            ["S00007", "S00008"],
+            EVENT_DONE,
+        )
 
 
 def test_a_canonical_event_for_an_unknown_sku_changes_nothing(project: Project) -> None:

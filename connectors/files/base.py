@@ -20,6 +20,7 @@ from typing_extensions import TypeVar
 from omnisync.errors import ConnectorError, InputError, Problem
 from omnisync.models import Change, Entity, Field, QualityNote, Record
 from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.sdk.feed import ChangeFeed, SnapshotFeed
 from omnisync.sdk.mapping import FieldMapping, ParseOptions, ProblemCollector, RowMapper
 from omnisync.sdk.write import BatchWriter, Prepared
 
@@ -114,6 +115,19 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
         self.file: Path = context.resolve(self.options.path)
         #: Filled by read(): rows skipped or read without a value (see quality_notes).
         self.notes: list[QualityNote] = []
+
+    def change_feed(self) -> ChangeFeed | None:
+        """The file followed by its size and modification time; what changed is found by
+        comparing each SKU's record with the last snapshot (:class:`SnapshotFeed`)."""
+
+        def version() -> tuple[int, int, int] | None:
+            try:
+                stat = self.file.stat()
+            except OSError:
+                return None
+            return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+        return SnapshotFeed(version, self.read)
 
     def describe(self) -> str:
         return self.options.path

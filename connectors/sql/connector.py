@@ -53,11 +53,13 @@ from omnisync import secrets
 from omnisync.errors import ChangeRejected, ConnectorError
 from omnisync.models import Change, Entity, Field, Record
 from omnisync.sdk.connector import Capabilities, Connector, ConnectorContext, ConnectorOptions
+from omnisync.sdk.feed import ChangeFeed
 from omnisync.sdk.values import current_value
 from omnisync.sdk.write import BatchWriter, Prepared
 
 from .engine import create_engine, parse_url, resolve_sqlite, show_url, translate
 from .options import SqlOptions
+from .outbox import OutboxFeed, OutboxOptions, outbox_ddl
 from .read import SqlReader
 from .write import Job, bind, shown, write_batch
 
@@ -157,6 +159,37 @@ class SqlConnector(BatchWriter[list[Job]], Connector):
     def read(self) -> Iterator[Record]:
         """Stream every record; all bad values are reported together at the end."""
         return self.reader.records(self.connect)
+
+    def change_feed(self) -> ChangeFeed | None:
+        """The outbox, when ``options.outbox`` is set."""
+        outbox = self.sql_options.outbox
+        return OutboxFeed(self.engine, outbox, self.name) if outbox is not None else None
+
+    def outbox_ddl(self) -> list[str]:
+        """The DDL that creates the outbox and its triggers on this database."""
+        outbox = self.sql_options.outbox or OutboxOptions()
+        triggers = dict(outbox.triggers)
+        if not triggers:
+            if self.sql_options.table is None:
+                raise ConnectorError(
+                    "a query source needs options.outbox.triggers: {table: SKU column}",
+                    where=self.name,
+                    hint="name the tables whose changes should wake omnisync watch",
+                )
+            triggers = {self.sql_options.table: self.sql_options.mapping.sku}
+        return outbox_ddl(self.url.get_backend_name(), outbox.table, triggers)
+
+    def install_outbox(self) -> list[str]:
+        """Run :meth:`outbox_ddl` in one transaction (where the database allows DDL in one);
+        the statements run."""
+        statements = self.outbox_ddl()
+        try:
+            with self.engine.begin() as conn:
+                for statement in statements:
+                    conn.exec_driver_sql(statement.replace("%", "%%"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise self._error(exc, "creating the outbox") from None
+        return statements
 
     def read_skus(self, skus: Collection[str]) -> Iterator[Record]:
         """The records of ``skus``: ``WHERE sku IN (...)``, a thousand SKUs per statement."""

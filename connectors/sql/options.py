@@ -15,6 +15,7 @@ from omnisync.sdk.mapping import FieldMapping, ParseOptions
 
 from . import statements
 from .engine import parse_url
+from .outbox import OutboxOptions
 
 Column = Annotated[str, StringConstraints(min_length=1)]
 Statement = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -56,6 +57,8 @@ class SqlOptions(ParseOptions):
     write: dict[str, Statement | list[Statement]] = PydanticField(default_factory=dict)
     #: The most changes one write transaction carries.
     max_batch: int = PydanticField(default=500, ge=1, le=10_000)
+    #: ``omnisync watch`` follows the rows triggers write here (see :mod:`.outbox`).
+    outbox: OutboxOptions | None = None
 
     @field_validator("url")
     @classmethod

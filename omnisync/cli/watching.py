@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -43,4 +44,43 @@ def watch(
         serve(cfg, store, dry_run=dry_run, listen=listen)
 
 
-COMMANDS = (watch,)
+@errors_to_exit
+def outbox(
+    config: ConfigOption = Path(DEFAULT_CONFIG),
+    source: Annotated[
+        str, typer.Option("--source", "-s", help="canonical (default) or a channel.")
+    ] = "canonical",
+    install: Annotated[
+        bool, typer.Option("--install", help="Create it in the database now.")
+    ] = False,
+) -> None:
+    """Print the DDL of a SQL source's outbox: a table and triggers that record every changed
+    SKU, which `omnisync watch` follows (PostgreSQL also wakes it with NOTIFY).
+
+    Review it and run it in the database, or pass --install to run it now.
+    """
+    cfg = read_config(config)
+    if source != "canonical" and source not in cfg.channels:
+        raise UsageError(
+            f"unknown source {source!r}",
+            hint=f"use canonical or one of: {', '.join(cfg.channels)}",
+        )
+    with cfg.connector(source) as connector:
+        ddl: Callable[[], list[str]] | None = getattr(
+            connector, "install_outbox" if install else "outbox_ddl", None
+        )
+        if ddl is None:
+            kind = (cfg.canonical if source == "canonical" else cfg.channels[source]).config
+            raise UsageError(
+                f"{source} (connector: {kind.connector}) has no outbox",
+                hint="outboxes are for SQL sources; watch follows files by their snapshot "
+                "and shops by their webhooks",
+            )
+        statements = ddl()
+    for statement in statements:
+        typer.echo(f"{statement};\n")
+    if install:
+        typer.echo(f"-- created in {connector.describe()}; add `outbox: {{}}` to its options")
+
+
+COMMANDS = (watch, outbox)

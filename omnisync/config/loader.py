@@ -147,7 +147,7 @@ def _config(path: Path, raw: bytes, model: ConfigModel, sources: dict[str, Sourc
 
 
 def _webhook_problems(model: ConfigModel, locate: Locator) -> list[Problem]:
-    """A webhook's source must be canonical or a channel of this config."""
+    """Webhook sources and followed feeds must be canonical or a channel of this config."""
     problems = []
     known = ", ".join(["canonical", *model.channels])
     for name, hook in model.watch.webhooks.items():
@@ -160,6 +160,15 @@ def _webhook_problems(model: ConfigModel, locate: Locator) -> list[Problem]:
                     f"{locate(key)}: {dotted(key)}",
                     f"{source!r} is neither canonical nor a channel; set `source:` to one of: "
                     f"{known}",
+                )
+            )
+    for n, name in enumerate(model.watch.feeds):
+        if name != "canonical" and name not in model.channels:
+            key = ("watch", "feeds", n)
+            problems.append(
+                Problem(
+                    f"{locate(key)}: {dotted(key)}",
+                    f"{name!r} is neither canonical nor a channel; use one of: {known}",
                 )
             )
     return problems

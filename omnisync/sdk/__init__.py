@@ -34,6 +34,7 @@ _WHERE = {
     "Availability": "omnisync.models",
     "Capabilities": "omnisync.sdk.connector",
     "Change": "omnisync.models",
+    "ChangeFeed": "omnisync.sdk.feed",
     "ChangeRejected": "omnisync.errors",
     "Connector": "omnisync.sdk.connector",
     "ConnectorContext": "omnisync.sdk.connector",
@@ -41,6 +42,7 @@ _WHERE = {
     "ConnectorError": "omnisync.errors",
     "ConnectorOptions": "omnisync.sdk.connector",
     "Entity": "omnisync.models",
+    "FeedBatch": "omnisync.sdk.feed",
     "Field": "omnisync.models",
     "FieldMapping": "omnisync.sdk.mapping",
     "HttpClient": "omnisync.sdk.http",
@@ -58,6 +60,7 @@ _WHERE = {
     "Record": "omnisync.models",
     "Retry": "omnisync.sdk.retry",
     "RowMapper": "omnisync.sdk.mapping",
+    "SnapshotFeed": "omnisync.sdk.feed",
     "TableTarget": "omnisync.sdk.connector",
     "TransientError": "omnisync.errors",
     "UnreachableError": "omnisync.errors",
@@ -71,6 +74,7 @@ __all__ = [
     "BatchWriter",
     "Capabilities",
     "Change",
+    "ChangeFeed",
     "ChangeRejected",
     "Connector",
     "ConnectorContext",
@@ -78,6 +82,7 @@ __all__ = [
     "ConnectorError",
     "ConnectorOptions",
     "Entity",
+    "FeedBatch",
     "Field",
     "FieldMapping",
     "HttpClient",
@@ -95,6 +100,7 @@ __all__ = [
     "Record",
     "Retry",
     "RowMapper",
+    "SnapshotFeed",
     "TableTarget",
     "TransientError",
     "UnreachableError",
@@ -131,6 +137,7 @@ if TYPE_CHECKING:
         PullState,
         TableTarget,
     )
+    from omnisync.sdk.feed import ChangeFeed, FeedBatch, SnapshotFeed
     from omnisync.sdk.http import HttpClient, HttpConnector, HttpError, HttpOptions
     from omnisync.sdk.incremental import incremental_read
     from omnisync.sdk.mapping import FieldMapping, ParseOptions, RowMapper

@@ -52,6 +52,8 @@ from omnisync.models import Change, Entity, Field, QualityNote, Record, WriteRes
 if TYPE_CHECKING:
     import duckdb
 
+    from omnisync.sdk.feed import ChangeFeed
+
 ENTRY_POINT_GROUP = "omnisync.connectors"
 
 
@@ -227,6 +229,11 @@ class Connector(ABC, Generic[OptionsT]):
             for record in self.read()
             if any((name, value) in wanted for name, value in record.ids.items())
         }
+
+    def change_feed(self) -> ChangeFeed | None:
+        """What changed at the source, for ``omnisync watch`` to follow between passes
+        (:mod:`omnisync.sdk.feed`); None, the default, when the source offers no such feed."""
+        return None
 
     def describe(self) -> str:
         """Where this connector reads from, for messages (``examples/shop.csv``); no secrets."""

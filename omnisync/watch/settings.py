@@ -51,6 +51,11 @@ class WatchSettings(Strict):
     #: Settled events are kept this many days (``omnisync runs`` shows them).
     keep_days: int = Field(default=7, ge=1)
     webhooks: dict[str, Webhook] = Field(default_factory=dict)
+    #: Sources whose change feed is followed between passes (a file canonical by its
+    #: snapshot, a SQL source by its outbox: see ``omnisync outbox``).
+    feeds: list[str] = Field(default_factory=lambda: ["canonical"])
+    #: Seconds between looks at a feed (a PostgreSQL outbox wakes the watcher at once).
+    poll_seconds: Annotated[Decimal, Field(gt=0, le=3600)] = Decimal(1)
 
     @field_validator("listen")
     @classmethod

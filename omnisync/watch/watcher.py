@@ -43,6 +43,7 @@ from omnisync.models import Event, Op
 from omnisync.plan import Plan, Skipped, build_plan
 from omnisync.push import Pusher
 from omnisync.store import EVENT_DONE, EVENT_FAILED, EVENT_REFUSED, Store
+from omnisync.watch.feeds import FeedRunner
 from omnisync.watch.metrics import Metrics
 from omnisync.watch.settings import WatchSettings
 
@@ -146,6 +147,21 @@ class Watcher:
         """Loop until :attr:`stopping` is set: events first, passes when they are due. The
         first pass runs at once (it measures the catalogue sizes the guards need)."""
         self.recover()
+        feeds = FeedRunner(
+            self.config,
+            self.store,
+            wake=self.wake.set,
+            stopping=self.stopping,
+            metrics=self.metrics,
+        )
+        feeds.start()
+        try:
+            self._loop()
+        finally:
+            self.stopping.set()
+            feeds.join()
+
+    def _loop(self) -> None:
         now = self.clock()
         self._next_pass = now
         self._next_full = now + self.settings.reconcile_seconds
