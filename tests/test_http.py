@@ -191,3 +191,62 @@ def test_http2_without_the_h2_package_is_a_config_error_that_says_what_to_instal
     with pytest.raises(ValidationError, match=r"pip install 'omnisync\[http2\]'"):
         HttpOptions(url="https://shop.example.com", http2=True)
     assert HttpOptions(url="https://shop.example.com").http2 is False
+
+
+# ------------------------------------------------------------------ the channel's budget
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_token_bucket_holds_the_average_rate_after_its_burst() -> None:
+    from omnisync.sdk.pace import TokenBucket
+
+    clock = _Clock()
+    bucket = TokenBucket(4, burst=2, clock=clock, sleep=clock.sleep)
+    waits = [bucket.acquire() for _ in range(10)]
+    assert waits[:2] == [0.0, 0.0]  # the burst
+    assert all(w == pytest.approx(0.25) for w in waits[2:])
+    assert clock.now == pytest.approx(2.0)  # 8 paced requests at 4/s
+    clock.now += 10  # idle: the bucket refills up to its burst, not beyond
+    assert [bucket.acquire() for _ in range(3)] == [0.0, 0.0, pytest.approx(0.25)]
+
+
+def test_every_request_and_every_retry_waits_for_the_channels_budget() -> None:
+    from omnisync.sdk.pace import pacer_for
+
+    ok = Starlette(routes=[Route("/ping", _ok)])
+    with serve(ok) as server:
+        options = HttpOptions(url=server.url, retries=4, max_wait=0, rate_limit=5, burst=1)
+        client = HttpClient.from_options("budgeted-shop", options)
+        # One bucket per channel in the process: a second client (the watcher opens one per
+        # batch) shares the budget instead of starting with a full one.
+        again = HttpClient.from_options("budgeted-shop", options)
+        assert client.pacer is again.pacer is pacer_for("budgeted-shop", 5, 1)
+        taken: list[float] = []
+        original = client.pacer.acquire
+        client.pacer = type(
+            "Counting", (), {"acquire": lambda self: taken.append(original()) or 0.0}
+        )()
+        try:
+            server.faults.drop_request(1)
+            assert client.get("/ping").json() == {"ok": True}
+            client.get("/ping")
+        finally:
+            client.close()
+            again.close()
+    assert len(taken) == 3  # the dropped try, its retry, the second request
+    assert sum(taken) > 0  # past the burst of one, requests waited
+
+
+def test_a_budget_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="greater than 0"):
+        HttpOptions(url="http://x", rate_limit=0)

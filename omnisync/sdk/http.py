@@ -44,6 +44,7 @@ from pydantic import Field, field_validator
 from omnisync import secrets
 from omnisync.errors import AuthError, ConnectorError, TransientError, UnreachableError
 from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions
+from omnisync.sdk.pace import Pacer, Unpaced, pacer_for
 from omnisync.sdk.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,12 @@ class HttpOptions(ConnectorOptions):
     retries: int = Field(default=5, ge=1, le=20)
     #: Longest wait between tries, in seconds (a longer Retry-After is capped here).
     max_wait: float = Field(default=60.0, ge=0)
+    #: The channel's request budget: at most this many requests per second on average
+    #: (pulls and pushes alike; requests wait instead of being refused with 429). None: no
+    #: pacing beyond the API's own answers.
+    rate_limit: float | None = Field(default=None, gt=0)
+    #: Requests that may go at once before pacing starts (default: one second's worth).
+    burst: int | None = Field(default=None, ge=1)
 
     @field_validator("http2")
     @classmethod
@@ -168,11 +175,14 @@ class HttpClient:
         *,
         retry: Retry | None = None,
         concurrency: int = 4,
+        pacer: Pacer | None = None,
     ) -> None:
         self.channel = channel
         self.client = client
         self.retry = retry or Retry()
         self.concurrency = concurrency
+        #: Every request (retries too) waits here for the channel's budget.
+        self.pacer: Pacer = pacer or Unpaced()
         #: Requests sent (including retries), for benchmarks and tests.
         self.requests = 0
 
@@ -216,6 +226,7 @@ class HttpClient:
             client,
             retry=Retry(options.retries, options.max_wait),
             concurrency=options.concurrency,
+            pacer=pacer_for(channel, options.rate_limit, options.burst),
         )
 
     def close(self) -> None:
@@ -240,6 +251,7 @@ class HttpClient:
 
     def _once(self, method: str, url: str, ok: set[int], kwargs: dict[str, Any]) -> httpx.Response:
         where = f"{self.channel}: {method} {secrets.mask(str(self.client.base_url.join(url)))}"
+        self.pacer.acquire()
         self.requests += 1
         try:
             response = self.client.request(method, url, **kwargs)
