@@ -261,6 +261,17 @@ def test_a_replayed_delivery_is_handled_once(project: Project) -> None:
         eventually(lambda: settled(run.store))
         assert stock_of(project.shop, "S00002") == 3
         assert len(run.store.events()) == 1
+    # `omnisync runs` lists the watcher's pushes with the events they carried.
+    from typer.testing import CliRunner
+
+    from omnisync.cli import app
+
+    listed = CliRunner().invoke(
+        app, ["runs", "--state", str(project.root / "state.db")], env={"COLUMNS": "250"}
+    )
+    assert listed.exit_code == 0, listed.output
+    assert "watch push (1 event): 2 applied" in listed.stdout
+    assert "watch events: 1 done" in listed.stdout
 
 
 def test_a_lost_webhook_is_repaired_by_the_next_incremental_pass(project: Project) -> None:

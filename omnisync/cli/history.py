@@ -36,6 +36,8 @@ def runs(
     cfg = store_config(config, state)
     with pipeline.open_store(state, cfg) as store:
         summaries = store.runs(limit)
+        carried = store.events_by_run(r.id for r in summaries if r.kind == "push")
+        queue = store.event_counts()
     if not summaries:
         typer.echo("no runs recorded yet — run `omnisync check` first")
         return
@@ -48,20 +50,24 @@ def runs(
             f"{run.started_at:%Y-%m-%d %H:%M:%S}",
             run.status,
             "" if run.exit_code is None else str(run.exit_code),
-            mask(_run_summary(run)),
+            mask(_run_summary(run, carried.get(run.id, 0))),
             mask(run.config_path),
         )
     stdout_console().print(table)
+    if queue:
+        shown = ", ".join(f"{n} {status}" for status, n in sorted(queue.items()))
+        typer.echo(f"watch events: {shown}")
 
 
-def _run_summary(run: RunSummary) -> str:
+def _run_summary(run: RunSummary, events: int = 0) -> str:
     if run.kind == "push":
         counts = [
             f"{n} {k}"
             for k, n in run.totals.items()
             if n and k not in ("retries", "changes") and not k.startswith("_")
         ]
-        summary = "push: " + (", ".join(counts) or f"{run.totals.get('changes', 0)} change(s)")
+        what = f"watch push ({events} event{'s' if events != 1 else ''})" if events else "push"
+        summary = f"{what}: " + (", ".join(counts) or f"{run.totals.get('changes', 0)} change(s)")
         if run.status == "interrupted":
             summary += f" — finish it: omnisync apply --resume {run.id}"
         return summary

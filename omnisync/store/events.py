@@ -166,6 +166,19 @@ class EventMixin(StoreBase):
                 query = query.where(col(EventRow.status) == status)
             return [(_event(row), row.status) for row in session.exec(query)]
 
+    def events_by_run(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """How many events each of ``run_ids`` (push runs of ``watch``) carried."""
+        wanted = list(run_ids)
+        if not wanted:
+            return {}
+        with self._errors("read events"), self._session() as session:
+            rows = session.exec(
+                select(EventRow.run_id, func.count())
+                .where(col(EventRow.run_id).in_(wanted))
+                .group_by(col(EventRow.run_id))
+            ).all()
+            return {str(run_id): int(n) for run_id, n in rows}
+
     def prune_events(self, before: datetime) -> int:
         """Delete settled events received before ``before``; the number deleted."""
         with self._errors("prune events"), self._connection(write=True) as conn:
