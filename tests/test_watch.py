@@ -174,12 +174,12 @@ class Running:
 
 
 @contextmanager
-def watching(project: Project, **settings: Any) -> Iterator[Running]:
+def watching(project: Project, *, dry_run: bool = False, **settings: Any) -> Iterator[Running]:
     """The watcher in this process: its loop on a thread, its intake on a free port."""
     project.write_config(port=8787, **settings)
     config = load_config(project.config)
     store = Store.open(str(project.root / "state.db"), base_dir=project.root)
-    watcher = Watcher(config, store)
+    watcher = Watcher(config, store, dry_run=dry_run)
     app = intake_app(config.model.watch, store, watcher.metrics, wake=watcher.wake.set)
     with serve(app) as intake:
         project.shop.webhooks.append(
@@ -364,6 +364,25 @@ def test_a_canonical_file_is_followed_by_its_snapshot_without_any_event(
             ["S00007", "S00008"],
             EVENT_DONE,
         )
+
+
+def test_a_dry_run_logs_what_it_would_push_and_pushes_nothing(
+    project: Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="omnisync.watch")
+    project.stock["S00009"] = 1  # already differs at the first pass
+    write_erp(project.root / "erp.csv", project.stock)
+    with watching(project, dry_run=True) as run:
+        project.stock["S00010"] = 2
+        project.canonical_change(run.url, ["S00010"], "d-1")
+        eventually(lambda: settled(run.store))
+    assert stock_of(project.shop, "S00009") == 5
+    assert stock_of(project.shop, "S00010") == 5
+    assert project.shop.batches == []
+    assert project.outlet.batches == []
+    would = [r.getMessage() for r in caplog.records if "dry run" in r.getMessage()]
+    assert any("pass" in m and "S00009" in m for m in would), would
+    assert any("1 event(s)" in m and "S00010" in m for m in would), would
 
 
 def test_a_canonical_event_for_an_unknown_sku_changes_nothing(project: Project) -> None:

@@ -347,8 +347,19 @@ class Watcher:
         if self.dry_run:
             self.pusher.guard(plan, force=False)
             previews = self.pusher.preview(plan).previews
-            for channel, batches in previews.items():
-                log.info("dry run, %s: would send to %s: %s", what, channel, batches)
+            for channel in plan.channels:
+                if channel.changes:
+                    shown = ", ".join(
+                        f"{c.sku} {c.field or c.op.value} {_short(c.before)}→{_short(c.after)}"
+                        for c in channel.changes[:20]
+                    )
+                    more = (
+                        f" and {len(channel.changes) - 20} more"
+                        if len(channel.changes) > 20
+                        else ""
+                    )
+                    log.info("dry run, %s: would change %s: %s%s", what, channel.name, shown, more)
+                    log.debug("dry run: %s requests: %s", channel.name, previews.get(channel.name))
             return None
         outcome = self.pusher.apply(plan)
         for channel, counts in outcome.counts.items():
@@ -393,6 +404,13 @@ class Watcher:
     def _back_off(self) -> None:
         self._backoff = min(30.0, max(0.5, self._backoff * 2))
         self._backoff_until = self.clock() + self._backoff
+
+
+def _short(value: object) -> str:
+    if isinstance(value, dict) and "amount" in value:
+        return f"{value['amount']} {value.get('currency') or ''}".strip()
+    text = str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 class _ChannelDown(OmnisyncError):
