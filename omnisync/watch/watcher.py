@@ -362,9 +362,9 @@ class Watcher:
                     log.debug("dry run: %s requests: %s", channel.name, previews.get(channel.name))
             return None
         outcome = self.pusher.apply(plan)
-        for channel, counts in outcome.counts.items():
+        for name, counts in outcome.counts.items():
             for status, n in counts.items():
-                self.metrics.pushes.labels(channel, status).inc(n)
+                self.metrics.pushes.labels(name, status).inc(n)
         log.info("%s: push %s: %s", what, outcome.run_id, outcome.summary())
         return outcome.run_id
 
