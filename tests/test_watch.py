@@ -479,6 +479,71 @@ def test_kill_9_between_receiving_and_pushing_loses_nothing_and_pushes_once(
     assert any("queued again" in line["message"] for line in logs), logs
 
 
+def test_kill_9_while_a_push_is_in_flight_is_finished_from_the_journal_on_restart(
+    project: Project,
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    project.write_config(port=port)
+    first = _omnisync("watch", "-c", "omnisync.yaml", cwd=project.root)
+    try:
+        _up(url, first)
+        project.servers[0].faults.latency = 2  # the shop answers slowly: the batch is in flight
+        project.stock["S00011"] = 2
+        project.canonical_change(url, ["S00011"], "f-1")
+        with Store.open(str(project.root / "state.db"), base_dir=project.root) as store:
+
+            def sending() -> bool:
+                pushes = [r for r in store.runs(limit=10) if r.kind == "push"]
+                return any(
+                    e.status == "sending" for r in pushes for e in store.push_run(r.id).entries
+                )
+
+            eventually(sending, timeout=60, what="a change journalled as sending")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    project.servers[0].faults.latency = 0
+    second = _omnisync("watch", "-c", "omnisync.yaml", cwd=project.root)
+    try:
+        _up(url, second)
+        with Store.open(str(project.root / "state.db"), base_dir=project.root) as store:
+            eventually(lambda: [s for _, s in store.events()] == [EVENT_DONE], what="settled")
+            pushes = [store.push_run(r.id) for r in store.runs(limit=10) if r.kind == "push"]
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    assert stock_of(project.shop, "S00011") == 2
+    assert stock_of(project.outlet, "S00011") == 1
+    # The interrupted run was finished (from its journal), not left running; each change
+    # landed once.
+    assert {p.status for p in pushes} <= {"done"}
+    applied = sorted(
+        (e.change.channel, e.change.sku)
+        for p in pushes
+        for e in p.entries
+        if e.status in ("applied", "already")
+    )
+    assert applied == [("outlet", "S00011"), ("shop", "S00011")]
+
+
+def test_events_wait_while_a_sync_holds_the_push_lock(project: Project) -> None:
+    with watching(project) as run:
+        with run.store.lock("push"):  # `omnisync sync` from cron, say
+            project.stock["S00000"] = 4
+            project.canonical_change(run.url, ["S00000"], "l-1")
+            time.sleep(1.5)
+            assert stock_of(project.shop, "S00000") == 5  # not pushed past the lock
+            assert [s for _, s in run.store.events()] in (["queued"], ["claimed"])
+        eventually(lambda: stock_of(project.shop, "S00000") == 4, what="after the lock")
+        eventually(lambda: settled(run.store))
+        ((event, status),) = run.store.events()
+        assert status == EVENT_DONE
+        assert event.attempts >= 1
+
+
 def test_a_second_watcher_on_the_same_store_exits_7(project: Project) -> None:
     port = _free_port()
     project.write_config(port=port)
