@@ -244,8 +244,8 @@ class Watcher:
         """Re-check what ``events`` touch and push the corrections; settle or release them."""
         try:
             batch = self._resolve(events)
-            if not batch.skus:
-                log.info("%d event(s) name nothing this config reads", len(events))
+            if not batch.skus or not self._targets(batch):
+                log.info("%d event(s): nothing this config pushes to is touched", len(events))
                 self._settle(batch, EVENT_DONE)
                 return
             with self.store.lock("push"):
@@ -286,15 +286,17 @@ class Watcher:
             (batch.canonical if source == CANONICAL else batch.channels[source]).update(found)
         return batch
 
+    def _targets(self, batch: Batch) -> list[str]:
+        """The channels to correct: every pushing channel for canonical's changes, else the
+        pushing channels whose own events these are."""
+        if batch.canonical:
+            return self.pushing
+        return [name for name in self.pushing if name in batch.channels]
+
     def _plan(self, batch: Batch) -> Plan:
         """The plan for just the batch's SKUs, fitted to be guarded like a whole one."""
-        channels = (
-            self.pushing
-            if batch.canonical
-            else [name for name in batch.channels if name in self.pushing]
-        )
         skus = frozenset(batch.skus)
-        request = CheckRequest(channels=channels or self.pushing, store=self.store, skus=skus)
+        request = CheckRequest(channels=self._targets(batch), store=self.store, skus=skus)
         result, _ = pipeline.check(self.config, request, record=False)
         for report in result.channels:
             if report.error:
