@@ -354,3 +354,22 @@ def test_metrics_and_health(client: TestClient, store: Store) -> None:
     assert "omnisync_queue_depth 1.0" in text
     assert SECRETS["generic"] not in text
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_webhook_secret_is_masked_however_it_was_written(tmp_path: Path) -> None:
+    from omnisync import secrets
+    from omnisync.config import load_config
+
+    (tmp_path / "a.csv").write_text("sku\nA\n", encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(
+        "canonical: {connector: csv, options: {path: a.csv, mapping: {sku: sku}}}\n"
+        "channels: {shop: {connector: csv, options: {path: a.csv, mapping: {sku: sku}}}}\n"
+        "watch: {webhooks: {shop: {type: woocommerce, secret: typed-in-hook-secret-42}}}\n",
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "c.yaml")
+    assert "typed-in-hook-secret-42" not in secrets.mask("signed with typed-in-hook-secret-42")
+    assert "typed-in-hook-secret-42" not in repr(config.model.watch)
+    # Masking is for what people read: the value verified against is the real one.
+    hook = config.model.watch.webhooks["shop"]
+    assert hook.secret.get_secret_value() == "typed-in-hook-secret-42"

@@ -51,6 +51,7 @@ def load_config(path: str | Path) -> Config:
             if source is not None:
                 problems.extend(_cross_check(name, channel, source, locate, read.base_dir))
         problems.extend(_webhook_problems(model, locate))
+        secrets.register_model(model.watch)  # webhook secrets, however they were written
     if problems or model is None:
         raise ConfigError(problems, hint="fix the keys above (see config.example.yaml)")
     return _config(config_path, read.raw, model, sources)

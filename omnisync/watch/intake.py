@@ -85,7 +85,7 @@ def intake_app(
             return JSONResponse({"ping": True})
         hook = settings.webhooks[name]
         try:
-            kind.verify(delivery, hook.secret)
+            kind.verify(delivery, hook.secret.get_secret_value())
             events = kind.events(delivery, settings.source_of(name))
         except Rejected as exc:
             return refuse(exc.status, exc.message, name)

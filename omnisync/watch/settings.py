@@ -6,7 +6,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from omnisync.expect import Strict
 
@@ -21,7 +21,7 @@ class Webhook(Strict):
     #: The shared secret the sender signs with (Shopify: the app's client secret;
     #: WooCommerce: the webhook's secret; Shopware: the shop secret of the app registration).
     #: Required: a request without a valid signature is always refused.
-    secret: str = Field(min_length=1)
+    secret: SecretStr = Field(min_length=1)
     #: What changed: ``canonical`` or a channel's name (default: the webhook's own name).
     source: str | None = None
 
