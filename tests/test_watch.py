@@ -566,3 +566,21 @@ def test_a_second_watcher_on_the_same_store_exits_7(project: Project) -> None:
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)
+
+
+def test_a_watcher_started_during_a_sync_waits_for_it(project: Project) -> None:
+    project.write_config(port=8787)
+    config = load_config(project.config)
+    with Store.open(str(project.root / "state.db"), base_dir=project.root) as store:
+        watcher = Watcher(config, store)
+        thread = threading.Thread(target=watcher.run, daemon=True)
+        with store.lock("push"):  # a cron `sync` is pushing as the service starts
+            thread.start()
+            time.sleep(1)
+            assert thread.is_alive()
+            assert watcher.sizes is None
+        eventually(lambda: watcher.sizes is not None, what="the first pass after the sync")
+        watcher.stopping.set()
+        watcher.wake.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive()

@@ -146,7 +146,13 @@ class Watcher:
     def run(self) -> None:
         """Loop until :attr:`stopping` is set: events first, passes when they are due. The
         first pass runs at once (it measures the catalogue sizes the guards need)."""
-        self.recover()
+        while not self.stopping.is_set():
+            try:
+                self.recover()
+                break
+            except LockedError as exc:  # a sync from cron is pushing: finish after it
+                log.warning("waiting to recover: %s", exc)
+                self.stopping.wait(5)
         feeds = FeedRunner(
             self.config,
             self.store,
