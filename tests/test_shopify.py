@@ -120,6 +120,53 @@ class TestShopifyContract(ConnectorContract):
         return make_connector(server)
 
 
+# ------------------------------------------------------------------ targeted reads (watch)
+
+
+def test_reading_some_skus_asks_for_just_them(shop: ShopifyEmulator, server: Server) -> None:
+    connector = make_connector(server)
+    wanted = ["P00003-2", "P00011-1", "NOPE"]
+    found = list(connector.read_skus(wanted))
+    assert [r.sku for r in found] == ["P00003-2", "P00011-1"]
+    assert found[0].stock == {
+        "Lager": shop.available("P00003-2", "Lager"),
+        "Berlin": shop.available("P00003-2", "Berlin"),
+    }
+    assert shop.count(operation="OmnisyncVariants") == 0  # no page of the catalogue
+    assert shop.count(operation="OmnisyncTargets") == 1
+
+
+def test_reading_some_skus_sees_a_mapped_location_listed_after_unmapped_ones() -> None:
+    # An item's levels are listed across all the shop's locations; the mapped one comes last.
+    shop = ShopifyEmulator(TOKEN, maximum=20_000, restore_rate=20_000)
+    shop.seed(3, 1, locations=("Berlin", "Hamburg", "Lager"))
+    with serve(shop) as server:
+        connector = make_connector(server, locations={"Lager": "lager"})
+        [record] = connector.read_skus(["P00002-1"])
+        assert record.stock == {"lager": shop.available("P00002-1", "Lager")}
+        [read] = [r for r in connector.read() if r.sku == "P00002-1"]
+        assert read.stock == record.stock
+
+
+def test_webhook_ids_are_resolved_to_skus_by_gid(shop: ShopifyEmulator, server: Server) -> None:
+    connector = make_connector(server)
+    item = shop.variant("P00004-1").item_id
+    variant = shop.variant("P00005-2").id
+    product = shop.product_of("P00006-1").id
+    refs = {
+        "inventory_item_id": [
+            f"gid://shopify/InventoryItem/{item}",
+            "gid://shopify/InventoryItem/9",
+        ],
+        "variant_id": [str(variant)],  # a REST payload's number
+        "product_id": [f"gid://shopify/Product/{product}", "not-an-id"],
+    }
+    assert connector.find_skus(refs) == {"P00004-1", "P00005-2", "P00006-1", "P00006-2"}
+    assert shop.count(operation="OmnisyncNodes") == 1  # variants and items in one query
+    assert shop.count(operation="OmnisyncSkus") == 1  # the product's variants
+    assert shop.count(outcome="error") == 0
+
+
 # ------------------------------------------------------------------ the loop through the CLI
 
 CONFIG = """\
@@ -407,6 +454,24 @@ def test_a_batch_over_250_quantities_is_split_within_one_request(shop: ShopifyEm
     assert all(shop.available(r.sku, "Lager") == 100 for r in records)
     assert shop.count(operation="OmnisyncWrite") == 2
     assert shop.count("error") == 0
+
+
+def test_stock_of_a_location_mapped_as_default_is_written(
+    shop: ShopifyEmulator, server: Server
+) -> None:
+    # A canonical with one stock column reads as location "default"; a plan's change to it
+    # carries no location.
+    connector = make_connector(server, locations={"Berlin": "default"})
+    record = next(r for r in connector.read() if r.sku == "P00002-1")
+    assert record.stock is not None
+    before = record.stock["default"]
+    change = Change(
+        "shop", "P00002-1", Op.UPDATE, "stock", None, before, before + 4, ids=record.ids
+    )
+    [result] = connector.write([change])
+    assert result.ok, result.error
+    assert shop.available("P00002-1", "Berlin") == before + 4
+    assert connector.current([change])[change.key] == before + 4
 
 
 # ------------------------------------------------------------------ throttling

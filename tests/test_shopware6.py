@@ -9,6 +9,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,43 @@ class TestShopware6Contract(ConnectorContract):
     def connector(self, emulator: Shopware6Emulator, server: Server) -> Shopware6Connector:
         seed(emulator, parents=2, variants=2, simple=3)
         return make(server, emulator)
+
+
+# ------------------------------------------------------------------ targeted reads (watch)
+
+
+def test_reading_some_skus_filters_by_product_number(
+    emulator: Shopware6Emulator, server: Server
+) -> None:
+    seed(emulator, parents=2, variants=3, simple=4)
+    connector = make(server, emulator)
+    everything = {r.sku: r for r in connector.read()}
+    searched = server.requests["POST /api/search/product"]
+    # A container's number names no record; a variant inherits its parent's fields.
+    found = list(connector.read_skus(["SW-P00001", "SW-P00001-2", "SW-00003", "NOPE"]))
+    assert [r.sku for r in found] == ["SW-00003", "SW-P00001-2"]
+    assert found[1] == replace(everything["SW-P00001-2"], origin=found[1].origin)
+    assert server.requests["POST /api/search/product"] == searched + 1
+
+
+def test_primary_keys_of_a_webhook_are_resolved_to_skus(
+    emulator: Shopware6Emulator, server: Server
+) -> None:
+    seed(emulator, parents=2, variants=3, simple=4)
+    connector = make(server, emulator)
+    simple = emulator.by_number("SW-00001")["id"]
+    variant = emulator.by_number("SW-P00000-1")["id"]
+    parent = emulator.by_number("SW-P00001")["id"]
+    refs = {"product_id": [simple, variant.upper(), parent, "0" * 32, "not-an-id"]}
+    # A parent's write is its variants' (they inherit it).
+    assert connector.find_skus(refs) == {
+        "SW-00001",
+        "SW-P00000-1",
+        "SW-P00001-0",
+        "SW-P00001-1",
+        "SW-P00001-2",
+    }
+    assert connector.find_skus({"product_id": ["0" * 32]}) == set()
 
 
 # ------------------------------------------------------------------ the loop through the CLI

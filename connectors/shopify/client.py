@@ -35,8 +35,9 @@ The queries omnisync sends live here too, each with its cost in Shopify's publis
 scalars are free, an object costs 1, a connection ``2 + first × node``, a mutation 10. They
 keep a variant at 3 points, so that a page of 250 costs 752 — under the 1000-point ceiling of
 one query. :class:`ShopifyClient` runs them (``shop_pages``, ``variant_pages``,
-``level_pages``, ``changed_products``, ``changed_variants``, ``targets``, ``mutate``) and
-answers Shopify's nodes as they are; :mod:`.records` maps them.
+``level_pages``, ``changed_products``, ``changed_variants``, ``targets``, ``skus``,
+``nodes``, ``mutate``) and answers Shopify's nodes as they are; :mod:`.records` maps them.
+``nodes(ids:)`` is a list, not a connection: it is estimated at its ids × the node's cost.
 """
 
 from __future__ import annotations
@@ -136,6 +137,26 @@ CHANGED_PRODUCTS = """query OmnisyncChangedProducts($first: Int!, $after: String
   }
 }"""
 CHANGED_PRODUCT_COST = 1
+
+#: The SKUs of the variants a search selects (1 point per variant).
+SKUS = """query OmnisyncSkus($first: Int!, $after: String, $query: String) {
+  productVariants(first: $first, after: $after, query: $query) {
+    pageInfo { hasNextPage endCursor }
+    nodes { sku }
+  }
+}"""
+SKU_COST = 1
+
+#: Variants and inventory items by GID, with their SKU (what a webhook's ids stand for).
+NODES = """query OmnisyncNodes($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    __typename
+    ... on ProductVariant { sku }
+    ... on InventoryItem { variant { sku } }
+  }
+}"""
+#: Points per id of ``NODES``: the node, and an inventory item's variant.
+NODE_COST = 2
 
 #: The shop's currency and its locations: the connectivity probe.
 SHOP = """query OmnisyncShop($first: Int!, $after: String) {
@@ -481,6 +502,36 @@ class ShopifyClient(HttpClient):
 
         for nodes in self.map(fetch, chunks):
             yield from nodes
+
+    def skus(self, terms: Sequence[str], wanted: int) -> Iterator[str]:
+        """The SKUs of the variants matching any of ``terms`` (``SKUS``), ``TERMS_PER_QUERY``
+        terms per query."""
+        size = page_size(wanted, SKU_COST)
+        for start in range(0, len(terms), TERMS_PER_QUERY):
+            search = " OR ".join(terms[start : start + TERMS_PER_QUERY])
+            for page in self.pages(
+                SKUS,
+                {"first": size, "query": search},
+                operation="OmnisyncSkus",
+                cost=page_cost(size, SKU_COST),
+                path=("productVariants",),
+            ):
+                for node in page["nodes"]:
+                    yield node.get("sku") or ""
+
+    def nodes(self, ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """``NODES`` answers for ``ids`` (GIDs), at most 250 per query; unknown ids are left
+        out (Shopify answers null for them)."""
+        for start in range(0, len(ids), MAX_PAGE):
+            chunk = list(ids[start : start + MAX_PAGE])
+            data = self.execute(
+                NODES,
+                {"ids": chunk},
+                operation="OmnisyncNodes",
+                cost=1 + NODE_COST * len(chunk),
+                shape=f"OmnisyncNodes:{len(chunk)}",
+            )
+            yield from (node for node in data.get("nodes") or [] if isinstance(node, dict))
 
     def write_budget(self) -> int:
         """Points one write request may cost: the query ceiling, or a smaller bucket."""

@@ -22,6 +22,10 @@ mark are fetched again (with a minute of overlap: Shopify's timestamps have whol
 pull is not instantaneous). Deleted products show up at the next full pull (``full_every``,
 ``--full``).
 
+Targeted reads (``omnisync watch``): ``read_skus`` searches ``productVariants`` by ``sku:``
+(with each variant's stock at every location), and ``find_skus`` turns a webhook's GIDs into
+SKUs: inventory items and variants through ``nodes(ids:)``, products through their variants.
+
 Writing (``push.fields``; the mutations are built in :mod:`.mutations`): ``price``/
 ``sale_price`` and ``gtin`` with ``productVariantsBulkUpdate`` (one call per product,
 ``allowPartialUpdates`` so that a rejected variant does not block the others),
@@ -40,7 +44,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -122,7 +126,9 @@ class _Capabilities:
     def __get__(self, instance: ShopifyConnector | None, owner: type | None = None) -> Capabilities:
         everything = frozenset(Entity)
         batch = instance.options.max_batch if instance is not None else 50
-        return Capabilities(reads=everything, writes=everything, incremental=True, max_batch=batch)
+        return Capabilities(
+            reads=everything, writes=everything, incremental=True, max_batch=batch, targeted=True
+        )
 
 
 class ShopifyConnector(BatchWriter[list[Mutation]], HttpConnector[ShopifyOptions, ShopifyClient]):
@@ -251,8 +257,45 @@ class ShopifyConnector(BatchWriter[list[Mutation]], HttpConnector[ShopifyOptions
         """Variant nodes (with stock at every mapped location) matching any term."""
         if not terms:
             return
-        levels = max(1, min(MAX_PAGE, len(self.shop().locations)))
+        # An item's levels are listed across every location of the shop: asking for as many
+        # as there are mapped ones could leave a mapped one out.
+        shop = self.shop()
+        levels = max(1, min(MAX_PAGE, shop.location_count or len(shop.locations)))
         yield from self.client.targets(terms, levels, self.options.page_size)
+
+    # ------------------------------------------------------------------ targeted reads
+
+    def read_skus(self, skus: Collection[str]) -> Iterator[Record]:
+        """The variants with these SKUs, their stock inside (``productVariants`` searched by
+        ``sku:``, 50 terms a query, the queries in parallel)."""
+        wanted = {sku for sku in skus if sku.strip()}
+        if not wanted:
+            return iter(())
+        shop = self.shop()
+        found: dict[str, Record] = {}
+        for node in self._targets([records.sku_term(sku) for sku in sorted(wanted)]):
+            record, _ = records.target_record(node, shop, "productVariants by SKU")
+            # Shopify's search is not an exact match everywhere: keep only the SKUs asked for.
+            if record.sku in wanted:
+                found[node["id"]] = record
+        return iter(sorted(found.values(), key=lambda r: (r.sku, r.ids["variant_id"])))
+
+    def find_skus(self, refs: Mapping[str, Collection[str]]) -> set[str]:
+        """The SKUs behind a webhook's ids: variants and inventory items by GID
+        (``nodes(ids:)``), products by their variants (``productVariants`` searched by
+        ``product_id:``). Ids of other kinds, and GIDs the shop does not know, name nothing."""
+        variants = records.gids("ProductVariant", refs.get("variant_id", ()))
+        items = records.gids("InventoryItem", refs.get("inventory_item_id", ()))
+        products = records.gids("Product", refs.get("product_id", ()))
+        skus: set[str] = set()
+        for node in self.client.nodes(variants + items):
+            if node.get("__typename") == "InventoryItem":
+                node = node.get("variant") or {}
+            skus.add((node.get("sku") or "").strip())
+        terms = [f"product_id:{records.gid_number(gid)}" for gid in products]
+        skus.update(sku.strip() for sku in self.client.skus(terms, self.options.page_size))
+        skus.discard("")
+        return skus
 
     # ------------------------------------------------------------------ writing
 

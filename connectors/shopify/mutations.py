@@ -264,12 +264,15 @@ def quantity_row(
 ) -> tuple[dict[str, Any] | None, str | None]:
     """A stock change as an ``inventorySetQuantities`` quantity, or why it cannot be one;
     compare-and-set as ``changeFromQuantity`` (``change_from``) or ``compareQuantity``."""
-    location = shop.gid_of(change.location or "")
+    # A change's location None is the record's "default" (a channel may map a Shopify
+    # location to it, as for a canonical with one stock column).
+    name = change.location or "default"
+    location = shop.gid_of(name)
     if location is None:
         known = ", ".join(loc.as_name for loc in shop.locations) or "none"
         return (
             None,
-            f"stock location {change.location!r} is not a mapped Shopify location ({known})",
+            f"stock location {name!r} is not a mapped Shopify location ({known})",
         )
     if not state.tracked or state.item_id is None:
         return None, "Shopify does not track this variant's inventory (enable 'Track quantity')"

@@ -58,7 +58,11 @@ class ShopLocation:
 class Shop:
     name: str
     currency: str
+    #: The locations omnisync reads and writes (the mapped ones).
     locations: tuple[ShopLocation, ...]
+    #: How many locations the shop has, mapped or not: an item's inventory levels are listed
+    #: across all of them, so a read of the mapped ones' levels must ask for this many.
+    location_count: int = 0
 
     def by_gid(self) -> dict[str, str]:
         return {loc.gid: loc.as_name for loc in self.locations}
@@ -96,7 +100,7 @@ def to_shop(
                 )
             chosen.append(ShopLocation(match[0][0], match[0][1], target))
         locations = tuple(chosen)
-    return Shop(name, currency or shop_currency, locations)
+    return Shop(name, currency or shop_currency, locations, len(found))
 
 
 # ---------------------------------------------------------------- API objects → records
@@ -244,13 +248,31 @@ def _quoted(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def sku_term(sku: str) -> str:
+    """The search term for a variant by SKU."""
+    return f'sku:"{_quoted(sku)}"'
+
+
+def gids(kind: str, values: Iterable[str]) -> list[str]:
+    """The values that are GIDs of ``kind`` (numbers, as a REST payload has them, become one);
+    what is neither cannot name an object of the shop and is left out."""
+    found: dict[str, None] = {}
+    for value in values:
+        text = str(value).strip()
+        if text.isdigit():
+            text = f"gid://shopify/{kind}/{text}"
+        if re.fullmatch(rf"gid://shopify/{kind}/\d+", text):
+            found[text] = None
+    return list(found)
+
+
 def lookup_terms(changes: Sequence[Change]) -> list[str]:
     """Search terms for the changes' variants: ids where the change has them, else its SKU."""
     terms: list[str] = []
     for change in changes:
         variant = change.ids.get("variant_id")
         number = gid_number(variant) if variant else None
-        term = f"id:{number}" if number else f'sku:"{_quoted(change.sku)}"'
+        term = f"id:{number}" if number else sku_term(change.sku)
         if term not in terms:
             terms.append(term)
     return terms

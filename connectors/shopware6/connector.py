@@ -24,6 +24,10 @@ since the last pull (a ``range`` filter on ``updatedAt`` and ``createdAt``), plu
 of changed parents (they inherit the change); a full pull every ``full_every`` seconds (or
 with ``--full``) drops deleted products.
 
+**Targeted reads** (``omnisync watch``): ``read_skus`` searches with an ``equalsAny`` filter on
+``productNumber``; ``find_skus`` turns the primary keys of a ``product.written`` webhook into
+SKUs (``ids`` criteria, and a parent's variants by ``parentId``).
+
 **Writing.** Changes are upserted with ``POST /api/_action/sync``, ``sync_batch`` products per
 request. A price change sends the product's whole price array back with only the configured
 currency's entry changed (a write replaces the array as a whole); the array is the one
@@ -44,7 +48,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -74,6 +78,8 @@ DEFAULT_SYNC_BATCH = 300
 REUSE_SECONDS = 5.0
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
 
+#: The fields a targeted read asks for: what a pull asks for.
+PRODUCT = records.PRODUCT_FIELDS
 #: (payload index or None, message) pairs: what Shopware said about a rejected sync.
 _Errors = list[tuple[int | None, str]]
 #: (product id, record or None for a container, timestamp) per row of a search page.
@@ -129,7 +135,9 @@ class _Capabilities:
     ) -> Capabilities:
         batch = instance.options.sync_batch if instance is not None else DEFAULT_SYNC_BATCH
         everything = frozenset(Entity)
-        return Capabilities(reads=everything, writes=everything, incremental=True, max_batch=batch)
+        return Capabilities(
+            reads=everything, writes=everything, incremental=True, max_batch=batch, targeted=True
+        )
 
 
 #: One sync request: per product the change indexes it carries and its upsert payload.
@@ -296,7 +304,8 @@ class Shopware6Connector(BatchWriter[_Chunk], HttpConnector[Shopware6Options, Sh
             for page, response in pending:
                 data = (head if response is None else self.api.answer("product", response))["data"]
                 number, rows = number + 1, len(data)
-                for product_id, record, stamp in self._page(data, page, currency, problems):
+                origin = f"POST /api/search/product page {page}"
+                for product_id, record, stamp in self._page(data, origin, currency, problems):
                     if product_id in seen:  # a row pushed onto this page by an insert
                         shifted = True
                     elif record is None:
@@ -331,12 +340,11 @@ class Shopware6Connector(BatchWriter[_Chunk], HttpConnector[Shopware6Options, Sh
     def _page(
         self,
         data: Sequence[Mapping[str, Any]],
-        number: int,
+        origin: str,
         currency: Currency,
         problems: list[Problem],
     ) -> _Page:
         """(product id, record or None for a container, timestamp) per row of a page."""
-        origin = f"POST /api/search/product page {number}"
         rows: _Page = []
         newest: str | None = None
         last = -1
@@ -391,19 +399,84 @@ class Shopware6Connector(BatchWriter[_Chunk], HttpConnector[Shopware6Options, Sh
             found.setdefault(str(product.get("productNumber")), product)
         return found
 
-    def _search_chunks(self, key: str, values: list[str]) -> Iterator[dict[str, Any]]:
+    def _search_chunks(
+        self,
+        key: str,
+        values: list[str],
+        fields: Sequence[str] = records.TARGET_FIELDS,
+        *,
+        paged: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        """The products whose ``key`` (``ids``, or a field for ``equalsAny``) is one of
+        ``values``, ``page_size`` values a request, the requests in parallel. A key that
+        matches one product per value (ids, ``productNumber``) asks for as many; one that
+        may match more (``parentId``: every variant) is read page by page (``paged``)."""
         size = self.options.page_size
-        for start in range(0, len(values), size):
-            chunk = values[start : start + size]
-            body: dict[str, Any] = {
-                "limit": len(chunk),
-                "includes": {"product": list(records.TARGET_FIELDS)},
-            }
+        chunks = [values[start : start + size] for start in range(0, len(values), size)]
+
+        def fetch(chunk: list[str]) -> list[dict[str, Any]]:
+            body: dict[str, Any] = {"includes": {"product": list(fields)}}
             if key == "ids":
                 body["ids"] = chunk
             else:
                 body["filter"] = [{"type": "equalsAny", "field": key, "value": chunk}]
-            yield from self.api.search("product", body)["data"]
+            if paged:
+                return list(self._all_pages(body))
+            body["limit"] = len(chunk)
+            return list(self.api.search("product", body)["data"])
+
+        for found in self.api.http.map(fetch, chunks):
+            yield from found
+
+    def _all_pages(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every product a criteria selects, page by page (sorted by id, so that pages do
+        not overlap)."""
+        size = self.options.page_size
+        page = 1
+        while True:
+            criteria = {**body, "page": page, "limit": size, "sort": [{"field": "id"}]}
+            data = self.api.search("product", criteria)["data"]
+            yield from data
+            if len(data) < size:
+                return
+            page += 1
+
+    def read_skus(self, skus: Collection[str]) -> Iterator[Record]:
+        """The products with these productNumbers (an ``equalsAny`` filter, ``page_size`` a
+        request); containers are not records, as in :meth:`read`."""
+        wanted = {sku for sku in skus if sku.strip()}
+        if not wanted:
+            return iter(())
+        numbers = sorted(wanted)
+        # The currency lookup (a new connector's first) and the search in one round trip.
+        currency, found = self._together(
+            lambda: {"data": list(self._search_chunks("productNumber", numbers, PRODUCT))}
+        )
+        problems: list[Problem] = []
+        origin = "POST /api/search/product by productNumber"
+        rows = self._page(found["data"], origin, currency, problems)
+        if problems:
+            raise InputError(problems, where=self.name, hint="fix these products in Shopware")
+        kept = [record for _, record, _ in rows if record is not None and record.sku in wanted]
+        return iter(sorted(kept, key=lambda r: r.sku))
+
+    def find_skus(self, refs: Mapping[str, Collection[str]]) -> set[str]:
+        """The SKUs behind primary keys (``product.written`` names only those): products and
+        variants by id, and for a product with variants (``product_id`` of a parent, or a
+        ``parent_id``) its variants, since they inherit what changed."""
+        ids = _hex_ids(refs.get("product_id", ()))
+        parents = set(_hex_ids(refs.get("parent_id", ())))
+        fields = ("id", "productNumber", "childCount")
+        skus: set[str] = set()
+        for product in self._search_chunks("ids", ids, fields):
+            if records.is_container(product):
+                parents.add(str(product["id"]))
+            else:
+                skus.add(str(product.get("productNumber") or "").strip())
+        children = self._search_chunks("parentId", sorted(parents), fields, paged=True)
+        skus.update(str(p.get("productNumber") or "").strip() for p in children)
+        skus.discard("")
+        return skus
 
     def current(self, changes: Sequence[Change]) -> dict[str, Any]:
         """The current value of each change's target, read by ids (one request per page)."""
@@ -570,3 +643,8 @@ class Shopware6Connector(BatchWriter[_Chunk], HttpConnector[Shopware6Options, Sh
             found = {} if answer is None else self._bisect(second, answer, exact=True)
         failed.update((second_at + i, message) for i, message in found.items())
         return failed
+
+
+def _hex_ids(values: Collection[str]) -> list[str]:
+    """The values that are Shopware ids (32 hex digits; Shopware refuses others)."""
+    return sorted({v.lower() for v in map(str, values) if _HEX_ID.fullmatch(v.lower())})

@@ -108,6 +108,31 @@ class ConnectorContract:
         assert comparable(connector.read_skus(sorted(wanted))) == expected
         assert list(connector.read_skus([])) == []
 
+    def test_finding_skus_by_ids_gives_the_records_that_carry_them(
+        self, connector: Connector, records: list[Record]
+    ) -> None:
+        """``find_skus`` (``watch`` resolves a webhook that names only the channel's own ids)
+        gives the SKUs of exactly the records whose ``ids`` hold one of the ids asked for, by
+        every id name at once and by each alone; ids and id names the source lacks name
+        nothing (and are no error)."""
+        sample = [r for r in records if r.ids][::3][:10]
+        if not sample:
+            pytest.skip(f"{type(connector).__name__}'s records carry no ids")
+        refs: dict[str, set[str]] = {}
+        for record in sample:
+            for name, value in record.ids.items():
+                refs.setdefault(name, set()).add(value)
+
+        def carrying(wanted: dict[str, set[str]]) -> set[str]:
+            return {r.sku for r in records if any(r.ids.get(n) in v for n, v in wanted.items())}
+
+        assert connector.find_skus(refs) == carrying(refs)
+        for name, values in refs.items():
+            assert connector.find_skus({name: values}) == carrying({name: values}), name
+        assert connector.find_skus({}) == set()
+        unknown = {name: {"omnisync-no-such-id"} for name in refs}
+        assert connector.find_skus({**unknown, "omnisync_no_such_id_name": {"1"}}) == set()
+
     def test_the_columnar_fast_path_gives_what_read_gives(self, connector: Connector) -> None:
         """A connector whose ``read_table`` accepts its source must write exactly the records
         ``read()`` yields (connectors without a fast path decline and pass)."""

@@ -405,11 +405,24 @@ def _is_connection(node: FieldNode) -> bool:
 def _field_cost(node: FieldNode, variables: dict[str, Any]) -> int:
     if not node.selections:
         return 0
+    if "ids" in node.arguments:
+        # `nodes(ids:)`: a list as long as its ids, each charged as its costliest type.
+        ids = arguments(node, variables).get("ids") or []
+        return len(ids) * (1 + _costliest_type(node, variables))
     if _is_connection(node):
         args = arguments(node, variables)
         size = int(args.get("first") or args.get("last") or 0)
         return 2 + size * _node_cost(node, variables)
     return 1 + sum(_field_cost(f, variables) for f in fields(node.selections))
+
+
+def _costliest_type(node: FieldNode, variables: dict[str, Any]) -> int:
+    """The cost of ``node``'s selection for the costliest of the types its fragments name."""
+    types = {s.type_condition for s in node.selections if isinstance(s, InlineFragment)}
+    return max(
+        sum(_field_cost(f, variables) for f in fields(node.selections, typename))
+        for typename in types or {None}
+    )
 
 
 def _node_cost(connection: FieldNode, variables: dict[str, Any]) -> int:
@@ -503,9 +516,11 @@ class Executor:
         if isinstance(value, Connection):
             return self._connection(value, node)
         if isinstance(value, list):
-            # A list of objects is charged like one object (what the static cost assumed).
-            self.actual_cost += 1
-            return [self._object(v, node.selections) for v in value]
+            # A list of objects is charged like one object (what the static cost assumed),
+            # `nodes(ids:)` per object found.
+            found = sum(v is not None for v in value)
+            self.actual_cost += found if "ids" in node.arguments else 1
+            return [None if v is None else self._object(v, node.selections) for v in value]
         self.actual_cost += 1
         return self._object(value, node.selections)
 

@@ -16,7 +16,9 @@ What it implements, as Shopify documents it (see ``docs/channel-apis.md`` §1):
 * The documents are parsed (:mod:`tests.emulators.graphql_subset`), so aliases, several
   mutation fields in one request, inline fragments and directives work; ``operationName``
   selects the operation. Fields the emulator does not provide are errors naming the field.
-  Query roots: ``shop``, ``locations``, ``location(id)``, ``products``, ``productVariants``;
+  Query roots: ``shop``, ``locations``, ``location(id)``, ``products``, ``productVariants``,
+  ``nodes(ids:)`` (products, variants, inventory items, locations; null for an unknown id, an
+  error for one that is not a GID; charged per id at its costliest type);
   mutations: ``productVariantsBulkUpdate``, ``productUpdate``, ``inventorySetQuantities``.
 * Relay connections (``nodes``, ``edges``, ``pageInfo``) in ID order with opaque cursors;
   ``first``/``last`` is required and at most 250 (an error above).  The ``query`` search
@@ -41,6 +43,21 @@ What it implements, as Shopify documents it (see ``docs/channel-apis.md`` §1):
 * Every write bumps ``updatedAt`` (variant and product for variant updates, the inventory
   level for quantities), so incremental pulls see it.
 
+Webhooks (``shop.subscribe(topic, uri)``, as ``webhookSubscriptionCreate`` or the app's
+``shopify.app.toml`` would subscribe): ``shop.sell(sku)`` places an order as a customer would
+— the available quantity goes down, then ``orders/create`` and ``inventory_levels/update``
+are delivered — and every change of a quantity (``set_available``, ``inventorySetQuantities``)
+delivers ``inventory_levels/update``, every change of a product or variant (``set_price``,
+``set_title``, the product mutations) ``products/update``, whoever made it: Shopify also tells
+an app of its own writes. A delivery is a POST of the REST-style JSON payload with
+``X-Shopify-Topic``, ``X-Shopify-Hmac-Sha256`` (base64 HMAC-SHA256 of the raw body with the
+app's ``client_secret``), ``X-Shopify-Shop-Domain``, ``X-Shopify-API-Version``,
+``X-Shopify-Webhook-Id`` (new on every attempt), ``X-Shopify-Event-Id`` (one per event, kept
+on retries; shared by the subscriptions of one topic — unverified) and
+``X-Shopify-Triggered-At``, sent from a queue after the change (:mod:`tests.emulators.webhooks`:
+``shop.outbox``); ``sell`` and the helpers wait until their deliveries are answered.
+Retries are the test's to make (``shop.outbox.redeliver``).
+
 Wordings of error messages follow Shopify where known; those marked (unverified) are
 plausible stand-ins. ``calls`` records every request (operation, variables, costs, outcome)
 for assertions; the ``variant``/``available``/``set_*``/``delete_product`` helpers read and
@@ -51,10 +68,13 @@ from __future__ import annotations
 
 import base64
 import gc
+import hashlib
+import hmac
 import itertools
 import json
 import re
 import time
+import uuid
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +101,7 @@ from tests.emulators.graphql_subset import (
     resolve_value,
     select_operation,
 )
+from tests.emulators.webhooks import Delivery, Outbox
 
 MAX_PAGE = 250
 MAX_INPUT = 250
@@ -96,6 +117,7 @@ ROOT_SCOPES = {
     "location": "read_locations",
     "products": "read_products",
     "productVariants": "read_products",
+    "nodes": "read_products",
     "productVariantsBulkUpdate": "write_products",
     "productUpdate": "write_products",
     "inventorySetQuantities": "write_inventory",
@@ -141,6 +163,22 @@ def gid_number(value: Any, kind: str) -> int | None:
 @lru_cache(maxsize=4096)
 def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _attempt(delivery: Delivery) -> Delivery:
+    """``delivery``, retried as Shopify retries: the same body and event id, a new webhook id."""
+
+    def again() -> Delivery:
+        headers = {**delivery.headers, "X-Shopify-Webhook-Id": str(uuid.uuid4())}
+        return _attempt(Delivery(delivery.topic, delivery.url, delivery.body, headers))
+
+    delivery.retry = again
+    return delivery
+
+
+def _rest_time(moment: datetime) -> str:
+    """A time as REST payloads show it (ISO 8601 with the offset)."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def _moment(text: str) -> datetime:
@@ -232,6 +270,16 @@ class Level:
 
 
 @dataclass
+class Subscription:
+    """A webhook subscription: its topic (``orders/create``), where Shopify delivers it, and
+    the API version its payloads are rendered in."""
+
+    topic: str
+    uri: str
+    api_version: str = "2026-01"
+
+
+@dataclass
 class Call:
     """One request as the emulator saw it."""
 
@@ -286,8 +334,13 @@ class ShopifyEmulator:
         throttle_status: int = 200,
         scopes: Iterable[str] = ALL_SCOPES,
         shop_name: str = "omnisync-test",
+        client_secret: str = "shpss_emulator_client_secret",
     ) -> None:
         self.token = token
+        #: The app's client secret: webhooks are signed with it.
+        self.client_secret = client_secret
+        self.subscriptions: list[Subscription] = []
+        self.outbox = Outbox()
         self.currency = currency
         self.maximum = float(maximum)
         self.restore_rate = float(restore_rate)
@@ -435,21 +488,147 @@ class ShopifyEmulator:
         return self.levels[(self.variant(sku).item_id, self.location(location).id)].available
 
     def set_available(self, sku: str, location: str, quantity: int) -> None:
-        level = self.levels[(self.variant(sku).item_id, self.location(location).id)]
+        """Set the available quantity as an admin would (``inventory_levels/update`` is
+        delivered)."""
+        variant = self.variant(sku)
+        where = self.location(location)
+        level = self.levels[(variant.item_id, where.id)]
         level.on_hand += quantity - level.available
         level.available = quantity
         level.updated_at = self.now()
+        self._level_changed(variant.item_id, where.id)
+        self.outbox.flush()
 
     def set_price(self, sku: str, price: str, compare_at: str | None = None) -> None:
         variant = self.variant(sku)
         variant.price = Decimal(price)
         variant.compare_at = Decimal(compare_at) if compare_at else None
         self._touch(variant)
+        self._emit("products/update", self._rest_product(self.products[variant.product_id]))
+        self.outbox.flush()
 
     def set_title(self, sku: str, title: str) -> None:
         product = self.product_of(sku)
         product.title = title
         product.updated_at = self.now()
+        self._emit("products/update", self._rest_product(product))
+        self.outbox.flush()
+
+    # ------------------------------------------------------------ webhooks
+
+    def subscribe(self, topic: str, uri: str, api_version: str = "2026-01") -> Subscription:
+        """Subscribe ``uri`` to ``topic`` (``orders/create``, ``inventory_levels/update``,
+        ``products/update``)."""
+        subscription = Subscription(topic, uri, api_version)
+        self.subscriptions.append(subscription)
+        return subscription
+
+    def sell(self, sku: str, quantity: int = 1, location: str | None = None) -> int:
+        """A customer orders ``quantity`` of ``sku``, fulfilled from ``location`` (default: the
+        first where the item is stocked): its available quantity goes down (committed goes up,
+        so on hand stays), then ``orders/create`` and ``inventory_levels/update`` are
+        delivered. Returns the order id."""
+        variant = self.variant(sku)
+        stocked = [
+            loc for loc in self.locations.values() if (variant.item_id, loc.id) in self.levels
+        ]
+        where = self.location(location) if location else (stocked[0] if stocked else None)
+        if variant.tracked and where is not None:
+            level = self.levels[(variant.item_id, where.id)]
+            level.available -= quantity
+            level.updated_at = self.now()
+        order_id = next(self._ids)
+        line = {
+            "id": next(self._ids),
+            "admin_graphql_api_id": gid("LineItem", order_id),
+            "variant_id": variant.id,
+            "product_id": variant.product_id,
+            "sku": variant.sku,
+            "title": self.products[variant.product_id].title,
+            "variant_title": variant.title,
+            "quantity": quantity,
+            "price": f"{variant.price:.2f}",
+        }
+        self._emit(
+            "orders/create",
+            {
+                "id": order_id,
+                "admin_graphql_api_id": gid("Order", order_id),
+                "name": f"#{order_id}",
+                "created_at": _rest_time(self.now()),
+                "currency": self.currency,
+                "financial_status": "paid",
+                "line_items": [line],
+            },
+        )
+        if variant.tracked and where is not None:
+            self._level_changed(variant.item_id, where.id)
+        self.outbox.flush()
+        return order_id
+
+    def _emit(self, topic: str, payload: dict[str, Any]) -> None:
+        """Queue ``payload`` for every subscription of ``topic``, signed with the client secret."""
+        subscriptions = [s for s in self.subscriptions if s.topic == topic]
+        if not subscriptions:
+            return
+        body = json.dumps(payload).encode()
+        digest = hmac.new(self.client_secret.encode(), body, hashlib.sha256).digest()
+        event_id = str(uuid.uuid4())
+        triggered = datetime.now(UTC).isoformat()
+        for subscription in subscriptions:
+            headers = {
+                "Content-Type": "application/json",
+                "X-Shopify-Topic": topic,
+                "X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode(),
+                "X-Shopify-Shop-Domain": f"{self.shop_name}.myshopify.com",
+                "X-Shopify-API-Version": subscription.api_version,
+                "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+                "X-Shopify-Event-Id": event_id,
+                "X-Shopify-Triggered-At": triggered,
+            }
+            self.outbox.send(_attempt(Delivery(topic, subscription.uri, body, headers)))
+
+    def _level_changed(self, item_id: int, location_id: int) -> None:
+        level = self.levels[(item_id, location_id)]
+        self._emit(
+            "inventory_levels/update",
+            {
+                "inventory_item_id": item_id,
+                "location_id": location_id,
+                "available": level.available,
+                "updated_at": _rest_time(level.updated_at),
+                "admin_graphql_api_id": (
+                    f"gid://shopify/InventoryLevel/{location_id}?inventory_item_id={item_id}"
+                ),
+            },
+        )
+
+    def _rest_product(self, product: Product) -> dict[str, Any]:
+        """A product as REST (and its webhooks) render it."""
+        variants = [self.variants[v] for v in product.variant_ids]
+        return {
+            "id": product.id,
+            "admin_graphql_api_id": gid("Product", product.id),
+            "title": product.title,
+            "body_html": product.description_html,
+            "vendor": product.vendor,
+            "updated_at": _rest_time(product.updated_at),
+            "variants": [
+                {
+                    "id": v.id,
+                    "admin_graphql_api_id": gid("ProductVariant", v.id),
+                    "product_id": product.id,
+                    "title": v.title,
+                    "sku": v.sku,
+                    "price": f"{v.price:.2f}",
+                    "compare_at_price": f"{v.compare_at:.2f}" if v.compare_at else None,
+                    "barcode": v.barcode,
+                    "inventory_item_id": v.item_id,
+                    "updated_at": _rest_time(v.updated_at),
+                }
+                for v in variants
+            ],
+        }
 
     def delete_product(self, sku: str) -> Product:
         product = self.product_of(sku)
@@ -701,7 +880,29 @@ class ShopifyEmulator:
             ),
             "products": self._products_page,
             "productVariants": self._variants_page,
+            "nodes": self._nodes,
         }
+
+    def _nodes(self, a: dict[str, Any]) -> list[dict[str, Any] | None]:
+        ids = a.get("ids") or []
+        _check_size(ids, "ids")
+        return [self._node(value) for value in ids]
+
+    def _node(self, value: Any) -> dict[str, Any] | None:
+        match = re.fullmatch(r"gid://shopify/(\w+)/(\d+)", str(value))
+        if match is None:
+            # (unverified wording and code)
+            raise GraphQLError(f"Invalid global id '{value}'", code="argumentLiteralsIncompatible")
+        kind, number = match[1], int(match[2])
+        if kind == "Product" and number in self.products:
+            return self._product(self.products[number])
+        if kind == "ProductVariant" and number in self.variants:
+            return self._variant(self.variants[number])
+        if kind == "InventoryItem" and number in self.items:
+            return self._item(self.variants[self.items[number]])
+        if kind == "Location" and number in self.locations:
+            return self._location(self.locations[number])
+        return None
 
     def _ordered(
         self, name: str, table: dict[Any, Any], build: Callable[[], list[int]]
@@ -975,6 +1176,8 @@ class ShopifyEmulator:
             applied = [v for v, _ in valid]
         else:
             applied = []
+        if applied:
+            self._emit("products/update", self._rest_product(product))
         return {
             "__typename": "ProductVariantsBulkUpdatePayload",
             "product": self._product(product),
@@ -1016,6 +1219,7 @@ class ShopifyEmulator:
         if "vendor" in spec:
             product.vendor = spec["vendor"] or ""
         product.updated_at = self.now()
+        self._emit("products/update", self._rest_product(product))
         return {
             "__typename": "ProductUpdatePayload",
             "product": self._product(product),
@@ -1131,12 +1335,14 @@ class ShopifyEmulator:
             planned.append((level, location_id, variant.item_id, quantity))
         changes: list[dict[str, Any]] = []
         if not errors:
-            for level, location_id, _item, quantity in planned:
+            for level, location_id, item_id, quantity in planned:
                 current = level.available if name == "available" else level.on_hand
                 delta = quantity - current
                 level.available += delta
                 level.on_hand += delta
                 level.updated_at = self.now()
+                if delta:
+                    self._level_changed(item_id, location_id)
                 changes.append(
                     {
                         "__typename": "InventoryChange",

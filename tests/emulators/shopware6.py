@@ -35,6 +35,20 @@ Implemented:
 * ``createdAt`` on create; ``updatedAt`` null until the first update, then the write time
   (ISO 8601 with milliseconds, as Shopware stores it); ``childCount`` maintained.
 
+App webhooks (``emulator.subscribe(event, url)``, as an app's manifest ``<webhooks>`` does):
+every write of products — the admin's (``emulator.update``) and the API's (``_action/sync``,
+omnisync's own included) — delivers ``product.written``, whose ``data.payload`` lists each
+product written by primary key only (``entity``, ``operation`` insert/update/delete,
+``primaryKey``, ``updatedFields``, ``versionId``). ``emulator.sell(number)`` places an order:
+the stock goes down as Shopware's stock storage lowers it (a direct update, no
+``product.written``), then ``checkout.order.placed`` is delivered with the order and its line
+items. A delivery is a POST of ``{"data": {"payload", "event"}, "source": {"url", "appVersion",
+"shopId", "eventId"}, "timestamp"}`` signed in ``shopware-shop-signature`` (hex HMAC-SHA256 of
+the body with the shop secret), each webhook its own ``eventId``; a retry keeps the event id
+and carries a new timestamp (so a new signature). Deliveries go out from a queue after the
+write (``emulator.outbox``, :mod:`tests.emulators.webhooks`); ``update`` and ``sell`` wait
+until theirs are answered.
+
 ``stats`` counts what happened (tokens issued and rejected, rows served, syncs applied and
 rejected) for tests and benchmarks.
 """
@@ -42,6 +56,8 @@ rejected) for tests and benchmarks.
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 import random
 import secrets
@@ -50,6 +66,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -58,6 +75,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.emulators.webhooks import Delivery, Outbox
 
 #: Shopware's fixed ids (``Defaults::CURRENCY``, ``Defaults::LANGUAGE_SYSTEM``, live version).
 EUR = "b7d2554b0ce847cd82f3ac9bd1c0dfca"
@@ -107,6 +126,15 @@ _FIELDS = {
     "translated.name",
     "translated.description",
 }
+
+
+@dataclass
+class AppWebhook:
+    """A webhook of the app's manifest: its name, the event it listens to, where it posts."""
+
+    name: str
+    event: str
+    url: str
 
 
 class CriteriaError(Exception):
@@ -174,7 +202,15 @@ class Shopware6Emulator:
         advertised_ttl: int | None = None,
         oauth_limit: tuple[int, float] | None = (10, 10.0),
         error_pointers: bool = True,
+        shop_secret: str = "emulator-shop-secret-3a7e",
+        shop_id: str = "emuShopId0001",
     ) -> None:
+        #: The secret the app registration agreed on with the shop: webhooks are signed with it.
+        self.shop_secret = shop_secret
+        self.shop_id = shop_id
+        self.webhooks: list[AppWebhook] = []
+        self.outbox = Outbox()
+        self.next_order = 10000
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl = token_ttl
@@ -308,7 +344,7 @@ class Shopware6Emulator:
 
     def update(self, number: str, **fields: Any) -> None:
         """Change a product as the admin would (``name=``/``description=`` in the system
-        language); bumps ``updatedAt``."""
+        language); bumps ``updatedAt`` and delivers ``product.written``."""
         with self._lock:
             product = self.by_number(number)
             for key, value in fields.items():
@@ -318,6 +354,76 @@ class Shopware6Emulator:
                     product[key] = copy.deepcopy(value)
             product["updatedAt"] = self.stamp()
             self._changed()
+            self._emit("product.written", [_written(product["id"], "update", list(fields))])
+        self.outbox.flush()
+
+    # ------------------------------------------------------------------ webhooks
+
+    def subscribe(self, event: str, url: str, name: str | None = None) -> AppWebhook:
+        """Register an app webhook for ``event`` (``product.written``,
+        ``checkout.order.placed``)."""
+        hook = AppWebhook(name or event.replace(".", "-"), event, url)
+        self.webhooks.append(hook)
+        return hook
+
+    def sell(self, number: str, quantity: int = 1) -> str:
+        """A customer orders ``quantity`` of the product: its stock goes down, then
+        ``checkout.order.placed`` is delivered. Returns the order id."""
+        with self._lock:
+            product = self.by_number(number)
+            product["stock"] -= quantity  # the stock storage's own UPDATE: no product.written
+            self._changed()
+            order_id = new_id()
+            self.next_order += 1
+            line = {
+                "id": new_id(),
+                "identifier": product["id"],
+                "referencedId": product["id"],
+                "productId": product["id"],
+                "type": "product",
+                "label": product["translations"][SYSTEM_LANGUAGE].get("name") or number,
+                "quantity": quantity,
+                "payload": {"productNumber": number},
+            }
+            order = {
+                "id": order_id,
+                "orderNumber": str(self.next_order),
+                "orderDateTime": self.stamp(),
+                "currencyId": EUR,
+                "lineItems": [line],
+            }
+            self._emit("checkout.order.placed", {"order": order})
+        self.outbox.flush()
+        return order_id
+
+    def _emit(self, event: str, payload: Any) -> None:
+        """Queue ``payload`` for every webhook of ``event`` (each with its own event id)."""
+        for hook in [h for h in self.webhooks if h.event == event]:
+            data = {
+                "data": {"payload": payload, "event": event},
+                "source": {
+                    "url": "http://shop.example",
+                    "appVersion": "1.0.0",
+                    "shopId": self.shop_id,
+                    "eventId": new_id(),
+                },
+            }
+            self.outbox.send(self._delivery(hook, data))
+
+    def _delivery(self, hook: AppWebhook, data: dict[str, Any]) -> Delivery:
+        """One attempt: the body stamped now and signed; a retry is stamped again."""
+        body = json.dumps({**data, "timestamp": int(time.time())}).encode()
+        signature = hmac.new(self.shop_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "sw-version": "6.6.10.0",
+            "sw-context-language": SYSTEM_LANGUAGE,
+            "sw-user-language": "en-GB",
+            "shopware-shop-signature": signature,
+        }
+        delivery = Delivery(hook.event, hook.url, body, headers)
+        delivery.retry = lambda: self._delivery(hook, data)
+        return delivery
 
     def delete(self, number: str) -> None:
         with self._lock:
@@ -731,15 +837,24 @@ class Shopware6Emulator:
             written: list[str] = []
             deleted: list[str] = []
             not_found: list[str] = []
+            events: list[dict[str, Any]] = []
             for operation in operations:
                 for record in operation["payload"]:
                     if operation["action"] == "upsert":
+                        known = record["id"] in self.products
                         written.append(self._upsert(record, language))
+                        fields = [key for key in record if key != "id"]
+                        events.append(
+                            _written(record["id"], "update" if known else "insert", fields)
+                        )
                     else:
                         gone = self._delete(record["id"])
                         (deleted.extend(gone) if gone else not_found.append(record["id"]))
+                        events += [_written(i, "delete", []) for i in gone]
             self.stats["sync_applied"] += 1
             self.stats["records_written"] += len(written)
+            if events:
+                self._emit("product.written", events)
         return JSONResponse(
             {
                 "data": {"product": written} if written else {},
@@ -983,6 +1098,17 @@ class Shopware6Emulator:
                 texts[key] = record[key]
         self._changed()
         return product_id
+
+
+def _written(product_id: str, operation: str, fields: list[str]) -> dict[str, Any]:
+    """One entry of a ``product.written`` payload: the product by primary key only."""
+    return {
+        "entity": "product",
+        "operation": operation,
+        "primaryKey": product_id,
+        "updatedFields": sorted(fields),
+        "versionId": LIVE_VERSION,
+    }
 
 
 def _violation(detail: str, pointer: str, **parameters: Any) -> dict[str, Any]:
