@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck format demo bench clean
+.PHONY: install test test-fast lint typecheck format demo bench bench-watch clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench
+
+# The watch benchmark (bench/watch.py): event → write latency of `omnisync watch` against three
+# WooCommerce emulators, ratios against an `omnisync sync` of the same change; about 4 minutes.
+bench-watch: $(STAMP)
+	$(BIN)/python -m bench.watch
 
 demo: $(STAMP)
 	$(BIN)/omnisync check -c config.example.yaml
