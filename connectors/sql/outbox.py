@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,8 @@ from pydantic import field_validator
 from omnisync.errors import ConnectorError
 from omnisync.sdk.connector import ConnectorOptions
 from omnisync.sdk.feed import ChangeFeed, FeedBatch
+
+from .engine import translate
 
 #: The channel the PostgreSQL trigger notifies and the feed listens on.
 CHANNEL = "omnisync_outbox"
@@ -104,6 +107,17 @@ def _postgres(outbox: str, triggers: dict[str, str]) -> list[str]:
     return statements
 
 
+def _row_triggers(
+    quote: Callable[[str], str], outbox: str, table: str, bodies: dict[str, str]
+) -> list[str]:
+    """Drop-and-create of one trigger per body (``ins``/``upd``/``del``), re-runnable."""
+    statements = []
+    for suffix, body in bodies.items():
+        name = quote(_trigger_name(outbox, table, f"_{suffix}"))
+        statements += [f"DROP TRIGGER IF EXISTS {name}", f"CREATE TRIGGER {name} {body}"]
+    return statements
+
+
 def _mariadb(outbox: str, triggers: dict[str, str]) -> list[str]:
     statements = [
         f"CREATE TABLE IF NOT EXISTS {_bq(outbox)} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
@@ -118,9 +132,7 @@ def _mariadb(outbox: str, triggers: dict[str, str]) -> list[str]:
             f"IF NOT (NEW.{col} <=> OLD.{col}) THEN {into} (NEW.{col}); END IF; END",
             "del": f"AFTER DELETE ON {_bq(table)} FOR EACH ROW {into} (OLD.{col})",
         }
-        for suffix, body in bodies.items():
-            name = _bq(_trigger_name(outbox, table, f"_{suffix}"))
-            statements += [f"DROP TRIGGER IF EXISTS {name}", f"CREATE TRIGGER {name} {body}"]
+        statements += _row_triggers(_bq, outbox, table, bodies)
     return statements
 
 
@@ -138,9 +150,7 @@ def _sqlite(outbox: str, triggers: dict[str, str]) -> list[str]:
             f"{into} SELECT NEW.{col} WHERE NEW.{col} IS NOT OLD.{col}; END",
             "del": f"AFTER DELETE ON {_q(table)} BEGIN {into} VALUES (OLD.{col}); END",
         }
-        for suffix, body in bodies.items():
-            name = _q(_trigger_name(outbox, table, f"_{suffix}"))
-            statements += [f"DROP TRIGGER IF EXISTS {name}", f"CREATE TRIGGER {name} {body}"]
+        statements += _row_triggers(_q, outbox, table, bodies)
     return statements
 
 
@@ -155,13 +165,15 @@ class OutboxFeed(ChangeFeed):
         self._listener: Any = None
 
     def _error(self, exc: sa.exc.SQLAlchemyError, doing: str) -> ConnectorError:
-        return ConnectorError(
-            f"outbox {self.options.table}: {doing} failed: {type(exc).__name__}: {exc.orig or exc}"
-            if hasattr(exc, "orig")
-            else f"outbox {self.options.table}: {doing} failed: {exc}",
-            where=self.where,
-            hint="create it with the DDL `omnisync outbox -c CONFIG` prints",
+        error = translate(
+            exc, where=self.where, url=self.engine.url, doing=f"{doing} {self.options.table}"
         )
+        if type(error) is ConnectorError:  # credentials and reachability keep their own hints
+            error.hint = (
+                "create the outbox and its triggers: `omnisync outbox -c CONFIG --install` "
+                "(or run the DDL it prints)"
+            )
+        return error
 
     def poll(self) -> FeedBatch | None:
         query = (
@@ -173,7 +185,7 @@ class OutboxFeed(ChangeFeed):
             with self.engine.connect() as conn:
                 rows = conn.execute(query).all()
         except sa.exc.SQLAlchemyError as exc:
-            raise self._error(exc, "reading") from None
+            raise self._error(exc, "reading the outbox") from None
         if not rows:
             return None
         ids = [int(row[0]) for row in rows]
@@ -189,7 +201,7 @@ class OutboxFeed(ChangeFeed):
                     chunk = list(ids[start : start + 1000])
                     conn.execute(sa.delete(self.table).where(self.table.c.id.in_(chunk)))
         except sa.exc.SQLAlchemyError as exc:
-            raise self._error(exc, "deleting consumed rows") from None
+            raise self._error(exc, "deleting consumed rows of the outbox") from None
 
     def wait(self, timeout: float) -> None:
         """PostgreSQL: ``LISTEN`` and wait for the trigger's notification (or the timeout);
