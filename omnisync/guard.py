@@ -8,12 +8,13 @@ On by default, per channel (``channels.X.push.guard``) and for the canonical sou
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from omnisync.config import Config
 from omnisync.errors import GuardrailError, Problem
 from omnisync.models import Change, Op
-from omnisync.plan import ChannelPlan, Plan
+from omnisync.plan import ChannelPlan, Plan, UpdateHistory, over_limit, update_limit
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,31 @@ def _channel(channel: ChannelPlan, guard: object, prefix: str) -> list[Violation
                 f"({zero_share}%), more than {guard.max_zero_stock_pct}%",
             )
         )
+    return out
+
+
+def update_limit_violations(
+    plan: Plan, config: Config, history: UpdateHistory, now: datetime | None = None
+) -> list[Violation]:
+    """The channels whose changes would exceed their connector's update limit (a plan made
+    without the history, or applied after later pushes): one violation per channel, naming
+    each SKU and when it may be updated next."""
+    out = []
+    for channel in plan.channels:
+        limit = update_limit(config, channel.name)
+        if limit is None or not channel.changes:
+            continue
+        held = over_limit(channel, limit, history, now)
+        if held:
+            listed = "; ".join(list(held.values())[:3])
+            more = f" (and {len(held) - 3} more SKUs)" if len(held) > 3 else ""
+            out.append(
+                Violation(
+                    f"the {channel.connector} connector's update limit ({limit.describe()})",
+                    f"{channel.name}: {len(held)} SKU(s) would be updated too often: "
+                    f"{listed}{more}",
+                )
+            )
     return out
 
 

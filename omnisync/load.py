@@ -57,6 +57,12 @@ ITEM_SCHEMA = pa.schema(
     ]
 )
 STOCK_SCHEMA = pa.schema([("sku", pa.string()), ("location", pa.string()), ("qty", pa.int64())])
+#: ``{table}_prices``: a record's :attr:`~omnisync.models.Record.location_prices`, one row per
+#: (sku, location). Only record streams make it (no fast path carries location prices); a
+#: side without the table has none.
+PRICES_SCHEMA = pa.schema(
+    [("sku", pa.string()), ("location", pa.string()), ("price", _DEC), ("currency", pa.string())]
+)
 
 
 def _sql_type(type_: pa.DataType) -> str:
@@ -113,6 +119,7 @@ class _Batch:
     def __init__(self) -> None:
         self.items: dict[str, list[Any]] = {name: [] for name in ITEM_SCHEMA.names}
         self.stock: dict[str, list[Any]] = {name: [] for name in STOCK_SCHEMA.names}
+        self.prices: dict[str, list[Any]] = {name: [] for name in PRICES_SCHEMA.names}
 
     def __len__(self) -> int:
         return len(self.items["sku"])
@@ -141,6 +148,12 @@ class _Batch:
                 self.stock["sku"].append(r.sku)
                 self.stock["location"].append(location)
                 self.stock["qty"].append(qty)
+        if r.location_prices:
+            for location, price in r.location_prices.items():
+                self.prices["sku"].append(r.sku)
+                self.prices["location"].append(location)
+                self.prices["price"].append(price.amount)
+                self.prices["currency"].append(price.currency)
 
     def out_of_range(self) -> list[Problem]:
         """The values the engine cannot hold (from connectors that build records themselves;
@@ -155,6 +168,13 @@ class _Batch:
                     check_amount(amount)
                 except ValueError as exc:
                     problems.append(Problem(where[sku] or "", f"SKU {sku}: {name}: {exc}"))
+        for sku, location, amount in zip(
+            self.prices["sku"], self.prices["location"], self.prices["price"], strict=True
+        ):
+            try:
+                check_amount(amount)
+            except ValueError as exc:
+                problems.append(Problem(where[sku] or "", f"SKU {sku}: price@{location}: {exc}"))
         for sku, qty in zip(self.stock["sku"], self.stock["qty"], strict=True):
             try:
                 check_quantity(qty)
@@ -162,7 +182,7 @@ class _Batch:
                 problems.append(Problem(where[sku] or "", f"SKU {sku}: stock: {exc}"))
         return problems
 
-    def tables(self) -> tuple[pa.Table, pa.Table]:
+    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
         arrays = []
         for name in ITEM_SCHEMA.names:
             type_ = ITEM_SCHEMA.field(name).type
@@ -175,7 +195,16 @@ class _Batch:
                 arrays.append(pa.array(values, type=type_))
         items = pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)
         stock = pa.Table.from_pydict(self.stock, schema=STOCK_SCHEMA)
-        return items, stock
+        prices = pa.Table.from_arrays(
+            [
+                pa.array(self.prices["sku"], pa.string()),
+                pa.array(self.prices["location"], pa.string()),
+                decimals(self.prices["price"], 6, _DEC),
+                pa.array(self.prices["currency"], pa.string()),
+            ],
+            schema=PRICES_SCHEMA,
+        )
+        return items, stock, prices
 
 
 @dataclass(frozen=True)
@@ -250,14 +279,15 @@ class Engine:
         """Keep only ``skus`` of a loaded side (as tables, whatever the fast path made)."""
         con = self.con
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
+        parts = ("items", "stock", "prices") if self.has_prices(table) else ("items", "stock")
         try:
-            for part in ("items", "stock"):
+            for part in parts:
                 con.execute(
                     f"CREATE TEMP TABLE _kept_{part} AS SELECT * FROM {table}_{part} "
                     "WHERE sku IN (SELECT sku FROM _wanted)"
                 )
             self.drop(table)
-            for part in ("items", "stock"):
+            for part in parts:
                 con.execute(f"CREATE TABLE {table}_{part} AS SELECT * FROM _kept_{part}")
                 con.execute(f"DROP TABLE _kept_{part}")
         finally:
@@ -394,6 +424,9 @@ class Engine:
         con.execute(f"CREATE TABLE {table}_stock AS SELECT * FROM _empty_stock")
         con.unregister("_empty_items")
         con.unregister("_empty_stock")
+        con.register("_empty_prices", PRICES_SCHEMA.empty_table())
+        con.execute(f"CREATE TABLE {table}_prices AS SELECT * FROM _empty_prices")
+        con.unregister("_empty_prices")
         count = 0
         batch = _Batch()
         for record in records:
@@ -412,7 +445,7 @@ class Engine:
 
     def _append(self, table: str, batch: _Batch) -> None:
         try:
-            items, stock = batch.tables()
+            items, stock, prices = batch.tables()
         except (pa.ArrowInvalid, OverflowError, InvalidOperation):
             problems = batch.out_of_range()
             if not problems:
@@ -426,6 +459,17 @@ class Engine:
         self.con.execute(f"INSERT INTO {table}_stock SELECT * FROM _batch_stock")
         self.con.unregister("_batch_items")
         self.con.unregister("_batch_stock")
+        if prices.num_rows:
+            self.con.register("_batch_prices", prices)
+            self.con.execute(f"INSERT INTO {table}_prices SELECT * FROM _batch_prices")
+            self.con.unregister("_batch_prices")
+
+    def has_prices(self, table: str) -> bool:
+        """Whether ``table`` was loaded with a prices table (record streams make one)."""
+        row = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_prices"]
+        ).fetchone()
+        return bool(row and row[0])
 
     def locations(self, table: str) -> int:
         """How many distinct locations ``table``'s stock has (counted once per loaded table:
@@ -447,6 +491,7 @@ class Engine:
         self.con.execute(f"DROP TABLE IF EXISTS {items}")
         self.con.execute(f"DROP TABLE IF EXISTS {items}_stored")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
+        self.con.execute(f"DROP TABLE IF EXISTS {table}_prices")
 
     def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
         """SKUs listed more than once: (sku, count, origins in file order)."""

@@ -97,6 +97,10 @@ class Record:
     vat_rate: Decimal | None = None
     #: Quantity per location; a source without locations uses the location ``"default"``.
     stock: dict[str, int] | None = None
+    #: Prices a channel shows at some of its locations instead of ``price`` (a store's own
+    #: price in a local inventory). Each is compared with the price the channel should show,
+    #: as ``price`` is, and corrected as ``price`` at that location.
+    location_prices: dict[str, Money] | None = None
     availability: Availability | None = None
     #: The channel's own identifiers (product id, variant id, inventory item id, ...).
     ids: dict[str, str] = field(default_factory=dict)

@@ -94,7 +94,7 @@ def plan(config: Config, request: CheckRequest, *, progress: Progress | None = N
                 report.name,
                 report.error,
             )
-    return build_plan(result, config)
+    return build_plan(result, config, request.store)
 
 
 @dataclass

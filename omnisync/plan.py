@@ -14,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from omnisync.config import Config
 from omnisync.errors import InputError, Problem
 from omnisync.models import Change, CheckResult, Finding, Kind, Op
+from omnisync.sdk.connector import UpdateLimit
 
 PLAN_SCHEMA = "omnisync.plan/1"
 
@@ -182,8 +184,51 @@ class Plan:
         return plan
 
 
-def build_plan(result: CheckResult, config: Config) -> Plan:
-    """The plan that corrects ``result``'s findings, within each channel's ``push`` rules."""
+class UpdateHistory(Protocol):
+    """When earlier pushes updated SKUs (the state store's journal implements it)."""
+
+    def update_times(
+        self, channel: str, skus: Collection[str], since: datetime, *, located: bool = False
+    ) -> dict[str, list[datetime]]: ...
+
+
+def update_limit(config: Config, channel: str) -> UpdateLimit | None:
+    """The update limit the channel's connector declares (``Capabilities.update_limit``)."""
+    source = config.channels.get(channel)
+    return source.connector_class.capabilities.update_limit if source is not None else None
+
+
+def over_limit(
+    channel: ChannelPlan, limit: UpdateLimit, history: UpdateHistory, now: datetime | None = None
+) -> dict[str, str]:
+    """The SKUs whose changes in ``channel`` would exceed ``limit``, each with why and when
+    it may be updated next, counting the pushes ``history`` recorded within the window."""
+    now = now or datetime.now(UTC)
+    since = now - timedelta(seconds=limit.window)
+    skus = {c.sku for c in channel.changes if limit.counts(c)}
+    times = history.update_times(channel.name, skus, since, located=limit.located)
+    held: dict[str, str] = {}
+    for sku in sorted(skus):
+        earlier = times.get(sku, [])
+        if len(earlier) < limit.updates:
+            continue
+        # The window admits another update once the oldest of the last `updates` leaves it.
+        allowed = earlier[-limit.updates] + timedelta(seconds=limit.window)
+        shown = ", ".join(f"{t:%Y-%m-%d %H:%M}" for t in earlier)
+        held[sku] = (
+            f"{sku}: {channel.name} takes {limit.describe()}, and pushes updated it "
+            f"{len(earlier)} time(s) within the window ({shown} UTC); "
+            f"the next update is allowed after {allowed:%Y-%m-%d %H:%M} UTC"
+        )
+    return held
+
+
+def build_plan(
+    result: CheckResult, config: Config, history: UpdateHistory | None = None
+) -> Plan:
+    """The plan that corrects ``result``'s findings, within each channel's ``push`` rules.
+    With ``history`` (the state store), changes that would exceed a channel's update limit
+    are held back: skipped, with the reason and when the SKU may be updated next."""
     plan = Plan(
         created_at=result.finished_at or result.started_at,
         config_path=result.config_path,
@@ -211,6 +256,16 @@ def build_plan(result: CheckResult, config: Config) -> Plan:
                 channel.changes.append(change)
             else:
                 channel.skipped.append(Skipped(finding.sku, finding.label, reason))
+        limit = update_limit(config, report.name) if history is not None else None
+        if limit is not None and history is not None and channel.changes:
+            held = over_limit(channel, limit, history)
+            kept = []
+            for change in channel.changes:
+                if change.sku in held and limit.counts(change):
+                    channel.skipped.append(Skipped(change.sku, change.key, held[change.sku]))
+                else:
+                    kept.append(change)
+            channel.changes = kept
         plan.channels.append(channel)
     return plan
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from omnisync.config import Config
 from omnisync.errors import ConnectorError, ExitCode, InterruptedPush, OmnisyncError, UsageError
-from omnisync.guard import MIN_RATIO, Violation, check_plan, refuse
+from omnisync.guard import MIN_RATIO, Violation, check_plan, refuse, update_limit_violations
 from omnisync.models import FIELD_ENTITY, Change, Entity, Field, Op, WriteResult
 from omnisync.plan import ChannelPlan, Plan
 from omnisync.sdk import values
@@ -166,7 +166,10 @@ class Pusher:
             # A plan made in code or by an older version: the history gives the baseline,
             # never counting the plan's own check.
             baseline = self.store.canonical_baseline(exclude=plan.check_run)
-        return check_plan(plan, self.config, baseline)
+        violations = check_plan(plan, self.config, baseline)
+        if self.store is not None:
+            violations += update_limit_violations(plan, self.config, self.store)
+        return violations
 
     def preview(self, plan: Plan) -> PushOutcome:
         """What would be sent, batch by batch, without sending or journalling anything."""

@@ -57,6 +57,7 @@ PUBLIC = [
     "TableTarget",
     "TransientError",
     "UnreachableError",
+    "UpdateLimit",
     "WriteResult",
     "incremental_read",
 ]

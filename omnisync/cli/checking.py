@@ -119,6 +119,7 @@ def connectors() -> None:
         "writes",
         "incremental",
         "max batch",
+        "update limit",
         "provided by",
     ):
         table.add_column(column)
@@ -133,10 +134,11 @@ def connectors() -> None:
                 caps["writes"],
                 caps["incremental"],
                 caps["max batch"],
+                caps["update limit"],
                 entry.value.split(":")[0],
             )
         except Exception as exc:  # a broken third-party plugin must not hide the others
-            table.add_row(name, f"[red]cannot load: {exc}[/]", "", "", "", "", entry.value)
+            table.add_row(name, f"[red]cannot load: {exc}[/]", "", "", "", "", "", entry.value)
     stdout_console().print(table)
 
 

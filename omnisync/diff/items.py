@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from omnisync import expect
@@ -15,7 +16,7 @@ from omnisync.diff.sql import (
     _text_differs,
 )
 from omnisync.expect import SaleMode
-from omnisync.models import Field
+from omnisync.models import Field, Finding, Kind
 
 
 class _Items(_Rows):
@@ -90,6 +91,8 @@ class _Items(_Rows):
         )
         self._candidates(q, c, a, stock, joins)
         self._explain(q, joins, price.describe)
+        if Field.PRICE in self.fields and self.engine.has_prices(a):
+            self._location_prices(q, joins, a, tol_price, price.describe)
         return direct
 
     def _content_fields(self, q: _Screen) -> None:
@@ -305,6 +308,40 @@ class _Items(_Rows):
             for values in chunk:
                 row = dict(zip(names, values, strict=True))
                 self._row_findings(row, rule_price)
+
+    def _location_prices(
+        self, q: _Screen, joins: str, a: str, tol_price: str, rule_price: str
+    ) -> None:
+        """The prices the channel shows at its locations (``{a}_prices``: a store's own price)
+        against the price it should show: the same expectation as ``price``, one finding per
+        (SKU, location) that differs, with the location named."""
+        derived = ", ".join(f"{sql} AS {name}" for name, sql in q.pre.items())
+        flag = self._money_flag("c._e_price", "c._e_currency", "p.price", "p.currency", tol_price)
+        sql = (
+            f"WITH x AS (SELECT c.*, {derived} FROM "
+            f"(SELECT * FROM _canon WHERE sku IN (SELECT sku FROM {a}_prices)) c{joins}) "
+            "SELECT p.sku, p.location, a.ids AS a_ids, c.price AS c_price, "
+            "c.currency AS c_currency, c._e_price AS e_price, c._e_currency AS e_currency, "
+            "p.price AS x_price, p.currency AS x_currency, c._vat AS vat, "
+            "c._sale_active AS sale_active, c.sale_price AS c_sale_price "
+            f"FROM {a}_prices p JOIN _chan a ON a.sku = p.sku JOIN x c ON c.sku = p.sku "
+            f"WHERE c.price IS NOT NULL AND {flag}"
+        )
+        cursor = self.con.execute(sql)
+        names = [d[0] for d in cursor.description]
+        for values in cursor.fetchall():
+            row = dict(zip(names, values, strict=True))
+            ids = json.loads(row["a_ids"]) if row["a_ids"] else {}
+            finding = Finding(
+                self.name,
+                Kind.CHANGED,
+                row["sku"],
+                field=Field.PRICE.value,
+                location=row["location"],
+                ids=ids,
+            )
+            self._explain_price(finding, row, rule_price)
+            self.findings.append(finding)
 
     def _expected_prices(
         self,

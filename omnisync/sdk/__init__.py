@@ -64,6 +64,7 @@ _WHERE = {
     "TableTarget": "omnisync.sdk.connector",
     "TransientError": "omnisync.errors",
     "UnreachableError": "omnisync.errors",
+    "UpdateLimit": "omnisync.sdk.connector",
     "WriteResult": "omnisync.models",
     "incremental_read": "omnisync.sdk.incremental",
 }
@@ -104,6 +105,7 @@ __all__ = [
     "TableTarget",
     "TransientError",
     "UnreachableError",
+    "UpdateLimit",
     "WriteResult",
     "incremental_read",
 ]
@@ -136,6 +138,7 @@ if TYPE_CHECKING:
         ConnectorOptions,
         PullState,
         TableTarget,
+        UpdateLimit,
     )
     from omnisync.sdk.feed import ChangeFeed, FeedBatch, SnapshotFeed
     from omnisync.sdk.http import HttpClient, HttpConnector, HttpError, HttpOptions

@@ -58,6 +58,32 @@ ENTRY_POINT_GROUP = "omnisync.connectors"
 
 
 @dataclass(frozen=True)
+class UpdateLimit:
+    """A channel's own rule on how often one record may be updated: at most ``updates``
+    pushes that change a SKU within any ``window`` seconds (Google Merchant Center takes a
+    product's updates at most twice a day). The planner holds back a change that would
+    exceed it, counting the pushes the state store's journal recorded, and says when the
+    SKU may be updated next; a push of a saved plan that would exceed it is refused."""
+
+    updates: int
+    #: Seconds; the limit holds in every window of this length (rolling, not per calendar day).
+    window: float
+    #: Whether changes at a location (``Change.location``: a store's stock or price) count.
+    #: Google's limit is on products; a store's local inventory is written apart from them.
+    located: bool = False
+
+    def counts(self, change: Change) -> bool:
+        """Whether ``change`` is an update this limit counts."""
+        return self.located or change.location is None
+
+    def describe(self) -> str:
+        """``2 per SKU per 24 h``."""
+        hours = self.window / 3600
+        span = f"{hours:g} h" if hours >= 1 else f"{self.window:g} s"
+        return f"{self.updates} per SKU per {span}"
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a connector can do. ``max_batch`` is the most records one write request may carry."""
 
@@ -67,6 +93,8 @@ class Capabilities:
     max_batch: int = 1
     #: :meth:`Connector.read_skus` reads just the given SKUs (by query, not by reading all).
     targeted: bool = False
+    #: How often the channel lets one record be updated (None: as often as pushes come).
+    update_limit: UpdateLimit | None = None
 
     def describe(self) -> dict[str, str]:
         order = list(Entity)
@@ -76,6 +104,7 @@ class Capabilities:
             "incremental": "yes" if self.incremental else "no",
             "targeted": "yes" if self.targeted else "no",
             "max batch": str(self.max_batch) if self.writes else "-",
+            "update limit": self.update_limit.describe() if self.update_limit else "-",
         }
 
 

@@ -73,6 +73,8 @@ def field_value(record: Record | None, field: str, location: str | None = None) 
         return None
     match Field(field):
         case Field.PRICE:
+            if location is not None:  # a location's own price (Record.location_prices)
+                return money_json((record.location_prices or {}).get(location))
             return money_json(record.price)
         case Field.SALE_PRICE:
             return sale_json(record.sale_price, record.sale_start, record.sale_end)
@@ -160,6 +162,10 @@ def record_to_json(record: Record) -> dict[str, Any]:
         data["vat_rate"] = f"{record.vat_rate.normalize():f}"
     if record.stock is not None:
         data["stock"] = dict(record.stock)
+    if record.location_prices:
+        data["location_prices"] = {
+            location: money_json(price) for location, price in record.location_prices.items()
+        }
     if record.availability:
         data["availability"] = record.availability.value
     if record.ids:
@@ -186,6 +192,11 @@ def json_to_record(data: dict[str, Any]) -> Record:
         if data.get("stock") is not None
         else None,
         availability=Availability(data["availability"]) if data.get("availability") else None,
+        location_prices={
+            str(k): money for k, v in data["location_prices"].items() if (money := json_money(v))
+        }
+        if data.get("location_prices")
+        else None,
         ids=dict(data.get("ids") or {}),
     )
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    func,
     insert,
     update,
 )
+from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 
 from omnisync import secrets
@@ -192,6 +194,38 @@ class JournalMixin(HistoryMixin):
                     .where(table.c.run_id == run_id, table.c.seq == seq)
                     .values(**values)
                 )
+
+    def update_times(
+        self, channel: str, skus: Collection[str], since: datetime, *, located: bool = False
+    ) -> dict[str, list[datetime]]:
+        """When pushes since ``since`` updated each of ``skus`` in ``channel``: per SKU the
+        moment of each push run that sent it a change the channel applied (a change found
+        already applied sent nothing and does not count), oldest first. Without ``located``
+        only changes without a location count (what a channel's update limit counts)."""
+        if not skus:
+            return {}
+        table = JOURNAL_TABLE
+        found: dict[str, list[datetime]] = {}
+        with self._errors("read the journal"), self._connection() as conn:
+            for chunk in chunks(sorted(set(skus)), FINDING_CHUNK):
+                query = (
+                    sql_select(table.c.sku, table.c.run_id, func.max(table.c.updated_at))
+                    .where(
+                        table.c.channel == channel,
+                        table.c.status == JOURNAL_APPLIED,
+                        table.c.attempts > 0,
+                        table.c.updated_at >= since,
+                        table.c.sku.in_(chunk),
+                    )
+                    .group_by(table.c.sku, table.c.run_id)
+                )
+                if not located:
+                    query = query.where(table.c.location.is_(None))
+                for sku, _, moment in conn.execute(query):
+                    if moment.tzinfo is None:  # SQLite keeps no offset: the store writes UTC
+                        moment = moment.replace(tzinfo=UTC)
+                    found.setdefault(sku, []).append(moment)
+        return {sku: sorted(times) for sku, times in found.items()}
 
     def finish_push(
         self, run_id: str, *, status: str, exit_code: int, totals: dict[str, int]
