@@ -223,9 +223,7 @@ def over_limit(
     return held
 
 
-def build_plan(
-    result: CheckResult, config: Config, history: UpdateHistory | None = None
-) -> Plan:
+def build_plan(result: CheckResult, config: Config, history: UpdateHistory | None = None) -> Plan:
     """The plan that corrects ``result``'s findings, within each channel's ``push`` rules.
     With ``history`` (the state store), changes that would exceed a channel's update limit
     are held back: skipped, with the reason and when the SKU may be updated next."""

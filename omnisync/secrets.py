@@ -85,11 +85,18 @@ def _alternative(secret: str) -> str:
 
 def register(value: str) -> None:
     """Remember ``value`` as a secret (see the module docstring for how it is masked)."""
+    register_all((value,))
+
+
+def register_all(values: Iterable[str]) -> None:
+    """Remember each of ``values`` as a secret, building the masking pattern once (a key
+    file's lines, registered one by one, would rebuild it for each)."""
     global _pattern
-    if not value or len(value.strip()) < MIN_LENGTH:
+    kept = [v for v in values if v and len(v.strip()) >= MIN_LENGTH]
+    if not kept:
         return
     with _lock:
-        new = _variants(value) - _secrets
+        new = set().union(*map(_variants, kept)) - _secrets
         if not new:
             return
         _secrets.update(new)
