@@ -154,6 +154,9 @@ class GoogleMerchantEmulator:
         self._throttle = 0
         self._throttle_nested = False
         self._lock = threading.RLock()
+        #: Rendered GET answers by (path, query, state version).
+        self._rendered: dict[tuple[str, str, int], tuple[int, bytes]] = {}
+        self._version = 0
         self.stats: Counter[str] = Counter()
         self.app = Starlette(
             routes=[
@@ -231,6 +234,7 @@ class GoogleMerchantEmulator:
     def put_store(self, sku: str, store: str, **attributes: Any) -> None:
         with self._lock:
             pid = self.pid(sku)
+            self._changed()
             self.inventories.setdefault(pid, {})[store] = self._inventory(pid, store, attributes)
 
     def attributes(self, sku: str) -> dict[str, Any]:
@@ -251,7 +255,12 @@ class GoogleMerchantEmulator:
 
     # ------------------------------------------------------------ processing
 
+    def _changed(self) -> None:
+        self._version += 1
+        self._rendered.clear()
+
     def _process(self, pid: str, entry: dict[str, Any]) -> None:
+        self._changed()
         self.products[pid] = {
             "name": f"accounts/{self.account}/products/{pid}",
             "offerId": entry["offerId"],
@@ -283,6 +292,7 @@ class GoogleMerchantEmulator:
             elif kind == "product":
                 self._process(pid, value)
             else:
+                self._changed()
                 self.inventories.setdefault(pid, {})[value["storeCode"]] = value
         self._pending = kept
 
@@ -359,8 +369,25 @@ class GoogleMerchantEmulator:
         batch = re.fullmatch(r"/batch/(products|inventories)/v1", path)
         if batch and request.method == "POST":
             return self._batch(batch.group(1), request.headers.get("content-type", ""), body)
+        if request.method == "GET":
+            # Rendered answers are kept until the next write, so that a benchmark measures
+            # the client and the network, not the emulator's Python.
+            status, raw = self._rendered_get(path, request.url.query)
+            return Response(raw, status_code=status, media_type="application/json")
         status, answer = self.handle(request.method, path, request.url.query, body)
         return JSONResponse(answer, status_code=status)
+
+    def _rendered_get(self, path: str, query: str) -> tuple[int, bytes]:
+        with self._lock:
+            self._due()
+            key = (path, query, self._version)
+            cached = self._rendered.get(key)
+        if cached is None:
+            status, answer = self.handle("GET", path, query, b"")
+            cached = (status, json.dumps(answer).encode())
+            with self._lock:
+                self._rendered[key] = cached
+        return cached
 
     def _throttled(self, *, nested: bool) -> bool:
         with self._lock:
@@ -601,11 +628,16 @@ class GoogleMerchantEmulator:
             self.stats["nested"] += 1
             path, _, query = target.partition("?")
             if self._throttled(nested=True):
-                status, answer = 429, _quota().body()
+                status, text = 429, json.dumps(_quota().body())
             elif not path.startswith(f"/{api}/v1/"):
-                status, answer = 400, ApiError(400, f"{path} is not part of {api}/v1").body()
+                error = ApiError(400, f"{path} is not part of {api}/v1")
+                status, text = 400, json.dumps(error.body())
+            elif method == "GET":
+                status, raw = self._rendered_get(path, query)
+                text = raw.decode()
             else:
                 status, answer = self.handle(method, path, query, payload.encode())
+                text = json.dumps(answer)
             out += [
                 f"--{boundary}",
                 "Content-Type: application/http",
@@ -614,7 +646,7 @@ class GoogleMerchantEmulator:
                 f"HTTP/1.1 {status} {'OK' if status < 300 else 'Error'}",
                 "Content-Type: application/json; charset=UTF-8",
                 "",
-                json.dumps(answer),
+                text,
                 "",
             ]
         out += [f"--{boundary}--", ""]
