@@ -137,13 +137,20 @@ def moment(value: Any) -> datetime | None:
 
 
 def _text(value: Any) -> str | None:
-    return clean_text(value) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        return None
+    if value.isascii() and "\r" not in value:  # NFC leaves ASCII as it is: skip it
+        return value.strip() or None
+    return clean_text(value)
 
 
 def _gtin(values: Any) -> str | None:
     if not isinstance(values, list) or not values:
         return None
-    first = _text(values[0])
+    first = values[0]
+    if isinstance(first, str) and 8 <= len(first) <= 14 and first.isdigit() and first.isascii():
+        return first.zfill(14)  # already clean: what normalize_gtin gives
+    first = _text(first)
     if first is None:
         return None
     try:
