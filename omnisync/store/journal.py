@@ -9,10 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    insert,
-    update,
-)
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import col, select
 
 from omnisync import secrets
@@ -178,20 +175,26 @@ class JournalMixin(HistoryMixin):
             return
         now = datetime.now(UTC)
         table = JOURNAL_TABLE
+        values: dict[str, Any] = {
+            "status": bindparam("new_status"),
+            "error": bindparam("new_error"),
+            "updated_at": now,
+        }
+        if attempt:
+            values["attempts"] = table.c.attempts + 1
+        # One statement, executed for many parameter sets: a batch of a thousand changes is
+        # one round of the driver's executemany, not a thousand compiled UPDATEs.
+        statement = (
+            update(table)
+            .where(table.c.run_id == run_id, table.c.seq == bindparam("entry_seq"))
+            .values(**values)
+        )
+        rows = [
+            {"entry_seq": seq, "new_status": status, "new_error": mask_message(error)}
+            for seq, status, error in outcomes
+        ]
         with self._errors("update the journal"), self._connection(write=True) as conn:
-            for seq, status, error in outcomes:
-                values: dict[str, Any] = {
-                    "status": status,
-                    "error": mask_message(error),
-                    "updated_at": now,
-                }
-                if attempt:
-                    values["attempts"] = table.c.attempts + 1
-                conn.execute(
-                    update(table)
-                    .where(table.c.run_id == run_id, table.c.seq == seq)
-                    .values(**values)
-                )
+            conn.execute(statement, rows)
 
     def finish_push(
         self, run_id: str, *, status: str, exit_code: int, totals: dict[str, int]
