@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
@@ -24,8 +26,8 @@ from omnisync.config import Config, memory_problem
 from omnisync.diff import ChannelComparison, DiffEngine, uncompared_notes
 from omnisync.errors import ConnectorError, InputError, OmnisyncError, Problem, UsageError
 from omnisync.load import CANONICAL, Side
-from omnisync.models import ChannelReport, CheckResult
-from omnisync.sdk.connector import Connector
+from omnisync.models import ChannelReport, CheckResult, Record
+from omnisync.sdk.connector import Connector, PullState
 
 if TYPE_CHECKING:
     from omnisync.store import Store
@@ -54,6 +56,24 @@ class _NoProgress:
         pass
 
 
+class Opener(Protocol):
+    """Opens a source's connector: :meth:`Config.connector`, or a pool that lends open ones."""
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        store: PullState | None = None,
+        full: bool = False,
+        run_id: str | None = None,
+    ) -> Connector: ...
+
+
+#: A targeted read running in the background: its records, or None when the connector does
+#: not read by SKU (the engine then reads it whole and narrows).
+Fetch = Future[list[Record] | None]
+
+
 @dataclass(frozen=True)
 class CheckRequest:
     """What to check: the moment to evaluate sale windows at, optionally a subset of channels,
@@ -69,6 +89,11 @@ class CheckRequest:
     store: Store | None = None
     full: bool = False
     skus: frozenset[str] | None = None
+    #: Opens connectors (default: a new one per source from the config).
+    connectors: Opener | None = None
+    #: An engine kept open between checks (``watch``: a few SKUs a second); the check
+    #: drops what it loaded and leaves it open. Default: one for this check, closed after.
+    engine: DiffEngine | None = None
 
 
 def run_check(
@@ -86,13 +111,24 @@ def run_check(
         config_path=str(config.path),
         config_fingerprint=config.fingerprint,
     )
-    engine = DiffEngine(
-        timezone=config.model.settings.timezone,
-        memory_limit=_memory_limit(config),
-    )
+    engine = request.engine or open_engine(config)
+    opener = request.connectors or config.connector
+    stack = ExitStack()
     try:
-        with config.connector(CANONICAL, store=request.store, full=request.full) as source:
-            canonical = _load(engine, CANONICAL, source, progress, request.skus)
+        fetched: dict[str, Fetch] = {}
+        if request.skus is not None:
+            # A few SKUs from each source: the requests go out together, while the engine
+            # loads what is already here.
+            pool = stack.enter_context(
+                ThreadPoolExecutor(max_workers=len(names) + 1, thread_name_prefix="read")
+            )
+            fetched = {
+                name: pool.submit(_fetch, opener, name, request) for name in (CANONICAL, *names)
+            }
+        with opener(CANONICAL, store=request.store, full=request.full) as source:
+            canonical = _load(
+                engine, CANONICAL, source, progress, request.skus, fetched.get(CANONICAL)
+            )
         _require_skus(canonical, config)
         engine.require_unique(canonical, f"canonical ({source.describe()})")
         if canonical.count == 0 and request.skus is None:
@@ -105,14 +141,43 @@ def run_check(
         result.canonical_priced = engine.priced(canonical)
         if request.skus is None:
             _judge_canonical(result, config, request.store)
-        for name in names:
-            result.channels.append(
-                _check_channel(engine, config, name, canonical, evaluated, progress, request)
+        if request.skus is not None and len(names) > 1:
+            # A few SKUs per channel: the channels are compared side by side, each on its
+            # own connection to the engine (a whole check keeps one channel in memory at a
+            # time instead).
+            def one(name: str) -> ChannelReport:
+                twin = engine.twin()
+                try:
+                    return _check_channel(
+                        twin, config, name, canonical, evaluated, progress, request, fetched
+                    )
+                finally:
+                    twin.close()
+
+            workers = stack.enter_context(
+                ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="diff")
             )
+            result.channels.extend(workers.map(one, names))
+        else:
+            for name in names:
+                result.channels.append(
+                    _check_channel(
+                        engine, config, name, canonical, evaluated, progress, request, fetched
+                    )
+                )
     finally:
-        engine.close()
+        stack.close()
+        if request.engine is None:
+            engine.close()
+        else:
+            engine.drop(CANONICAL)
     result.finished_at = datetime.now(UTC)
     return result
+
+
+def open_engine(config: Config) -> DiffEngine:
+    """The diff engine for checks of ``config`` (its zone and memory limit)."""
+    return DiffEngine(timezone=config.model.settings.timezone, memory_limit=_memory_limit(config))
 
 
 def _require_skus(canonical: Side, config: Config) -> None:
@@ -175,17 +240,31 @@ def _selected(config: Config, wanted: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(wanted))
 
 
+def _fetch(opener: Opener, name: str, request: CheckRequest) -> list[Record] | None:
+    """``request.skus`` of source ``name``, when its connector reads by SKU."""
+    assert request.skus is not None
+    with opener(name, store=request.store, full=request.full) as connector:
+        if not connector.capabilities.targeted:
+            return None
+        return list(connector.read_skus(request.skus))
+
+
 def _load(
     engine: DiffEngine,
     table: str,
     connector: Connector,
     progress: Progress,
     skus: frozenset[str] | None = None,
+    fetch: Fetch | None = None,
 ) -> Side:
     label = "canonical" if table == CANONICAL else connector.name
     progress.start(label, connector.describe())
-    connector.check()
-    side = engine.read(table, connector, lambda n: progress.advance(label, n), skus)
+    if skus is None:
+        # A targeted read (watch) is a request or two: it meets an unreachable source or a
+        # rejected key as soon as a connectivity probe would, without the probe's round trip.
+        connector.check()
+    records = fetch.result() if fetch is not None else None
+    side = engine.read(table, connector, lambda n: progress.advance(label, n), skus, records)
     progress.finish(label, side.count)
     log.info("read %s records from %s (%s)", side.count, label, connector.describe())
     return side
@@ -199,6 +278,7 @@ def _check_channel(
     evaluated: datetime,
     progress: Progress,
     request: CheckRequest,
+    fetched: dict[str, Fetch],
 ) -> ChannelReport:
     source = config.channels[name]
     report = ChannelReport(
@@ -206,8 +286,9 @@ def _check_channel(
     )
     table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
     try:
-        with config.connector(name, store=request.store, full=request.full) as connector:
-            side = _load(engine, table, connector, progress, request.skus)
+        opener = request.connectors or config.connector
+        with opener(name, store=request.store, full=request.full) as connector:
+            side = _load(engine, table, connector, progress, request.skus, fetched.get(name))
         report.channel_count = side.count
         rules = config.channel_config(name)
         prices = config.model.canonical.prices

@@ -10,6 +10,7 @@ the engine falls back to the record stream whenever it declines. A loaded source
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import tempfile
@@ -17,7 +18,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from decimal import InvalidOperation
-from typing import Any
+from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -232,6 +233,7 @@ class Engine:
     ) -> None:
         self.zone = ZoneInfo(timezone)
         self.con = duckdb.connect(":memory:")
+        self._twin = False
         #: Distinct stock locations per loaded table (see :meth:`locations`).
         self._locations: dict[str, int] = {}
         # Beyond the memory limit DuckDB writes tables and join partitions to a private folder
@@ -247,9 +249,19 @@ class Engine:
         self.con.execute("SET autoinstall_known_extensions = false")
         self.con.execute("SET autoload_known_extensions = false")
 
+    def twin(self) -> Self:
+        """A handle on the same database for another thread. It has its own connection, so
+        its statements run beside this one's (DuckDB executes without the GIL) and its
+        temporary tables are its own; the loaded tables are shared. Close it after use."""
+        twin = copy.copy(self)
+        twin.con = self.con.cursor()
+        twin._twin = True
+        return twin
+
     def close(self) -> None:
         self.con.close()
-        self._spill.cleanup()
+        if not self._twin:
+            self._spill.cleanup()
 
     # ------------------------------------------------------------ loading
 
@@ -259,15 +271,19 @@ class Engine:
         connector: Connector,
         progress: Callable[[int], None] | None = None,
         skus: Collection[str] | None = None,
+        records: Iterable[Record] | None = None,
     ) -> Side:
         """Load everything ``connector`` holds into ``{table}_items`` / ``{table}_stock``:
         through its columnar fast path when it has one that accepts the source, else by
         streaming its records (:meth:`load`). The side keeps the connector's quality notes.
 
         With ``skus`` only those SKUs are loaded: asked of the source where the connector
-        reads by SKU (``capabilities.targeted``), else kept from a whole read."""
+        reads by SKU (``capabilities.targeted``), else kept from a whole read; ``records``
+        are those SKUs' records when the caller has read them already."""
         if skus is not None and connector.capabilities.targeted:
-            side = self.load(table, connector.read_skus(skus), connector.fields(), progress)
+            if records is None:
+                records = connector.read_skus(skus)
+            side = self.load(table, records, connector.fields(), progress)
             self._screen(table, connector.name)
         else:
             side = self._read(table, connector, progress)
@@ -483,12 +499,10 @@ class Engine:
         """Drop a loaded source: its tables, and its items view with the table behind it."""
         self._locations.pop(table, None)
         items = f"{table}_items"
-        views = self.con.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT internal", [items]
-        ).fetchone()
-        if views and views[0]:
+        try:
+            self.con.execute(f"DROP TABLE IF EXISTS {items}")
+        except duckdb.CatalogException:  # a fast path made it a view over {items}_stored
             self.con.execute(f"DROP VIEW {items}")
-        self.con.execute(f"DROP TABLE IF EXISTS {items}")
         self.con.execute(f"DROP TABLE IF EXISTS {items}_stored")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_prices")

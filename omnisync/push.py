@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -150,6 +152,7 @@ class Pusher:
         self.retry = retry or Retry()
         #: Opens connectors; the pusher closes each one it opened when done with it.
         self._connector: ConnectorFactory = connectors or config.connector
+        self._journal_lock = threading.Lock()
 
     # ------------------------------------------------------------ entry points
 
@@ -190,9 +193,16 @@ class Pusher:
         return outcome
 
     def apply(
-        self, plan: Plan, *, force: bool = False, plan_json: str | None = None
+        self,
+        plan: Plan,
+        *,
+        force: bool = False,
+        plan_json: str | None = None,
+        fresh: bool = False,
     ) -> PushOutcome:
-        """Guard, journal and execute ``plan``."""
+        """Guard, journal and execute ``plan``. ``fresh``: the plan was made moments ago in
+        this process under the push lock it still holds, so its from-values are the channels'
+        current values and are not read again (``watch``)."""
         if self.store is None:
             raise UsageError("a push needs the state store for its journal")
         self._check_channels(plan)
@@ -213,7 +223,7 @@ class Pusher:
             # The user pushed the smaller catalogue on purpose: it is the baseline from now on.
             self.store.trust_canonical(plan.check_run)
         outcome = PushOutcome(run_id=run_id, overrides=overrides)
-        self._execute(run_id, self.store.journal(run_id), outcome)
+        self._execute(run_id, self.store.journal(run_id), outcome, fresh=fresh)
         return outcome
 
     def resume(self, run_ref: str) -> PushOutcome:
@@ -273,16 +283,27 @@ class Pusher:
                 hint="apply it with the config it was made from",
             )
 
-    def _execute(self, run_id: str, entries: Sequence[JournalEntry], outcome: PushOutcome) -> None:
+    def _execute(
+        self,
+        run_id: str,
+        entries: Sequence[JournalEntry],
+        outcome: PushOutcome,
+        *,
+        fresh: bool = False,
+    ) -> None:
         assert self.store is not None
         store = self.store
         by_channel: dict[str, list[JournalEntry]] = {}
         for entry in entries:
             if entry.status in JOURNAL_OPEN:
                 by_channel.setdefault(entry.change.channel, []).append(entry)
+        stop = threading.Event()
         try:
-            for channel, pending in by_channel.items():
-                self._channel(run_id, channel, pending, outcome)
+            if len(by_channel) <= 1:
+                for channel, pending in by_channel.items():
+                    self._channel(run_id, channel, pending, outcome, fresh=fresh, stop=stop)
+            else:
+                self._in_parallel(run_id, by_channel, outcome, fresh=fresh, stop=stop)
         except KeyboardInterrupt:
             store.finish_push(
                 run_id,
@@ -299,15 +320,47 @@ class Pusher:
             run_id, status=outcome.status, exit_code=int(outcome.exit_code), totals=_totals(outcome)
         )
 
-    def _channel(
-        self, run_id: str, name: str, pending: list[JournalEntry], outcome: PushOutcome
+    def _in_parallel(
+        self,
+        run_id: str,
+        by_channel: dict[str, list[JournalEntry]],
+        outcome: PushOutcome,
+        *,
+        fresh: bool,
+        stop: threading.Event,
     ) -> None:
-        assert self.store is not None
-        store = self.store
+        """Every channel at once, each its own batches in order: channels share nothing but
+        the journal, and each is paced by its own limits, so a push to five shops takes about
+        as long as the slowest. An interrupt lets each channel finish (and journal) the batch
+        it is sending, then stops them all."""
+        pool = ThreadPoolExecutor(max_workers=len(by_channel), thread_name_prefix="push")
+        futures = [
+            pool.submit(self._channel, run_id, name, pending, outcome, fresh=fresh, stop=stop)
+            for name, pending in by_channel.items()
+        ]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def _channel(
+        self,
+        run_id: str,
+        name: str,
+        pending: list[JournalEntry],
+        outcome: PushOutcome,
+        *,
+        fresh: bool = False,
+        stop: threading.Event | None = None,
+    ) -> None:
         counts = outcome.counts.setdefault(name, Counter())
 
         def fail(entries: Sequence[JournalEntry], message: str) -> None:
-            store.mark(run_id, [(e.seq, JOURNAL_FAILED, message) for e in entries])
+            self._mark(run_id, [(e.seq, JOURNAL_FAILED, message) for e in entries])
             counts["failed"] += len(entries)
             outcome.failures.extend((e.change, message) for e in entries)
 
@@ -325,8 +378,10 @@ class Pusher:
             size = max(1, connector.capabilities.max_batch)
             batches = list(_batches(pending, size))
             for index, batch in enumerate(batches):
+                if stop is not None and stop.is_set():
+                    return  # interrupted: the rest stays planned for --resume
                 try:
-                    self._batch(run_id, connector, batch, counts, outcome)
+                    self._batch(run_id, connector, batch, counts, outcome, fresh=fresh)
                 except ConnectorError as exc:
                     # The channel itself failed (auth, unreachable after retries): nothing
                     # more can be sent to it in this run.
@@ -342,12 +397,17 @@ class Pusher:
         batch: list[JournalEntry],
         counts: Counter[str],
         outcome: PushOutcome,
+        *,
+        fresh: bool = False,
     ) -> None:
-        assert self.store is not None
-        store = self.store
         changes = [e.change for e in batch]
         retry = self.retry if not connector.retries_itself else _once
-        current = retry(lambda: connector.current(changes))
+        if fresh and all(e.status != JOURNAL_SENDING for e in batch):
+            # The plan's from-values were read moments ago, under the push lock this process
+            # still holds: reading them again would only widen the same race.
+            current = {c.key: c.before for c in changes}
+        else:
+            current = retry(lambda: connector.current(changes))
         send: list[JournalEntry] = []
         settled: list[tuple[int, str, str | None]] = []
         for entry in batch:
@@ -365,12 +425,12 @@ class Pusher:
                 settled.append((entry.seq, JOURNAL_STALE, message))
                 counts["stale"] += 1
                 outcome.failures.append((entry.change, message))
-        store.mark(run_id, settled)
+        self._mark(run_id, settled)
         outcome.settled.update(seq for seq, _, _ in settled)
         if not send:
             return
         # Write-ahead: these are on their way; a crash from here on is settled by --resume.
-        store.mark(run_id, [(e.seq, JOURNAL_SENDING, None) for e in send], attempt=True)
+        self._mark(run_id, [(e.seq, JOURNAL_SENDING, None) for e in send], attempt=True)
         results = retry(lambda: connector.write([e.change for e in send]))
         by_key = {r.key: r for r in results}
         outcomes: list[tuple[int, str, str | None]] = []
@@ -386,8 +446,16 @@ class Pusher:
                 outcomes.append((entry.seq, JOURNAL_FAILED, message))
                 counts["failed"] += 1
                 outcome.failures.append((entry.change, message))
-        store.mark(run_id, outcomes)
+        self._mark(run_id, outcomes)
         outcome.settled.update(e.seq for e in send)
+
+    def _mark(
+        self, run_id: str, outcomes: Sequence[tuple[int, str, str | None]], *, attempt: bool = False
+    ) -> None:
+        """Journal outcomes; channels pushed in parallel take turns (the store has one writer)."""
+        assert self.store is not None
+        with self._journal_lock:
+            self.store.mark(run_id, outcomes, attempt=attempt)
 
 
 def _once(func: Callable[[], Any]) -> Any:

@@ -105,16 +105,26 @@ def test_the_guard_window_counts_applied_changes_since_a_moment(store: Store) ->
     assert store.changed_skus("shop", datetime.now(UTC) + timedelta(seconds=5)) == set()
 
 
-def test_a_version_4_store_gains_the_event_queue(tmp_path: Path) -> None:
+def test_a_version_4_store_gains_the_event_queue_and_the_journal_index(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(str(path), base_dir=tmp_path):
         pass
     with sqlite3.connect(path) as db:  # back to how version 4 left it
         db.execute("DROP TABLE omnisync_event")
+        db.execute("DROP INDEX ix_omnisync_journal_channel_updated")
         db.execute("UPDATE omnisync_meta SET value = '4' WHERE key = 'schema_version'")
     with Store.open(str(path), base_dir=tmp_path) as store:
         assert store.put_event(Event("shop", "stock", ("A",), key="1")) is not None
         assert store.event_counts() == {EVENT_QUEUED: 1}
     with sqlite3.connect(path) as db:
         ((version,),) = db.execute("SELECT value FROM omnisync_meta WHERE key = 'schema_version'")
-    assert int(version) == SCHEMA_VERSION == 5
+        plan = " ".join(
+            str(row)
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT DISTINCT sku FROM omnisync_journal "
+                "WHERE channel = 'shop' AND status = 'applied' AND updated_at >= '2026'"
+            )
+        )
+    assert int(version) == SCHEMA_VERSION == 6
+    # Schema 6: a guard window reads its channel's recent entries, not the whole journal.
+    assert "ix_omnisync_journal_channel_updated" in plan

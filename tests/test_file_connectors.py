@@ -658,3 +658,44 @@ def test_json_wrong_encoding(tmp_path: Path):
     path = write(tmp_path, "feed.json", '[\n{"sku": "Größe"}]', encoding="latin-1")
     error = input_error(make(JsonConnector, tmp_path, path=path, mapping={"sku": "sku"}))
     assert error.problems[0].where == "feed.json:2"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "cls"),
+    [
+        (
+            "shop.csv",
+            "sku,title,price,stock\nA-1,Hemd,19.99,3\n,Nameless,1.00,1\nA-2,Hose,zwölf,0\n",
+            CsvConnector,
+        ),
+        (
+            "shop.json",
+            json.dumps(
+                [
+                    {"sku": "A-1", "title": "Hemd", "price": "19.99", "stock": 3},
+                    {"sku": "", "title": "Nameless", "price": "1.00", "stock": 1},
+                    {"sku": "A-2", "title": "Hose", "price": "zwölf", "stock": 0},
+                ]
+            ),
+            JsonConnector,
+        ),
+    ],
+)
+def test_a_targeted_read_maps_only_the_rows_it_wants(
+    tmp_path: Path, name: str, text: str, cls: type[Connector]
+) -> None:
+    """``watch`` re-reads a few SKUs of a file many times a minute: only their rows become
+    records, and what is wrong elsewhere in the file is left to the next whole read."""
+    path = write(tmp_path, name, text)
+    connector = make(cls, tmp_path, path=path, currency=EUR, mapping=BASIC_MAPPING)
+    assert connector.capabilities.targeted
+    (record,) = list(connector.read_skus(["A-1", "NOT-THERE"]))
+    assert (record.sku, record.price, record.stock) == (
+        "A-1",
+        Money(D("19.99"), EUR),
+        {"default": 3},
+    )
+    assert connector.quality_notes() == []  # the row without a SKU is not its concern
+    error = input_error(connector)  # the whole read still reports the bad price
+    assert "zwölf" in str(error) or "A-2" in str(error)
+    assert len(connector.quality_notes()) == 1

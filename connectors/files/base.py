@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from itertools import chain
@@ -79,7 +79,9 @@ class MappedCapabilities:
             if instance is None
             else frozenset(field.entity for field in instance.fields())
         )
-        return Capabilities(reads=entities, writes=entities, max_batch=self.max_batch)
+        return Capabilities(
+            reads=entities, writes=entities, max_batch=self.max_batch, targeted=True
+        )
 
 
 #: The options model of a file connector.
@@ -115,6 +117,8 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
         self.file: Path = context.resolve(self.options.path)
         #: Filled by read(): rows skipped or read without a value (see quality_notes).
         self.notes: list[QualityNote] = []
+        #: The SKUs a targeted read maps (see :meth:`read_skus`); None reads every row.
+        self.only: frozenset[str] | None = None
 
     def change_feed(self) -> ChangeFeed | None:
         """The file followed by its size and modification time; what changed is found by
@@ -140,7 +144,21 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
 
     def mapper(self) -> RowMapper:
         """The row mapper for this source's mapping."""
-        return RowMapper(self.options.mapping, self.options, self.name)
+        return self.narrowed(RowMapper(self.options.mapping, self.options, self.name))
+
+    def narrowed(self, mapper: RowMapper) -> RowMapper:
+        """``mapper``, mapping only the rows of a targeted read's SKUs."""
+        mapper.only = self.only
+        return mapper
+
+    def read_skus(self, skus: Collection[str]) -> Iterator[Record]:
+        """The records of ``skus``: the file is parsed whole (a file has no index), but only
+        their rows become records, and nothing is noted about the rest."""
+        self.only = frozenset(skus)
+        try:
+            yield from self.read()
+        finally:
+            self.only = None
 
     def check(self) -> None:
         """The file exists and can be opened."""

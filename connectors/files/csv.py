@@ -102,7 +102,7 @@ class CsvConnector(FileConnector[CsvOptions]):
             except (OmnisyncError, csv.Error):
                 # read() reports these with context; the unresolved mapping is a fair answer.
                 return super().mapper()
-        return RowMapper(dialect.resolved, self.options, self.name)
+        return self.narrowed(RowMapper(dialect.resolved, self.options, self.name))
 
     def read(self) -> Iterator[Record]:
         dialect = self.dialect
@@ -115,6 +115,7 @@ class CsvConnector(FileConnector[CsvOptions]):
             except csv.Error as exc:
                 raise dialect.malformed(exc, reader.line_num or 1, problems) from None
             mapper, group = dialect.setup(header, header_line)
+            self.narrowed(mapper)
             yield from self._rows(reader, header, header_line, mapper, group, problems)
         problems.raise_if_any()
 

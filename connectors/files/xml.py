@@ -235,7 +235,7 @@ class XmlConnector(FileConnector[XmlOptions]):
             for _, item in islice(self._items(), _SAMPLE):
                 keys.update(item)
             self._resolved = self.preset.resolve(self.options.mapping, sorted(keys))
-        return RowMapper(self._resolved, self.options, self.name)
+        return self.narrowed(RowMapper(self._resolved, self.options, self.name))
 
     def _items(self) -> Iterator[tuple[int, dict[str, Any]]]:
         path = self.options.path

@@ -69,6 +69,8 @@ MAX_BATCH = 100
 #: Ids per ``include`` filter and SKUs per ``sku`` filter when re-reading targets.
 _INCLUDE_CHUNK = 100
 _SKU_CHUNK = 40
+#: What a lookup of where SKUs live asks for.
+_LOOKUP_FIELDS = ("id", "sku", "type", "parent_id")
 #: WordPress keeps modification times to the second and ``modified_after`` is exclusive, so a
 #: product saved in the same second as the newest one seen would be missed; look back a little.
 _OVERLAP = timedelta(seconds=1)
@@ -323,17 +325,23 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
 
     def _lookup_skus(self, skus: Sequence[str]) -> dict[str, Target]:
         """Where each SKU lives, by the ``sku`` filter (it finds variations too)."""
+        return {sku: target for sku, (target, _) in self._find(skus, _LOOKUP_FIELDS).items()}
+
+    def _find(
+        self, skus: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, tuple[Target, dict[str, Any]]]:
+        """Each SKU's target and object (with ``fields``), by the ``sku`` filter."""
         wanted = sorted(set(skus))
         # A SKU with a comma would be split by the filter: ask for it alone.
         chunks = [[s] for s in wanted if "," in s]
         plain = [s for s in wanted if "," not in s]
         chunks += [plain[i : i + _SKU_CHUNK] for i in range(0, len(plain), _SKU_CHUNK)]
-        params = self._list_params(("id", "sku", "type", "parent_id"))
+        params = self._list_params(fields)
 
         def fetch(chunk: list[str]) -> list[dict[str, Any]]:
             return self.client.items("products", {**params, "sku": ",".join(chunk)})
 
-        found: dict[str, Target] = {}
+        found: dict[str, tuple[Target, dict[str, Any]]] = {}
         for objects in self.client.http.map(fetch, chunks):
             for obj in objects:
                 sku = str(obj.get("sku") or "")
@@ -341,9 +349,9 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
                     continue
                 # Variations carry no `type` in the REST API; a parent id says what they are.
                 if obj.get("parent_id"):
-                    found[sku] = Target(int(obj["parent_id"]), int(obj["id"]))
+                    found[sku] = (Target(int(obj["parent_id"]), int(obj["id"])), obj)
                 else:
-                    found[sku] = Target(int(obj["id"]))
+                    found[sku] = (Target(int(obj["id"])), obj)
         return found
 
     def _targets(self, changes: Sequence[Change]) -> dict[int, Target]:
@@ -409,16 +417,12 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
                 found = variations.get(target)
             if found is None or not str(found.get("sku") or "").strip():
                 continue
-            title = (parent or {}).get("name")
-            origin = f"GET /products/{target.product_id}" + (
-                f"/variations/{target.variation_id}" if target.variation_id else ""
-            )
             record = to_record(
                 found,
                 currency=self.currency,
                 target=target,
-                title=title,
-                origin=origin,
+                title=(parent or {}).get("name"),
+                origin=_origin(target),
                 problems=problems,
             )
             if record is not None:
@@ -427,11 +431,40 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
         return records
 
     def read_skus(self, skus: Collection[str]) -> Iterator[Record]:
-        """The records of ``skus``: located with the ``sku`` filter, then read by id (with
-        their parents, for a variation's name)."""
-        located = self._lookup_skus(list(skus))
-        records = self._read_targets(list(located.values()))
-        return iter(sorted(records.values(), key=lambda r: r.sku))
+        """The records of ``skus`` from one ``sku``-filtered request per 40 SKUs, with every
+        field a record needs; a variation's name comes from its parent, read by id in one
+        more request when any variation is among them."""
+        found = self._find(list(skus), (*PRODUCT_FIELDS, "parent_id"))
+        parents = sorted({t.product_id for t, _ in found.values() if t.variation_id is not None})
+        names: dict[int, Any] = {}
+        if parents:
+            params = self._list_params(("id", "name"))
+
+            def fetch(ids: list[int]) -> list[dict[str, Any]]:
+                return self.client.items("products", {**params, "include": ",".join(map(str, ids))})
+
+            chunks = [
+                parents[i : i + _INCLUDE_CHUNK] for i in range(0, len(parents), _INCLUDE_CHUNK)
+            ]
+            for objects in self.client.http.map(fetch, chunks):
+                names.update((int(obj["id"]), obj.get("name")) for obj in objects)
+        problems = ProblemCollector()
+        records: list[Record] = []
+        for sku, (target, obj) in sorted(found.items()):
+            if target.variation_id is None and not is_sellable(obj):
+                continue
+            record = to_record(
+                obj,
+                currency=self.currency,
+                target=target,
+                title=names.get(target.product_id) if target.variation_id else obj.get("name"),
+                origin=_origin(target),
+                problems=problems,
+            )
+            if record is not None and record.sku == sku:
+                records.append(record)
+        problems.raise_if_any(where=self.name)
+        return iter(records)
 
     def current(self, changes: Sequence[Change]) -> dict[str, Any]:
         """The current values of the changes' targets, re-read by id (and SKU where a change
@@ -532,3 +565,8 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
                     error = f"WooCommerce's reply has no {kind} entry for it"
                 outcome.update(dict.fromkeys(item.changes, error))
         return outcome
+
+
+def _origin(target: Target) -> str:
+    variation = f"/variations/{target.variation_id}" if target.variation_id else ""
+    return f"GET /products/{target.product_id}{variation}"

@@ -217,6 +217,10 @@ class Connector(ABC, Generic[OptionsT]):
     #: True when the connector retries transient failures itself (HTTP connectors do, per
     #: request); the push pipeline then does not retry its calls a second time.
     retries_itself: ClassVar[bool] = False
+    #: Set by whoever lends this connector to several runs (``watch`` keeps its channels'
+    #: connectors open between event batches): leaving a ``with`` block then leaves it open,
+    #: and the lender closes it.
+    lent: bool = False
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
         if not isinstance(options, self.Options):
@@ -287,7 +291,8 @@ class Connector(ABC, Generic[OptionsT]):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        if not self.lent:
+            self.close()
 
     def read_table(self, target: TableTarget) -> bool:
         """Optional columnar fast path: create ``target.items`` and ``target.stock`` holding

@@ -258,6 +258,9 @@ class RowMapper:
         self._int_thousands = parse.thousands or ("." if parse.decimal == "," else None)
         self._unseen = set(self.required_columns())
         self._html = parse.description_format == "html"
+        #: When set, rows of other SKUs (and rows without one) are passed over unread: a
+        #: targeted read (``watch``) maps the few rows it wants, not the whole file.
+        self.only: frozenset[str] | None = None
 
     def fields(self) -> frozenset[Field]:
         """The comparable fields this mapping provides."""
@@ -312,6 +315,8 @@ class RowMapper:
             sku = clean_text(self._get(row, m.sku))
         except ValueError as exc:
             problems.append(Problem(origin, f"column {m.sku!r}: SKU: {exc}"))
+            return None
+        if self.only is not None and sku not in self.only:
             return None
         if sku is None:
             if notes is not None:

@@ -9,11 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    func,
-    insert,
-    update,
-)
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 
@@ -180,20 +176,26 @@ class JournalMixin(HistoryMixin):
             return
         now = datetime.now(UTC)
         table = JOURNAL_TABLE
+        values: dict[str, Any] = {
+            "status": bindparam("new_status"),
+            "error": bindparam("new_error"),
+            "updated_at": now,
+        }
+        if attempt:
+            values["attempts"] = table.c.attempts + 1
+        # One statement, executed for many parameter sets: a batch of a thousand changes is
+        # one round of the driver's executemany, not a thousand compiled UPDATEs.
+        statement = (
+            update(table)
+            .where(table.c.run_id == run_id, table.c.seq == bindparam("entry_seq"))
+            .values(**values)
+        )
+        rows = [
+            {"entry_seq": seq, "new_status": status, "new_error": mask_message(error)}
+            for seq, status, error in outcomes
+        ]
         with self._errors("update the journal"), self._connection(write=True) as conn:
-            for seq, status, error in outcomes:
-                values: dict[str, Any] = {
-                    "status": status,
-                    "error": mask_message(error),
-                    "updated_at": now,
-                }
-                if attempt:
-                    values["attempts"] = table.c.attempts + 1
-                conn.execute(
-                    update(table)
-                    .where(table.c.run_id == run_id, table.c.seq == seq)
-                    .values(**values)
-                )
+            conn.execute(statement, rows)
 
     def update_times(
         self, channel: str, skus: Collection[str], since: datetime, *, located: bool = False

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: How long a SQLite connection waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 30_000
@@ -181,7 +181,12 @@ class JournalRow(SQLModel, table=True):
     """One change of a push, written before it is sent and updated with its outcome."""
 
     __tablename__ = "omnisync_journal"
-    __table_args__ = (Index("ix_omnisync_journal_run_seq", "run_id", "seq", unique=True),)
+    __table_args__ = (
+        Index("ix_omnisync_journal_run_seq", "run_id", "seq", unique=True),
+        # What a guard window counts, every event batch of `watch`, in a journal that grows
+        # by every change pushed.
+        Index("ix_omnisync_journal_channel_updated", "channel", "updated_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: str = Field(foreign_key="omnisync_run.id", ondelete="CASCADE")
@@ -303,10 +308,19 @@ def _to_v5(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[EVENT_TABLE])
 
 
+def _to_v6(conn: Connection) -> None:
+    """Schema 6: the journal is indexed by channel and time (guard windows)."""
+    table = SQLModel.metadata.tables[JournalRow.__tablename__]
+    for index in table.indexes:
+        if index.name == "ix_omnisync_journal_channel_updated":
+            index.create(conn, checkfirst=True)  # schema 2 made the journal as it is now
+
+
 #: Ordered schema upgrades.
 MIGRATIONS: list[Migration] = [
     Migration(1, _to_v2),
     Migration(2, _to_v3),
     Migration(3, _to_v4),
     Migration(4, _to_v5),
+    Migration(5, _to_v6),
 ]

@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from omnisync import pipeline
-from omnisync.check import CheckRequest
+from omnisync.check import CheckRequest, open_engine
 from omnisync.config import Config
+from omnisync.diff import DiffEngine
 from omnisync.errors import GuardrailError, LockedError, OmnisyncError
 from omnisync.load import CANONICAL
 from omnisync.models import Event, Op
@@ -45,6 +46,7 @@ from omnisync.push import Pusher
 from omnisync.store import EVENT_DONE, EVENT_FAILED, EVENT_REFUSED, Store
 from omnisync.watch.feeds import FeedRunner
 from omnisync.watch.metrics import Metrics
+from omnisync.watch.pool import ConnectorPool
 from omnisync.watch.settings import WatchSettings
 
 log = logging.getLogger("omnisync.watch")
@@ -110,6 +112,11 @@ class Watcher:
         self.clock = clock
         self.owner = f"pid {os.getpid()} on {socket.gethostname()}"
         self.pusher = Pusher(config, store)
+        #: Event batches borrow open connectors; passes and recovery open their own.
+        self.pool = ConnectorPool(config, store)
+        self.event_pusher = Pusher(config, store, connectors=self.pool)
+        #: The engine of the targeted checks, kept between batches like the connectors.
+        self._engine: DiffEngine | None = None
         self.sizes: Sizes | None = None
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -119,6 +126,8 @@ class Watcher:
         self._next_full = 0.0
         self._backoff = 0.0
         self._backoff_until = 0.0
+        #: SKU -> monotonic time an event batch last pushed it (see _coalesce).
+        self._written: dict[str, float] = {}
 
     # ------------------------------------------------------------ lifecycle
 
@@ -166,6 +175,7 @@ class Watcher:
         finally:
             self.stopping.set()
             feeds.join()
+            self._renew()
 
     def _loop(self) -> None:
         now = self.clock()
@@ -200,15 +210,35 @@ class Watcher:
         return len(events)
 
     def _coalesce(self, events: list[Event]) -> list[Event]:
-        """Wait until the coalescing window of the oldest event has passed, then claim
-        what else arrived (a burst on one SKU becomes one write)."""
+        """Hold a batch back while any SKU it names was written less than coalesce_seconds
+        ago, then claim what else arrived: a burst on one SKU becomes one write per window,
+        and an event on a SKU not written lately goes out at once. Events that name only a
+        channel's ids (their SKUs are looked up later) wait out the window from the oldest."""
         window = float(self.settings.coalesce_seconds)
-        oldest = min(e.received_at or datetime.now(UTC) for e in events)
-        delay = window - (datetime.now(UTC) - oldest).total_seconds()
+        if any(e.refs and not e.skus for e in events):
+            oldest = min(e.received_at or datetime.now(UTC) for e in events)
+            delay = window - (datetime.now(UTC) - oldest).total_seconds()
+        else:
+            last = max((self._written.get(s, 0.0) for e in events for s in e.skus), default=0.0)
+            delay = last + window - self.clock() if last else 0.0
         if delay > 0:
             self.stopping.wait(delay)
         room = self.settings.batch - len(events)
         return self.store.claim_events(self.owner, limit=room) if room > 0 else []
+
+    def _wrote(self, skus: Iterable[str]) -> None:
+        """Note when ``skus`` were last written (what :meth:`_coalesce` holds back)."""
+        now = self.clock()
+        horizon = now - float(self.settings.coalesce_seconds)
+        self._written = {s: t for s, t in self._written.items() if t > horizon}
+        self._written.update(dict.fromkeys(skus, now))
+
+    def _renew(self) -> None:
+        """Close the lent connectors and the kept engine; the next batch opens new ones."""
+        self.pool.renew()
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     # ------------------------------------------------------------ passes
 
@@ -221,6 +251,7 @@ class Watcher:
         if full:
             self._next_full = now + self.settings.reconcile_seconds
         request = CheckRequest(store=self.store, full=full)
+        self._renew()  # what the lent connectors cached is re-learnt at least every pass
         try:
             with self.store.lock("push"):
                 plan = pipeline.plan(self.config, request)
@@ -256,7 +287,8 @@ class Watcher:
                 return
             with self.store.lock("push"):
                 plan = self._plan(batch)
-                run_id = self._push(plan, f"{len(events)} event(s)")
+                # Read a moment ago under this lock: the push need not read it again.
+                run_id = self._push(plan, f"{len(events)} event(s)", fresh=True)
         except LockedError as exc:
             log.info("events wait: %s", exc)
             self.store.release_events([e.id for e in events if e.id is not None])
@@ -270,9 +302,12 @@ class Watcher:
             self.metrics.settled.labels(EVENT_REFUSED).inc(len(events))
             return
         except OmnisyncError as exc:
+            self._renew()  # a broken connection or a changed token is not kept
             self._retry_or_fail(events, str(exc))
             return
         self._backoff = 0.0
+        if run_id is not None:
+            self._wrote(batch.skus)
         self._settle(batch, EVENT_DONE, run_id)
 
     def _resolve(self, events: list[Event]) -> Batch:
@@ -287,7 +322,7 @@ class Watcher:
             for name, values in event.refs.items():
                 refs.setdefault(event.source, {}).setdefault(name, set()).update(values)
         for source, wanted in refs.items():
-            with self.config.connector(source, store=self.store) as connector:
+            with self.pool(source, store=self.store) as connector:
                 found = connector.find_skus(wanted)
             (batch.canonical if source == CANONICAL else batch.channels[source]).update(found)
         return batch
@@ -302,7 +337,15 @@ class Watcher:
     def _plan(self, batch: Batch) -> Plan:
         """The plan for just the batch's SKUs, fitted to be guarded like a whole one."""
         skus = frozenset(batch.skus)
-        request = CheckRequest(channels=self._targets(batch), store=self.store, skus=skus)
+        if self._engine is None:
+            self._engine = open_engine(self.config)
+        request = CheckRequest(
+            channels=self._targets(batch),
+            store=self.store,
+            skus=skus,
+            connectors=self.pool,
+            engine=self._engine,
+        )
         result, _ = pipeline.check(self.config, request, record=False)
         for report in result.channels:
             if report.error:
@@ -347,7 +390,7 @@ class Watcher:
                     kept.append(change)
             channel.changes = kept
 
-    def _push(self, plan: Plan, what: str) -> str | None:
+    def _push(self, plan: Plan, what: str, *, fresh: bool = False) -> str | None:
         """Guard and push ``plan`` (preview it under ``--dry-run``); the push run's id."""
         if not plan.changes:
             log.info("%s: every channel is consistent", what)
@@ -369,7 +412,8 @@ class Watcher:
                     log.info("dry run, %s: would change %s: %s%s", what, channel.name, shown, more)
                     log.debug("dry run: %s requests: %s", channel.name, previews.get(channel.name))
             return None
-        outcome = self.pusher.apply(plan)
+        pusher = self.event_pusher if fresh else self.pusher
+        outcome = pusher.apply(plan, fresh=fresh)
         for name, counts in outcome.counts.items():
             for status, n in counts.items():
                 self.metrics.pushes.labels(name, status).inc(n)
