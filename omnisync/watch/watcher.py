@@ -1,16 +1,23 @@
 """The watcher: queued events become targeted checks and guarded pushes; passes repair the rest.
 
-One loop, one thread, so pushes never overlap::
+Two stages, so that one batch is checked while the one before it is pushed::
 
-    claim events ─→ wait out the coalescing window ─→ claim what else arrived
-        └─→ SKUs they touch (ids resolved through the connector)
-            └─→ under the push lock: check just those SKUs (canonical and the affected
-                channels, the same rules as `check`) → plan → fit the plan (sizes of the last
-                whole check, the guard window, held increases) → guard → journal → push
-                └─→ settle the events (done | refused | failed), or release them for a retry
+    loop thread:  claim events ─→ hold them while a SKU they name was written less than
+                  coalesce_seconds ago, then claim what else arrived
+                  └─→ SKUs they touch (ids resolved through the connector)
+                      └─→ take the push lock (see :mod:`.lease`) and check just those SKUs
+                          (canonical and the affected channels, the same rules as `check`)
+                          → plan → fit it (sizes of the last whole check, held increases)
+                          └─→ hand it to the push stage (after the batch before it is pushed)
+    push thread:  count the guard window → guard → journal → push → give the lock back
+                  └─→ settle the events (done | refused | failed), or release them for a retry
 
     every interval_seconds: an incremental pass (`sync` of every channel)
     every reconcile_seconds: a full pass (every source read in full)
+
+Pushes never overlap and go in the order their batches were checked. A batch that touches a
+SKU of the batch being pushed waits for that push before it reads anything, so no check reads
+a value that is about to be overwritten. Passes wait for the push stage too.
 
 Events are claimed with a lease and settled only after their push is recorded, so a crash at
 any point leaves them queued (or claimed, and released when the next watcher starts); the
@@ -31,6 +38,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +53,7 @@ from omnisync.plan import Plan, Skipped, build_plan
 from omnisync.push import Pusher
 from omnisync.store import EVENT_DONE, EVENT_FAILED, EVENT_REFUSED, Store
 from omnisync.watch.feeds import FeedRunner
+from omnisync.watch.lease import Lease
 from omnisync.watch.metrics import Metrics
 from omnisync.watch.pool import ConnectorPool
 from omnisync.watch.settings import WatchSettings
@@ -112,9 +121,19 @@ class Watcher:
         self.clock = clock
         self.owner = f"pid {os.getpid()} on {socket.gethostname()}"
         self.pusher = Pusher(config, store)
-        #: Event batches borrow open connectors; passes and recovery open their own.
+        #: Event batches borrow open connectors (one pool for the checks, one for the pushes,
+        #: which run side by side); passes and recovery open their own.
         self.pool = ConnectorPool(config, store)
-        self.event_pusher = Pusher(config, store, connectors=self.pool)
+        self.push_pool = ConnectorPool(config, store)
+        self.event_pusher = Pusher(config, store, connectors=self.push_pool)
+        self.lease = Lease(store)
+        #: The push stage: one batch's push runs here while the loop checks the next.
+        self._stage = ThreadPoolExecutor(max_workers=1, thread_name_prefix="watch-push")
+        self._pending: Future[None] | None = None
+        #: SKUs of the batch being pushed (a batch touching one of them waits for it).
+        self._in_flight: frozenset[str] = frozenset()
+        #: Set by a failed push: the loop renews its connectors before the next batch.
+        self._renew_due = False
         #: The engine of the targeted checks, kept between batches like the connectors.
         self._engine: DiffEngine | None = None
         self.sizes: Sizes | None = None
@@ -176,6 +195,7 @@ class Watcher:
             self.stopping.set()
             feeds.join()
             self._renew()
+            self._stage.shutdown(wait=True)
 
     def _loop(self) -> None:
         now = self.clock()
@@ -209,6 +229,12 @@ class Watcher:
         self.handle(events)
         return len(events)
 
+    def drain(self) -> None:
+        """Wait until the batch being pushed is pushed and settled."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()  # its failures are settled in the stage; only a bug raises here
+
     def _coalesce(self, events: list[Event]) -> list[Event]:
         """Hold a batch back while any SKU it names was written less than coalesce_seconds
         ago, then claim what else arrived: a burst on one SKU becomes one write per window,
@@ -219,10 +245,13 @@ class Watcher:
             oldest = min(e.received_at or datetime.now(UTC) for e in events)
             delay = window - (datetime.now(UTC) - oldest).total_seconds()
         else:
+            if any(s in self._in_flight for e in events for s in e.skus):
+                self.drain()  # being written: the window starts when that write is done
             last = max((self._written.get(s, 0.0) for e in events for s in e.skus), default=0.0)
             delay = last + window - self.clock() if last else 0.0
-        if delay > 0:
-            self.stopping.wait(delay)
+        if delay <= 0:
+            return []  # nothing held it back: what arrives meanwhile is the next batch
+        self.stopping.wait(delay)
         room = self.settings.batch - len(events)
         return self.store.claim_events(self.owner, limit=room) if room > 0 else []
 
@@ -235,7 +264,10 @@ class Watcher:
 
     def _renew(self) -> None:
         """Close the lent connectors and the kept engine; the next batch opens new ones."""
+        self.drain()
+        self._renew_due = False
         self.pool.renew()
+        self.push_pool.renew()
         if self._engine is not None:
             self._engine.close()
             self._engine = None
@@ -251,7 +283,9 @@ class Watcher:
         if full:
             self._next_full = now + self.settings.reconcile_seconds
         request = CheckRequest(store=self.store, full=full)
-        self._renew()  # what the lent connectors cached is re-learnt at least every pass
+        # Waits for a push in flight; what the lent connectors cached is re-learnt at least
+        # every pass.
+        self._renew()
         try:
             with self.store.lock("push"):
                 plan = pipeline.plan(self.config, request)
@@ -278,33 +312,62 @@ class Watcher:
     # ------------------------------------------------------------ events
 
     def handle(self, events: list[Event]) -> None:
-        """Re-check what ``events`` touch and push the corrections; settle or release them."""
+        """Re-check what ``events`` touch and hand the corrections to the push stage, which
+        pushes them (while this thread checks the next batch) and settles or releases the
+        events. :meth:`drain` waits for it."""
+        if self._renew_due:
+            self._renew()
         try:
             batch = self._resolve(events)
             if not batch.skus or not self._targets(batch):
                 log.info("%d event(s): nothing this config pushes to is touched", len(events))
                 self._settle(batch, EVENT_DONE)
                 return
-            with self.store.lock("push"):
+            if batch.skus & self._in_flight:
+                # Its channels' values are about to change: read them after the write.
+                self.drain()
+            self.lease.acquire()
+            try:
                 plan = self._plan(batch)
-                # Read a moment ago under this lock: the push need not read it again.
-                run_id = self._push(plan, f"{len(events)} event(s)", fresh=True)
+            except BaseException:
+                self.lease.release()
+                raise
         except LockedError as exc:
             log.info("events wait: %s", exc)
             self.store.release_events([e.id for e in events if e.id is not None])
             self._back_off()
             return
-        except GuardrailError as exc:
-            log.error("corrections for %d event(s) refused by a guardrail: %s", len(events), exc)
-            self.store.settle_events(
-                [e.id for e in events if e.id is not None], EVENT_REFUSED, error=str(exc)
-            )
-            self.metrics.settled.labels(EVENT_REFUSED).inc(len(events))
-            return
         except OmnisyncError as exc:
             self._renew()  # a broken connection or a changed token is not kept
             self._retry_or_fail(events, str(exc))
             return
+        self.drain()  # one push at a time, in the order the batches were checked
+        self._in_flight = frozenset(batch.skus)
+        self._pending = self._stage.submit(self._push_batch, batch, plan)
+
+    def _push_batch(self, batch: Batch, plan: Plan) -> None:
+        """The push stage: guard, journal and push ``plan``, then settle its events. The
+        lease taken for the batch's check is given back here, so from its read to its write
+        no other run can push."""
+        events = batch.events
+        try:
+            try:
+                self._count_window(plan)
+                # Read a moment ago under the lease: the push need not read it again.
+                run_id = self._push(plan, f"{len(events)} event(s)", fresh=True)
+            finally:
+                self.lease.release()
+        except GuardrailError as exc:
+            log.error("corrections for %d event(s) refused by a guardrail: %s", len(events), exc)
+            self.store.settle_events(batch.ids, EVENT_REFUSED, error=str(exc))
+            self.metrics.settled.labels(EVENT_REFUSED).inc(len(events))
+            return
+        except OmnisyncError as exc:
+            self._renew_due = True  # renewed by the loop: this thread must not close its tools
+            self._retry_or_fail(events, str(exc))
+            return
+        finally:
+            self._in_flight = frozenset()
         self._backoff = 0.0
         if run_id is not None:
             self._wrote(batch.skus)
@@ -356,22 +419,19 @@ class Watcher:
 
     def _fit(self, plan: Plan, batch: Batch) -> None:
         """A targeted plan measured like a whole one: canonical and catalogue sizes from the
-        last whole check, the channel's changes of the guard window counted, and stock
-        increases that only a channel's own event asked for held back."""
+        last whole check, and stock increases that only a channel's own event asked for held
+        back (the guard window is counted in the push stage, :meth:`_count_window`)."""
         sizes = self.sizes
         assert sizes is not None
         plan.canonical_count = sizes.canonical_count
         plan.canonical_priced = sizes.canonical_priced
         plan.canonical_baseline = sizes.canonical_baseline
-        since = datetime.now(UTC) - timedelta(seconds=self.settings.guard_window_seconds)
         for channel in plan.channels:
             catalogue, compared = sizes.channels.get(
                 channel.name, (channel.catalogue_size, channel.compared)
             )
             channel.catalogue_size = max(catalogue, channel.catalogue_size)
             channel.compared = max(compared, channel.compared)
-            if channel.changes:
-                channel.recent = frozenset(self.store.changed_skus(channel.name, since))
             kept = []
             for change in channel.changes:
                 if (
@@ -389,6 +449,14 @@ class Watcher:
                 else:
                     kept.append(change)
             channel.changes = kept
+
+    def _count_window(self, plan: Plan) -> None:
+        """What each channel's pushes changed in the guard window, counted when the push is
+        about to go (the batch pushed before it is journalled by then)."""
+        since = datetime.now(UTC) - timedelta(seconds=self.settings.guard_window_seconds)
+        for channel in plan.channels:
+            if channel.changes:
+                channel.recent = frozenset(self.store.changed_skus(channel.name, since))
 
     def _push(self, plan: Plan, what: str, *, fresh: bool = False) -> str | None:
         """Guard and push ``plan`` (preview it under ``--dry-run``); the push run's id."""

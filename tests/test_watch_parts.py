@@ -1,10 +1,16 @@
-"""The watcher's connector pool: one open connector per source, lent to checks and pushes."""
+"""Parts of the watcher: the connector pool (one open connector per source, lent to checks
+and pushes) and the lease on the push lock its two stages share."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from omnisync.config import load_config
+from omnisync.errors import LockedError
+from omnisync.store import Store
+from omnisync.watch.lease import Lease
 from omnisync.watch.pool import ConnectorPool
 
 CONFIG = """\
@@ -38,3 +44,21 @@ def test_a_lent_connector_outlives_its_with_blocks_until_the_pool_renews(tmp_pat
     assert not first.lent
     assert pool("shop") is not first
     pool.close()
+
+
+def test_the_lease_holds_the_push_lock_from_the_first_stage_in_to_the_last_out(
+    tmp_path: Path,
+) -> None:
+    with Store.open("state.db", base_dir=tmp_path) as store:
+        lease = Lease(store)
+        lease.acquire()  # a batch's check
+        lease.acquire()  # the batch before it, still pushing
+        lease.release()  # that push is done; the check still holds it
+        with pytest.raises(LockedError), store.lock("push"):  # a sync from cron
+            pass
+        lease.release()
+        assert not lease.held
+        # Given back once nobody needs it: another run can take it, and then the lease waits.
+        with store.lock("push"), pytest.raises(LockedError):
+            lease.acquire()
+        assert not lease.held
