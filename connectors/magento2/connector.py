@@ -51,6 +51,7 @@ fails with what shadows it (a store view's own value over the global one).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -207,7 +208,7 @@ class Magento2Connector(BatchWriter[_Bulk | _Stock], HttpConnector[Magento2Optio
     capabilities = _Capabilities()
 
     def _init_state(self) -> None:
-        self._lock = threading.Lock()
+        self._lookup_locks = {name: threading.Lock() for name in ("_currency", "_zone", "_sources")}
         self._currency: str | None = self.options.currency
         self._zone: ZoneInfo | None = (
             ZoneInfo(self.options.timezone) if self.options.timezone else None
@@ -284,15 +285,23 @@ class Magento2Connector(BatchWriter[_Bulk | _Stock], HttpConnector[Magento2Optio
     # ------------------------------------------------------------------ the store
 
     def _lookups(self) -> list[Callable[[], None]]:
-        """What :meth:`shop` still has to ask the store (each one request)."""
-        jobs: list[Callable[[], None]] = []
-        if self._currency is None:
-            jobs.append(self._read_currency)
-        if self._zone is None:
-            jobs.append(self._read_zone)
-        if self._sources is None:
-            jobs.append(self._read_sources)
-        return jobs
+        """What :meth:`shop` still has to ask the store (each one request), as jobs that may
+        run in any thread: a second caller waits for the one asking."""
+        readers = (
+            ("_currency", self._read_currency),
+            ("_zone", self._read_zone),
+            ("_sources", self._read_sources),
+        )
+        return [
+            functools.partial(self._look_up, name, reader)
+            for name, reader in readers
+            if getattr(self, name) is None
+        ]
+
+    def _look_up(self, name: str, reader: Callable[[], None]) -> None:
+        with self._lookup_locks[name]:
+            if getattr(self, name) is None:
+                reader()
 
     def shop(self) -> Shop:
         """The store's base currency, time zone and GTIN attribute (looked up once)."""
@@ -352,8 +361,7 @@ class Magento2Connector(BatchWriter[_Bulk | _Stock], HttpConnector[Magento2Optio
     @property
     def sources(self) -> dict[str, str]:
         """Source code → omnisync location of the compared MSI sources."""
-        if self._sources is None:
-            self._read_sources()
+        self._look_up("_sources", self._read_sources)
         assert self._sources is not None
         return self._sources
 
