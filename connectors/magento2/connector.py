@@ -500,14 +500,16 @@ class Magento2Connector(BatchWriter[_Bulk | _Stock], HttpConnector[Magento2Optio
 
     # ------------------------------------------------------------------ targeted reads
 
-    def _by_sku(self, skus: Sequence[str], *, with_links: bool) -> Catalogue:
+    def _by_sku(
+        self, skus: Sequence[str], *, with_links: bool, with_stock: bool = True
+    ) -> Catalogue:
         """The products (and their stock) of ``skus``: ``sku in (...)``, ``page_size`` SKUs a
         request, all at once; with ``with_links`` the configurables' links as well, unless
         they were listed within :data:`LINKS_TTL` seconds."""
         size = self.options.page_size
         chunks = [list(skus[i : i + size]) for i in range(0, len(skus), size)]
         listings = [self._products((one_of("sku", chunk),)) for chunk in chunks]
-        if self.options.msi:
+        if self.options.msi and with_stock:
             listings += [self._stock((one_of("sku", chunk),)) for chunk in chunks]
         fresh = self._links is not None and time.monotonic() - self._links[0] < LINKS_TTL
         if with_links and not fresh:
@@ -522,13 +524,15 @@ class Magento2Connector(BatchWriter[_Bulk | _Stock], HttpConnector[Magento2Optio
                 self._links = (time.monotonic(), catalogue.links)
         return catalogue
 
-    def _records_of(self, skus: Collection[str], *, with_links: bool = False) -> dict[str, Record]:
+    def _records_of(
+        self, skus: Collection[str], *, with_links: bool = False, with_stock: bool = True
+    ) -> dict[str, Record]:
         """The records of these SKUs, by SKU (Magento's ``in`` ignores case: only exact
-        matches count)."""
+        matches count); without ``with_stock``, MSI stock is not read."""
         wanted = sorted({s for s in skus if s.strip()})
         if not wanted:
             return {}
-        catalogue = self._by_sku(wanted, with_links=with_links)
+        catalogue = self._by_sku(wanted, with_links=with_links, with_stock=with_stock)
         found = {r.sku: r for r, _ in self._finish(catalogue, catalogue.links)}
         return {sku: found[sku] for sku in wanted if sku in found}
 
@@ -707,7 +711,8 @@ class Magento2Connector(BatchWriter[_Bulk | _Stock], HttpConnector[Magento2Optio
         sent = [i for i, c in enumerate(changes) if i not in failed and c.field in confirmed]
         if not sent:
             return
-        found = self._records_of({changes[i].sku for i in sent})
+        # MSI stock is saved synchronously and not confirmed: the products alone are read.
+        found = self._records_of({changes[i].sku for i in sent}, with_stock=False)
         for index in sent:
             change = changes[index]
             assert change.field is not None

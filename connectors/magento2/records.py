@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -473,18 +473,3 @@ def source_item(sku: str, source_code: str, quantity: int) -> dict[str, Any]:
         "quantity": quantity,
         "status": 1 if quantity > 0 else 0,
     }
-
-
-def format_moment(moment: datetime) -> str:
-    """A moment as Magento's ``updated_at`` filters take it (UTC, to the second)."""
-    return moment.astimezone(UTC).strftime(MAGENTO_FORMAT)
-
-
-def parse_moment(text: str) -> datetime:
-    """Magento's ``updated_at`` text (UTC) as an aware datetime."""
-    return datetime.strptime(text[:19], MAGENTO_FORMAT).replace(tzinfo=UTC)
-
-
-def earlier(text: str, seconds: int) -> str:
-    """``updated_at`` text ``seconds`` earlier (an incremental pull's overlap)."""
-    return format_moment(parse_moment(text) - timedelta(seconds=seconds))
