@@ -30,10 +30,12 @@ A configurable product is a container: its children are the records, linked to i
 children`` where the listing lacks them). See :mod:`.records` for the fields.
 
 **Incremental pulls** (with a state store): products whose ``updated_at`` is at or after the
-newest one seen, the children of changed configurables, and all stock again — Magento changes
-source items (and the legacy stock item) without touching a product's ``updated_at``, so the
-stock of every cached record is refreshed from a full listing of source items (legacy: of the
-products' ``stock_item`` alone). A full pull every ``full_every`` seconds drops deleted products.
+newest one seen, and every cached record whose stock or parent changed. Magento changes source
+items (and the legacy stock item) without touching a product's ``updated_at``, and linking a
+child to a configurable touches only the configurable, so the stock (source items; legacy: the
+products' ``stock_item`` alone) and the configurables' links are listed in full each time,
+both light next to the products. A full pull every ``full_every`` seconds drops deleted
+products.
 
 **Targeted reads** (``omnisync watch``): ``read_skus`` searches ``sku in (...)``,
 ``page_size`` SKUs a request, with their source items and the parent links (the configurables'
@@ -489,14 +491,6 @@ class Magento2Connector(BatchWriter[_Bulk | _Stock], HttpConnector[Magento2Optio
         return [
             str(child.get("id")) for child in self.api.get(path) or () if isinstance(child, dict)
         ]
-
-    def _parent_links(self) -> dict[str, str]:
-        """Child id → configurable id of the whole store (kept :data:`LINKS_TTL` seconds)."""
-        if self._links is not None and time.monotonic() - self._links[0] < LINKS_TTL:
-            return self._links[1]
-        links = self._links_map(self._collect([self._products((), "links")]))
-        self._links = (time.monotonic(), links)
-        return links
 
     # ------------------------------------------------------------------ targeted reads
 

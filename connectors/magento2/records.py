@@ -104,11 +104,15 @@ def amount(value: Any) -> Decimal | None:
     if not exact.is_finite():
         raise ValueError(f"{value!r} is not a number")
     # "19.990000" (DECIMAL(20,6)) is 19.99: keep no more places than carry digits, but two.
-    if exact.as_tuple().exponent < -2:  # type: ignore[operator]
+    if _places(exact) > 2:
         trimmed = exact.normalize()
-        exponent = trimmed.as_tuple().exponent
-        exact = trimmed.quantize(Decimal("0.01")) if exponent >= -2 else trimmed  # type: ignore[operator]
+        exact = trimmed if _places(trimmed) > 2 else exact.quantize(Decimal("0.01"))
     return exact
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) else 0
 
 
 def attributes(product: Mapping[str, Any]) -> dict[str, Any]:
