@@ -270,10 +270,6 @@ def test_without_msi_the_legacy_stock_item_is_read_and_written() -> None:
         assert "one stock per product" in (results[1].error or "")
         assert shop.by_sku("MG-00003")["stock_item"]["qty"] == 11
         assert other.requests["PUT /rest/all/async/bulk/V1/products/bySku"] == 1
-        # An MSI connector against a store without MSI says what to set.
-        with pytest.raises(ConnectorError) as caught:
-            make(other, shop).check()
-        assert "msi: false" in caught.value.hint
 
 
 class TestMagento2Contract(ConnectorContract):
@@ -360,6 +356,25 @@ def test_a_wrong_admin_password_is_an_auth_error_without_the_password(
     assert "options.password" in text
     assert "not-the-password-x9" not in text
     assert "sign-in was incorrect" in text
+
+
+def test_errors_are_classified_with_magentos_messages_put_together(
+    shop: MagentoEmulator, server: Server
+) -> None:
+    seed(shop, simple=12)
+    templated = b'{"message": "Internal error: %1", "parameters": ["deadlock"]}'
+    server.faults.fail_request(2, status=500, body=templated)  # retried under the policy
+    assert len(list(make(server, shop, page_size=5).read())) == 12
+    with pytest.raises(ConnectorError) as caught:
+        make(server, shop, store_code="nl").check()
+    assert "HTTP 400" in caught.value.message
+    assert "store that was requested wasn't found" in caught.value.message
+    assert "shop" in caught.value.where
+    shop.msi = False  # an MSI connector against a store without the inventory routes
+    with pytest.raises(ConnectorError) as caught:
+        make(server, shop).check()
+    assert "HTTP 404: Request does not match any route." in caught.value.message
+    assert "msi: false" in caught.value.hint
 
 
 # ------------------------------------------------------------------ writes
