@@ -93,8 +93,10 @@ def amount(value: Any) -> Decimal | None:
     if isinstance(value, bool):
         raise ValueError(f"expected a number, got {value!r}")
     if isinstance(value, float):
-        exact = Decimal(repr(value))
-    elif isinstance(value, int | str):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a number")
+        return Decimal(repr(value))  # a float's shortest repr carries no padding zeros
+    if isinstance(value, int | str):
         try:
             exact = Decimal(str(value).strip())
         except InvalidOperation:
@@ -158,6 +160,8 @@ def legacy_stock(product: Mapping[str, Any]) -> dict[str, int] | None:
 
 
 def _whole(value: Any, name: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the usual case, spared the Decimal
     number = amount(value)
     if number is None or number != number.to_integral_value():
         raise ValueError(f"{name} {value!r} is not a whole number")
@@ -174,6 +178,8 @@ def _text(value: Any) -> str | None:
 
 
 def _gtin(value: Any) -> str | None:
+    if isinstance(value, str) and 8 <= len(value) <= 14 and value.isdigit() and value.isascii():
+        return value.zfill(14)  # already clean: what normalize_gtin(clean_text(value)) gives
     text = _text(str(value) if isinstance(value, int) else value)
     if text is None:
         return None
