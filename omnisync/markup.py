@@ -114,6 +114,12 @@ class _Text(HTMLParser):
             self.line.append(data)
 
 
+#: A tag without attributes (``<p>``, ``</li>``, ``<br/>``): all most shop descriptions hold.
+_PLAIN_TAG = re.compile(
+    r"<(?:/([A-Za-z][A-Za-z0-9]*)[ \t\n\r\f]*|([A-Za-z][A-Za-z0-9]*)[ \t\n\r\f]*/?)>"
+)
+
+
 def html_text(value: str) -> str:
     """The text a reader of the HTML ``value`` sees: one line per block, words separated by
     single spaces, entities decoded (``&amp;`` is ``&``, ``&nbsp;`` a space). Text with
@@ -121,11 +127,49 @@ def html_text(value: str) -> str:
     the diff counts any whitespace run as one space anyway)."""
     if "<" not in value and "&" not in value:
         return value
+    simple = _plain_text(value)
+    if simple is not None:
+        return simple
     parser = _Text()
     parser.feed(value)
     parser.close()
     parser._break()
     return "\n".join(parser.lines)
+
+
+def _plain_text(value: str) -> str | None:
+    """:func:`html_text` of markup made only of tags without attributes, outside hidden
+    elements, and no entities: the parser's result without the parser (a tenth of its time,
+    which a pull of a large shop's descriptions notices). None for anything else."""
+    if "&" in value:
+        return None
+    lines: list[str] = []
+    line: list[str] = []
+
+    def end_line() -> None:
+        text = _SPACES.sub(" ", "".join(line)).strip()
+        if text:
+            lines.append(text)
+        line.clear()
+
+    at = 0
+    for tag in _PLAIN_TAG.finditer(value):
+        data = value[at : tag.start()]
+        if "<" in data:
+            return None  # a "<" that starts no plain tag: a comment, attributes, text
+        line.append(data)
+        name = (tag.group(1) or tag.group(2)).lower()
+        if name in _HIDDEN:
+            return None
+        if name in _BLOCKS:
+            end_line()
+        at = tag.end()
+    rest = value[at:]
+    if "<" in rest:
+        return None
+    line.append(rest)
+    end_line()
+    return "\n".join(lines)
 
 
 def text_html(text: str) -> str:

@@ -50,6 +50,7 @@ def test_shipped_example_is_valid() -> None:
         "shopify",
         "webshop-api",
         "shopware",
+        "magento",
         "pos",
         "pos-db",
         "medusa",

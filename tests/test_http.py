@@ -37,6 +37,7 @@ CHANNELS = {
     "medusa": "{{url: '{url}', api_key: '${{SHOP_SECRET}}'}}",
     "vendure": "{{url: '{url}', username: admin, password: '${{SHOP_SECRET}}'}}",
     "shopware6": "{{url: '{url}', client_id: SWIA0, client_secret: '${{SHOP_SECRET}}', currency: EUR}}",
+    "magento2": "{{url: '{url}', token: '${{SHOP_TOKEN}}'}}",
 }
 
 
@@ -99,6 +100,33 @@ def test_a_channel_nobody_listens_on_exits_3_after_a_brief_retry(
     assert "is the server running" in error
     # Tried briefly (the channel's `retries` is 5), then reported.
     assert 1 <= len(attempts) <= UNREACHABLE_ATTEMPTS < 5, attempts
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"message": "%fieldName is a required field.", "parameters": {"fieldName": "sku"}},
+            "sku is a required field.",
+        ),
+        (
+            {"message": "%1 of %2, not %10", "parameters": ["one", "two", *"3456789", "ten"]},
+            "one of two, not ten",
+        ),
+        ({"message": "Left as %it is", "parameters": {"other": 1}}, "Left as %it is"),
+        (
+            {
+                "message": "Validation Failed",
+                "errors": [{"message": "%f bad", "parameters": {"f": "qty"}}],
+            },
+            "Validation Failed",
+        ),
+        ({"errors": [{"message": "%f bad", "parameters": {"f": "qty"}}]}, "qty bad"),
+    ],
+)
+def test_api_messages_come_with_their_parameters_put_in(body: dict[str, Any], message: str) -> None:
+    response = httpx.Response(400, json=body)
+    assert http.api_message(response) == message
 
 
 def test_an_unreachable_address_is_retried_briefly_then_no_longer_transient() -> None:

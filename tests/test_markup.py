@@ -68,6 +68,48 @@ def test_text_written_as_html_reads_back_as_the_same_text(text: str) -> None:
     assert _words(html_text(text_html(text))) == _words(text.replace("\xa0", " "))
 
 
+_TAGS = ("p", "P", "br", "li", "ul", "b", "strong", "em", "div", "h2", "span", "script", "style")
+
+
+@st.composite
+def _markup(draw: st.DrawFn) -> str:
+    """Descriptions of plain tags and text, with now and then what takes the parser: an
+    attribute, a comment, an entity, a lone "<", a hidden element."""
+    parts = []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["text", "open", "close", "empty", "odd"]))
+        name = draw(st.sampled_from(_TAGS))
+        space = draw(st.sampled_from(["", " ", "\n"]))
+        if kind == "text":
+            parts.append(draw(st.text(st.sampled_from("ab \n\t>\xa0é"), max_size=8)))
+        elif kind == "open":
+            parts.append(f"<{name}{space}>")
+        elif kind == "close":
+            parts.append(f"</{name}{space}>")
+        elif kind == "empty":
+            parts.append(f"<{name}{space}/>")
+        else:
+            parts.append(
+                draw(st.sampled_from(['<p class="x">', "<!-- c -->", "&amp;", "<", "< b", "<1>"]))
+            )
+    return "".join(parts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_markup())
+def test_plain_markup_reads_as_the_parser_reads_it(value: str) -> None:
+    from omnisync import markup
+
+    parser = markup._Text()
+    parser.feed(value)
+    parser.close()
+    parser._break()
+    expected = "\n".join(parser.lines)
+    if "<" not in value and "&" not in value:
+        expected = value  # returned as it is, without the parser
+    assert html_text(value) == expected
+
+
 # -- end to end: a text canonical against an HTML shop export ---------------------------------
 
 SHOP = (

@@ -386,6 +386,8 @@ def test_a_word_like_secret_spares_identifiers_that_contain_it() -> None:
         ("medusa", "api_key"),
         ("medusa", "password"),
         ("vendure", "password"),
+        ("magento2", "token"),
+        ("magento2", "password"),
     ],
 )
 def test_every_built_in_credential_is_declared_secret(connector: str, field: str) -> None:

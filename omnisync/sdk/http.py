@@ -8,7 +8,8 @@ transport — wrapped so that every request
   timeouts, dropped connections, HTTP 429 and 5xx, honouring ``Retry-After``;
 * fails with a classified, actionable error otherwise: 401/403 → :class:`AuthError` ("check
   your token/scopes"), other 4xx → :class:`HttpError` carrying the status and the API's own
-  message, connection refused → "is the server running?" after only a brief retry
+  message (a templated one with its parameters put in: :func:`templated`), connection
+  refused → "is the server running?" after only a brief retry
   (:class:`~omnisync.errors.UnreachableError`);
 * never shows a secret: URLs, headers and bodies in messages pass through
   :func:`omnisync.secrets.mask`, and credentials are registered as secrets when set.
@@ -30,6 +31,7 @@ import functools
 import importlib.util
 import json
 import logging
+import re
 import ssl
 import threading
 import time
@@ -120,8 +122,27 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+def templated(message: str, parameters: Any) -> str:
+    """A message template with its parameters put in, as APIs that send both render them
+    (Magento: ``{"message": "%fieldName is a required field.", "parameters": {"fieldName":
+    "searchCriteria"}}``): ``%name`` from an object, ``%1``, ``%2``, ... from a list. Placeholders
+    without a value stay as they are."""
+    if isinstance(parameters, Mapping):
+        values = {str(k): v for k, v in parameters.items()}
+    elif isinstance(parameters, list | tuple):
+        values = {str(n): v for n, v in enumerate(parameters, start=1)}
+    else:
+        return message
+    if not values:
+        return message
+    # Longest names first, so that %10 is not read as %1 followed by a 0.
+    names = "|".join(re.escape(k) for k in sorted(values, key=len, reverse=True))
+    return re.sub(f"%({names})", lambda m: str(values[m.group(1)]), message)
+
+
 def api_message(response: httpx.Response) -> str:
-    """The API's own error message from a response body, whatever shape it has."""
+    """The API's own error message from a response body, whatever shape it has (a templated
+    message with its ``parameters`` put in: :func:`templated`)."""
     try:
         body = response.json()
     except (json.JSONDecodeError, ValueError):
@@ -131,11 +152,13 @@ def api_message(response: httpx.Response) -> str:
         for key in ("message", "error_description", "error", "detail", "title"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return value
+                return templated(value, body.get("parameters")) if key == "message" else value
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             first = errors[0]
             if isinstance(first, dict):
+                if isinstance(first.get("message"), str) and not first.get("detail"):
+                    return templated(first["message"], first.get("parameters"))
                 return str(first.get("detail") or first.get("message") or first)
             return str(first)
         if isinstance(errors, (str, dict)):
