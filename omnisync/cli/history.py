@@ -71,6 +71,13 @@ def _run_summary(run: RunSummary, events: int = 0) -> str:
         if run.status == "interrupted":
             summary += f" — finish it: omnisync apply --resume {run.id}"
         return summary
+    if run.kind == "publish":
+        feeds = run.totals.get("feeds", {})
+        shown = [
+            f"{name} {feed['items']} items ({'written' if feed['changed'] else 'unchanged'})"
+            for name, feed in feeds.items()
+        ]
+        return "publish: " + (", ".join(shown) or "no feeds")
     parts = []
     for ch in run.channels:
         if ch.error:
