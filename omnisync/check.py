@@ -175,9 +175,7 @@ def load_canonical(
     ``on_missing_sku: skip``), each SKU once, and not empty (unless ``request.skus``)."""
     opener = request.connectors or config.connector
     with opener(CANONICAL, store=request.store, full=request.full) as source:
-        canonical = _load(
-            engine, CANONICAL, source, progress or _NoProgress(), request.skus, fetch
-        )
+        canonical = _load(engine, CANONICAL, source, progress or _NoProgress(), request.skus, fetch)
     _require_skus(canonical, config)
     engine.require_unique(canonical, f"canonical ({source.describe()})")
     if canonical.count == 0 and request.skus is None:

@@ -136,7 +136,8 @@ def check(project: Path, channel: str) -> dict[str, Any]:
 def items(path: Path) -> dict[str, dict[str, str]]:
     """The Google XML feed's items by id, each as {attribute: text}."""
     root = ET.parse(path).getroot()
-    assert root.tag == "rss" and root.get("version") == "2.0"
+    assert root.tag == "rss"
+    assert root.get("version") == "2.0"
     out = {}
     for item in root.iter("item"):
         values = {child.tag.removeprefix(G): child.text or "" for child in item}
@@ -184,7 +185,8 @@ def test_publish_without_a_required_value_names_each_product(project: Path) -> N
     write_config(project, config)
     code, _, err = publish(project, "-C", "google-xml")
     assert code == 2
-    assert "SKU KA-1001: no image_link" in err and "SKU KA-1014: no image_link" in err
+    assert "SKU KA-1001: no image_link" in err
+    assert "SKU KA-1014: no image_link" in err
     assert "on_invalid: skip" in err
     assert not (project / "feeds/google.xml").exists()
 
@@ -205,9 +207,11 @@ def test_unchanged_catalogue_leaves_the_file_untouched(project: Path) -> None:
     feed = project / "feeds/google.xml"
     before, stat = feed.read_bytes(), feed.stat()
     code, out, _ = publish(project, "-C", "google-xml")
-    assert code == 0 and "google-xml: unchanged" in out
+    assert code == 0
+    assert "google-xml: unchanged" in out
     assert feed.read_bytes() == before
-    assert feed.stat().st_mtime_ns == stat.st_mtime_ns and feed.stat().st_ino == stat.st_ino
+    assert feed.stat().st_mtime_ns == stat.st_mtime_ns
+    assert feed.stat().st_ino == stat.st_ino
     assert not [p for p in feed.parent.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -220,10 +224,12 @@ def test_a_feed_that_loses_half_its_items_is_refused(project: Path) -> None:
     erp.write_bytes(b"\n".join(lines[:5]) + b"\n")  # the header and the first few products
     code, _, err = publish(project, "-C", "google-xml")
     assert code == 6
-    assert "google-xml: the feed would have" in err and "--force" in err
+    assert "google-xml: the feed would have" in err
+    assert "--force" in err
     assert feed.read_bytes() == before
     code, out, _ = publish(project, "-C", "google-xml", "--force")
-    assert code == 0 and "wrote" in out
+    assert code == 0
+    assert "wrote" in out
     assert len(items(feed)) < 14
 
 
@@ -241,7 +247,8 @@ def test_the_run_is_recorded(project: Path) -> None:
     assert code == 0
     code, out, _ = invoke("runs", "-c", str(project / "omnisync.yaml"))
     assert code == 0
-    assert "publish" in out and "google-xml" in out
+    assert "publish" in out
+    assert "google-xml" in out
 
 
 def test_meta_and_idealo_csv(project: Path) -> None:
@@ -288,7 +295,8 @@ def test_a_channel_without_publish_block_is_refused(project: Path) -> None:
     del config["channels"]["print"]["publish"]
     write_config(project, config)
     code, _, err = publish(project, "-C", "print")
-    assert code == 2 and "has no `publish:` block" in err
+    assert code == 2
+    assert "has no `publish:` block" in err
 
 
 def test_unknown_placeholder_is_a_config_error(project: Path) -> None:
@@ -296,4 +304,5 @@ def test_unknown_placeholder_is_a_config_error(project: Path) -> None:
     config["channels"]["google-xml"]["publish"]["link"] = "https://shop.example/{slug}"
     write_config(project, config)
     code, _, err = publish(project)
-    assert code == 2 and "unknown placeholder {slug}" in err
+    assert code == 2
+    assert "unknown placeholder {slug}" in err

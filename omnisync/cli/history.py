@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -72,7 +72,7 @@ def _run_summary(run: RunSummary, events: int = 0) -> str:
             summary += f" — finish it: omnisync apply --resume {run.id}"
         return summary
     if run.kind == "publish":
-        feeds = run.totals.get("feeds", {})
+        feeds: dict[str, Any] = dict(run.totals.get("feeds") or {})  # type: ignore[arg-type]
         shown = [
             f"{name} {feed['items']} items ({'written' if feed['changed'] else 'unchanged'})"
             for name, feed in feeds.items()

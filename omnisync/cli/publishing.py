@@ -30,7 +30,9 @@ def publish(
     ] = False,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Publish a feed that lost more items than publish.min_ratio allows."),
+        typer.Option(
+            "--force", help="Publish a feed that lost more items than publish.min_ratio allows."
+        ),
     ] = False,
     at: Annotated[
         str | None,
@@ -38,7 +40,10 @@ def publish(
     ] = None,
     state: StateOption = None,
     no_history: Annotated[
-        bool, typer.Option("--no-history", help="Do not record this run (nor measure against the last one).")
+        bool,
+        typer.Option(
+            "--no-history", help="Do not record this run (nor measure against the last one)."
+        ),
     ] = False,
 ) -> None:
     """Write every published channel's feed (its `publish:` block) from canonical."""

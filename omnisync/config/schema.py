@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from omnisync.expect import Expectations, PriceBasis, Strict
 from omnisync.models import Field as RecordField
-from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions, PullState
 from omnisync.publish.settings import PublishRules
+from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions, PullState
 from omnisync.watch.settings import WatchSettings
 
 

@@ -271,7 +271,9 @@ def expected_records(
         shown = {_VALUE_FIELDS[v] for _, v in rules.headers() if v in _VALUE_FIELDS}
     shown.add(Field.ATTRIBUTES)
     # What the rules can derive from canonical, whatever `expect.check` compares.
-    unchecked = channel.model_copy(update={"expect": channel.expect.model_copy(update={"check": None})})
+    unchecked = channel.model_copy(
+        update={"expect": channel.expect.model_copy(update={"check": None})}
+    )
     fields = frozenset(compared_fields(canonical.fields, frozenset(shown), unchecked))
     if Field.STOCK in shown and Field.STOCK in canonical.fields:
         fields |= {Field.STOCK}

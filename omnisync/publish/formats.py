@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -147,6 +147,18 @@ class Item:
 Getter = Callable[[Item], str | None]
 
 
+def _template(template: str) -> Getter:
+    return lambda item: item.template(template)
+
+
+def _constant(value: str) -> Getter:
+    return lambda item: value
+
+
+def _value(name: str) -> Getter:
+    return lambda item: item.value(name)
+
+
 def gtin(item: Item) -> str | None:
     """The GTIN at its natural length: one that reads 14 digits with a leading zero (how
     omnisync pads GTINs to compare them) is the EAN-13 behind it."""
@@ -164,13 +176,13 @@ class FeedFormat:
     #: Columns every item must have.
     required: tuple[str, ...] = ()
     #: Longest values Google or the marketplace accepts.
-    limits: dict[str, int] = {}
+    limits: ClassVar[dict[str, int]] = {}
 
     def __init__(self, rules: PublishRules) -> None:
         self.rules = rules
         self.columns = dict(self.columns_of(rules))
         for name, template in rules.extra.items():
-            self.columns[name] = lambda item, t=template: item.template(t)
+            self.columns[name] = _template(template)
 
     def columns_of(self, rules: PublishRules) -> dict[str, Getter]:
         raise NotImplementedError
@@ -241,7 +253,13 @@ class _Tabular(FeedFormat):
 class GoogleTsv(_Tabular):
     delimiter = "\t"
     required = ("id", "title", "description", "link", "image_link", "availability", "price")
-    limits = {"id": 50, "title": 150, "description": 5000, "link": 2000, "image_link": 2000}
+    limits: ClassVar[dict[str, int]] = {
+        "id": 50,
+        "title": 150,
+        "description": 5000,
+        "link": 2000,
+        "image_link": 2000,
+    }
 
     def columns_of(self, rules: PublishRules) -> dict[str, Getter]:
         return _google_columns(rules, str)
@@ -286,7 +304,7 @@ class MetaCsv(_Tabular):
         "link",
         "image_link",
     )
-    limits = {"id": 100, "title": 200, "description": 9999}
+    limits: ClassVar[dict[str, int]] = {"id": 100, "title": 200, "description": 9999}
 
     def columns_of(self, rules: PublishRules) -> dict[str, Getter]:
         columns = _google_columns(rules, lambda value: _META_AVAILABILITY.get(value, value))
@@ -318,7 +336,7 @@ class IdealoCsv(_Tabular):
             "imageUrls": lambda item: item.value("image_link"),
         }
         for carrier, cost in rules.delivery_costs.items():
-            columns[f"deliveryCosts_{carrier}"] = lambda item, c=cost: c
+            columns[f"deliveryCosts_{carrier}"] = _constant(cost)
         return columns
 
 
@@ -328,9 +346,7 @@ class GenericCsv(_Tabular):
     required = ()
 
     def columns_of(self, rules: PublishRules) -> dict[str, Getter]:
-        return {
-            header: (lambda item, n=name: item.value(n)) for header, name in rules.headers()
-        }
+        return {header: _value(name) for header, name in rules.headers()}
 
 
 class GenericJson(GenericCsv):

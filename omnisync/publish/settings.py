@@ -103,7 +103,9 @@ class PublishRules(Strict):
 
     @field_validator("columns")
     @classmethod
-    def _columns(cls, value: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+    def _columns(
+        cls, value: list[str] | dict[str, str] | None
+    ) -> list[str] | dict[str, str] | None:
         names = value.values() if isinstance(value, dict) else value or []
         for name in names:
             if name not in VALUES and not name.startswith("attributes."):
