@@ -103,7 +103,7 @@ def run_check(
     request = request or CheckRequest()
     progress = progress or _NoProgress()
     started = datetime.now(UTC)
-    evaluated = _evaluated_at(request.at, config.model.settings.timezone) or started
+    evaluated = evaluation_time(request.at, config.model.settings.timezone) or started
     names = _selected(config, request.channels)
     result = CheckResult(
         started_at=started,
@@ -125,18 +125,7 @@ def run_check(
             fetched = {
                 name: pool.submit(_fetch, opener, name, request) for name in (CANONICAL, *names)
             }
-        with opener(CANONICAL, store=request.store, full=request.full) as source:
-            canonical = _load(
-                engine, CANONICAL, source, progress, request.skus, fetched.get(CANONICAL)
-            )
-        _require_skus(canonical, config)
-        engine.require_unique(canonical, f"canonical ({source.describe()})")
-        if canonical.count == 0 and request.skus is None:
-            raise InputError(
-                [Problem(source.describe(), "has no records")],
-                where="canonical",
-                hint="an empty canonical export would make every channel record look extra; check the export",
-            )
+        canonical = load_canonical(engine, config, request, progress, fetched.get(CANONICAL))
         result.canonical_count = canonical.count
         result.canonical_priced = engine.priced(canonical)
         if request.skus is None:
@@ -173,6 +162,29 @@ def run_check(
             engine.drop(CANONICAL)
     result.finished_at = datetime.now(UTC)
     return result
+
+
+def load_canonical(
+    engine: DiffEngine,
+    config: Config,
+    request: CheckRequest,
+    progress: Progress | None = None,
+    fetch: Fetch | None = None,
+) -> Side:
+    """Read canonical into ``engine`` and validate it: every row has a SKU (unless
+    ``on_missing_sku: skip``), each SKU once, and not empty (unless ``request.skus``)."""
+    opener = request.connectors or config.connector
+    with opener(CANONICAL, store=request.store, full=request.full) as source:
+        canonical = _load(engine, CANONICAL, source, progress or _NoProgress(), request.skus, fetch)
+    _require_skus(canonical, config)
+    engine.require_unique(canonical, f"canonical ({source.describe()})")
+    if canonical.count == 0 and request.skus is None:
+        raise InputError(
+            [Problem(source.describe(), "has no records")],
+            where="canonical",
+            hint="an empty canonical export would make every channel record look extra; check the export",
+        )
+    return canonical
 
 
 def open_engine(config: Config) -> DiffEngine:
@@ -218,7 +230,7 @@ def _judge_canonical(result: CheckResult, config: Config, store: Store | None) -
     result.canonical_trusted = baseline is None or result.canonical_count >= ratio * baseline
 
 
-def _evaluated_at(at: datetime | None, timezone: str) -> datetime | None:
+def evaluation_time(at: datetime | None, timezone: str) -> datetime | None:
     """``--at`` as a UTC moment: a time without an offset is a wall-clock time in
     ``settings.timezone`` (like the sale windows it is compared with), not the machine's zone."""
     if at is None:

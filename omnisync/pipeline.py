@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from omnisync.models import CheckResult
 
 if TYPE_CHECKING:
     from omnisync.plan import Plan
+    from omnisync.publish.feed import PublishOutcome
     from omnisync.push import PushOutcome
     from omnisync.store import Store
 
@@ -197,3 +199,34 @@ def undo_plan(config: Config, store: Store, run: str) -> Plan:
     from omnisync.push import Pusher
 
     return Pusher(config, store).undo_plan(run)
+
+
+def publish(
+    config: Config,
+    store: Store | None,
+    channels: Collection[str] | None = None,
+    *,
+    at: datetime | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> PublishOutcome:
+    """Write the feed of every published channel (``publish:``) from canonical, under the
+    store's ``publish`` lock; the run is recorded (unless ``dry_run`` or no ``store``)."""
+    from omnisync.publish.feed import publish as write_feeds
+
+    def run() -> PublishOutcome:
+        return write_feeds(
+            config,
+            store,
+            list(channels) if channels else None,
+            at=at,
+            force=force,
+            dry_run=dry_run,
+            progress=progress,
+        )
+
+    if store is None or dry_run:
+        return run()
+    with store.lock("publish"):
+        return run()

@@ -57,6 +57,9 @@ def test_shipped_example_is_valid() -> None:
         "vendure",
         "google",
         "catalogue-print",
+        "google-xml",
+        "idealo",
+        "catalogue-export",
     ]
     assert config.model.settings.timezone == "Europe/Berlin"
     assert len(config.fingerprint) == 64

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -71,6 +71,13 @@ def _run_summary(run: RunSummary, events: int = 0) -> str:
         if run.status == "interrupted":
             summary += f" — finish it: omnisync apply --resume {run.id}"
         return summary
+    if run.kind == "publish":
+        feeds: dict[str, Any] = dict(run.totals.get("feeds") or {})  # type: ignore[arg-type]
+        shown = [
+            f"{name} {feed['items']} items ({'written' if feed['changed'] else 'unchanged'})"
+            for name, feed in feeds.items()
+        ]
+        return "publish: " + (", ".join(shown) or "no feeds")
     parts = []
     for ch in run.channels:
         if ch.error:

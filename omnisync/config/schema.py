@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from omnisync.expect import Expectations, PriceBasis, Strict
 from omnisync.models import Field as RecordField
+from omnisync.publish.settings import PublishRules
 from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions, PullState
 from omnisync.watch.settings import WatchSettings
 
@@ -141,6 +142,9 @@ class ChannelConfig(SourceConfig):
     expect: Expectations = Expectations()
     #: Omitted: the channel is only checked, never written.
     push: PushRules | None = None
+    #: A feed omnisync writes from canonical (``omnisync publish``) into the file the
+    #: connector reads; omitted: the channel is not published.
+    publish: PublishRules | None = None
 
 
 class ConfigModel(Strict):

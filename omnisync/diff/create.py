@@ -82,19 +82,31 @@ class _Create(_Stock):
                     sale_amount, currency, start if scheduled else None, end if scheduled else None
                 )
             self.missing[sku].after = record
-        if Field.STOCK in carried or Field.AVAILABILITY in carried:
+        if Field.STOCK in carried:
             # A record whose canonical stock is blank (unknown) is created without stock.
             known = f"SELECT sku, NULL::VARCHAR AS ids FROM _missing WHERE sku IN (SELECT sku FROM {c}_stock)"
             sql = self._stock_cte(c, a, known, few=True) + (
                 "SELECT e.sku, e.loc, e.expected FROM e"
             )
             for sku, loc, qty in con.execute(sql).fetchall():
-                record = self.missing[sku].after
-                if Field.STOCK in carried:
-                    record.setdefault("stock", {})[loc or "default"] = qty
-                if Field.AVAILABILITY in carried:
-                    total = sum(record.get("stock", {}).values()) if Field.STOCK in carried else qty
-                    floor = rules.stock.availability.in_stock_min
-                    record["availability"] = (
-                        "in_stock" if total >= floor else rules.stock.availability.otherwise
-                    )
+                self.missing[sku].after.setdefault("stock", {})[loc or "default"] = qty
+        if Field.AVAILABILITY in carried:
+            self._created_availability(c)
+
+    def _created_availability(self, c: str) -> None:
+        """The availability of each missing SKU as the comparison expects it: derived from
+        the stock the channel draws on, or canonical's own where its stock is blank; none
+        where both are unknown."""
+        rules = self.config.expect.stock
+        derived = expect.availability_sql(expect.stock_sql("t.qty", rules), rules)
+        stated = "c.availability" if Field.AVAILABILITY in self.canonical.fields else "NULL"
+        if Field.STOCK not in self.canonical.fields:
+            derived = stated
+        sql = (
+            f"SELECT m.sku, CASE WHEN t.qty IS NOT NULL THEN {derived} ELSE {stated} END "
+            f"FROM _missing m JOIN {c}_items c ON c.sku = m.sku "
+            f"LEFT JOIN ({self._stock_total_sql(c)}) t ON t.sku = m.sku"
+        )
+        for sku, availability in self.con.execute(sql).fetchall():
+            if availability is not None:
+                self.missing[sku].after["availability"] = availability

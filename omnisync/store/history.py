@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
+from omnisync import secrets
 from omnisync.errors import StateError
 from omnisync.models import CheckResult
 from omnisync.store.db import (
@@ -32,6 +34,7 @@ from omnisync.store.schema import (
     FINDING_CHUNK,
     FINDING_TABLE,
     KIND_CHECK,
+    KIND_PUBLISH,
     ChannelRun,
     Run,
 )
@@ -69,6 +72,69 @@ class HistoryMixin(StoreBase):
                 insert_many(connection, FINDING_TABLE, FINDING_INSERT, chunk)
         result.run_id = run_id
         return run_id
+
+    def record_publish(
+        self,
+        *,
+        started_at: datetime,
+        finished_at: datetime,
+        config_path: str,
+        config_fingerprint: str,
+        exit_code: int,
+        feeds: list[dict[str, Any]],
+    ) -> str:
+        """Record a ``publish`` run: per feed its channel, connector, items written, items
+        skipped and whether the file changed (``feeds``: ``name``, ``connector``,
+        ``canonical``, ``items``, ``skipped``, ``changed``, ``path``, ``format``)."""
+        with self._errors("record the run"), self._session(write=True) as session:
+            run_id = self._unused_run_id(session, started_at)
+            totals = {
+                "items": sum(f["items"] for f in feeds),
+                "changed": sum(1 for f in feeds if f["changed"]),
+                "feeds": {f["name"]: {k: v for k, v in f.items() if k != "name"} for f in feeds},
+            }
+            session.add(
+                Run(
+                    id=run_id,
+                    kind=KIND_PUBLISH,
+                    started_at=started_at,
+                    finished_at=finished_at,
+                    evaluated_at=started_at,
+                    config_path=secrets.mask(config_path),
+                    config_fingerprint=config_fingerprint,
+                    exit_code=exit_code,
+                    status="ok" if exit_code == 0 else "refused",
+                    totals_json=json.dumps(totals),
+                )
+            )
+            session.flush()
+            session.add_all(
+                ChannelRun(
+                    run_id=run_id,
+                    position=position,
+                    name=feed["name"],
+                    connector=feed["connector"],
+                    canonical_count=feed["canonical"],
+                    channel_count=feed["items"],
+                    fields_json="[]",
+                )
+                for position, feed in enumerate(feeds)
+            )
+        return run_id
+
+    def last_published(self, channel: str) -> int | None:
+        """Items of the newest publish run that wrote ``channel``'s feed (None: never
+        published): what the next publish's item guard measures against."""
+        with self._errors("read the run history"), self._session() as session:
+            row = session.exec(
+                select(ChannelRun.channel_count)
+                .join(Run, col(Run.id) == col(ChannelRun.run_id))
+                .where(col(Run.kind) == KIND_PUBLISH, col(Run.exit_code) == 0)
+                .where(col(ChannelRun.name) == channel)
+                .order_by(col(Run.started_at).desc(), col(Run.id).desc())
+                .limit(1)
+            ).first()
+        return None if row is None else int(row)
 
     def _unused_run_id(self, session: Session, started_at: datetime) -> str:
         # Two runs in the same second share the time part; retry the random part on collision.

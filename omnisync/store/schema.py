@@ -31,6 +31,7 @@ HINT = "set settings.state in the config or --state to a writable SQLite path or
 # Run.kind values.
 KIND_CHECK = "check"
 KIND_PUSH = "push"  # apply, sync and undo: a journal of changes
+KIND_PUBLISH = "publish"  # feeds written from canonical
 
 # Run.status values for checks: what the run found, independent of `--fail-on`
 # (exit_code records how the command ended).
