@@ -431,6 +431,27 @@ def histogram(url: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def stages(url: str) -> dict[str, tuple[float, float]]:
+    """The watcher's batch steps so far: stage -> (batches, seconds in all)."""
+    found = metrics(url)
+    counts = {
+        labels["stage"]: v for labels, v in found.get("omnisync_batch_stage_seconds_count", [])
+    }
+    sums = {labels["stage"]: v for labels, v in found.get("omnisync_batch_stage_seconds_sum", [])}
+    return {stage: (counts[stage], sums.get(stage, 0.0)) for stage in counts}
+
+
+def _since(
+    after: dict[str, tuple[float, float]], before: dict[str, tuple[float, float]]
+) -> dict[str, dict[str, float]]:
+    out = {}
+    for stage, (n, total) in after.items():
+        n0, total0 = before.get(stage, (0.0, 0.0))
+        if n - n0:
+            out[stage] = {"batches": n - n0, "mean_s": (total - total0) / (n - n0)}
+    return out
+
+
 def waits(state: Path, tag: str) -> dict[str, float]:
     """From the state store: p50/p99 of receipt → claim and claim → settled, in seconds."""
 
@@ -458,6 +479,7 @@ def scenario_stream(
     project: Project, shops: Shops, watch: Watch, args: argparse.Namespace, tag: str
 ) -> dict[str, Any]:
     before = settled(watch.url)
+    steps = stages(watch.url)
     started = time.monotonic()
     sent = stream(project, watch.url, args.rate, args.seconds, tag)
     ended = time.monotonic()
@@ -493,6 +515,7 @@ def scenario_stream(
         "rates": rates(requests, writes, started, ended, CHANNELS),
         "request_mix": request_mix(requests, CHANNELS),
         "histogram": histogram(watch.url),
+        "stages": _since(stages(watch.url), steps),
         "store": waits(project.root / "state.db", tag),
         "wrong": shops.wrong(project),
     }

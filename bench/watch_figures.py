@@ -229,6 +229,12 @@ def report(args: argparse.Namespace, result: dict[str, Any]) -> list[tuple[str, 
         f"p99 {store['queued_p99']:.3f} s; claimed→settled p50 {store['handled_p50']:.3f} s "
         f"p99 {store['handled_p99']:.3f} s"
     )
+    if s1.get("stages"):
+        shown = ", ".join(
+            f"{stage} {v['mean_s'] * 1000:.0f} ms ({v['batches']:.0f})"
+            for stage, v in s1["stages"].items()
+        )
+        print(f"batch steps, mean (batches): {shown}")
     for name, mix in s1["request_mix"].items():
         shown = ", ".join(f"{n:.1f} {kind}" for kind, n in mix.items())
         print(f"requests per write request, {name}: {shown}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +94,10 @@ class CheckRequest:
     #: An engine kept open between checks (``watch``: a few SKUs a second); the check
     #: drops what it loaded and leaves it open. Default: one for this check, closed after.
     engine: DiffEngine | None = None
+    #: Threads for a targeted check's reads and channel diffs, kept between checks like
+    #: the engine (``watch``). It needs a thread per source and channel: reads are
+    #: submitted first and never wait on a diff. Default: threads made for this check.
+    workers: Executor | None = None
 
 
 def run_check(
@@ -119,7 +123,7 @@ def run_check(
         if request.skus is not None:
             # A few SKUs from each source: the requests go out together, while the engine
             # loads what is already here.
-            pool = stack.enter_context(
+            pool = request.workers or stack.enter_context(
                 ThreadPoolExecutor(max_workers=len(names) + 1, thread_name_prefix="read")
             )
             fetched = {
@@ -143,7 +147,7 @@ def run_check(
                 finally:
                     twin.close()
 
-            workers = stack.enter_context(
+            workers = request.workers or stack.enter_context(
                 ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="diff")
             )
             result.channels.extend(workers.map(one, names))

@@ -6,6 +6,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 #: Seconds from an event's arrival to its channel write confirmed.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+#: Seconds one step of an event batch took (where an event's time goes).
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+#: The steps of an event batch, in order: held back by coalescing, waiting for the push
+#: of the SKUs it names, re-read and planned, waiting for the push stage, pushed, settled.
+STAGES = ("held", "in_flight", "check", "queued_push", "push", "settle")
 
 
 class Metrics:
@@ -40,6 +45,14 @@ class Metrics:
             "Seconds from an event's arrival to its channel write confirmed",
             ["channel"],
             buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.stages = Histogram(
+            "omnisync_batch_stage_seconds",
+            "Seconds each step of an event batch took (held, in_flight, check, queued_push, "
+            "push, settle)",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
             registry=r,
         )
         self.pushes = Counter(

@@ -37,8 +37,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -136,6 +137,10 @@ class Watcher:
         self._renew_due = False
         #: The engine of the targeted checks, kept between batches like the connectors.
         self._engine: DiffEngine | None = None
+        #: And their threads (reads of every source, then a diff per channel).
+        self._workers = ThreadPoolExecutor(
+            max_workers=2 * len(config.model.channels) + 1, thread_name_prefix="watch-check"
+        )
         self.sizes: Sizes | None = None
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -196,6 +201,7 @@ class Watcher:
             feeds.join()
             self._renew()
             self._stage.shutdown(wait=True)
+            self._workers.shutdown(wait=True)
 
     def _loop(self) -> None:
         now = self.clock()
@@ -246,14 +252,25 @@ class Watcher:
             delay = window - (datetime.now(UTC) - oldest).total_seconds()
         else:
             if any(s in self._in_flight for e in events for s in e.skus):
-                self.drain()  # being written: the window starts when that write is done
+                with self._timed("in_flight"):
+                    self.drain()  # being written: the window starts when that write is done
             last = max((self._written.get(s, 0.0) for e in events for s in e.skus), default=0.0)
             delay = last + window - self.clock() if last else 0.0
         if delay <= 0:
             return []  # nothing held it back: what arrives meanwhile is the next batch
-        self.stopping.wait(delay)
+        with self._timed("held"):
+            self.stopping.wait(delay)
         room = self.settings.batch - len(events)
         return self.store.claim_events(self.owner, limit=room) if room > 0 else []
+
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        """Observe how long the block took as step ``stage`` of an event batch."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metrics.stages.labels(stage).observe(time.perf_counter() - started)
 
     def _wrote(self, skus: Iterable[str]) -> None:
         """Note when ``skus`` were last written (what :meth:`_coalesce` holds back)."""
@@ -325,10 +342,12 @@ class Watcher:
                 return
             if batch.skus & self._in_flight:
                 # Its channels' values are about to change: read them after the write.
-                self.drain()
+                with self._timed("in_flight"):
+                    self.drain()
             self.lease.acquire()
             try:
-                plan = self._plan(batch)
+                with self._timed("check"):
+                    plan = self._plan(batch)
             except BaseException:
                 self.lease.release()
                 raise
@@ -341,7 +360,8 @@ class Watcher:
             self._renew()  # a broken connection or a changed token is not kept
             self._retry_or_fail(events, str(exc))
             return
-        self.drain()  # one push at a time, in the order the batches were checked
+        with self._timed("queued_push"):
+            self.drain()  # one push at a time, in the order the batches were checked
         self._in_flight = frozenset(batch.skus)
         self._pending = self._stage.submit(self._push_batch, batch, plan)
 
@@ -354,7 +374,8 @@ class Watcher:
             try:
                 self._count_window(plan)
                 # Read a moment ago under the lease: the push need not read it again.
-                run_id = self._push(plan, f"{len(events)} event(s)", fresh=True)
+                with self._timed("push"):
+                    run_id = self._push(plan, f"{len(events)} event(s)", fresh=True)
             finally:
                 self.lease.release()
         except GuardrailError as exc:
@@ -371,7 +392,8 @@ class Watcher:
         self._backoff = 0.0
         if run_id is not None:
             self._wrote(batch.skus)
-        self._settle(batch, EVENT_DONE, run_id)
+        with self._timed("settle"):
+            self._settle(batch, EVENT_DONE, run_id)
 
     def _resolve(self, events: list[Event]) -> Batch:
         """The SKUs of each event: named, or looked up by the channel's ids."""
@@ -408,6 +430,7 @@ class Watcher:
             skus=skus,
             connectors=self.pool,
             engine=self._engine,
+            workers=self._workers,
         )
         result, _ = pipeline.check(self.config, request, record=False)
         for report in result.channels:
