@@ -356,7 +356,7 @@ class Engine:
         any_bad = " OR ".join(self._screen_sql(table).values())
         row = self.con.execute(
             f"SELECT EXISTS (SELECT 1 FROM {table}_items WHERE {any_bad})"
-        ).fetchone()
+        ).fetchall()[0]
         return bool(row and row[0])
 
     def _screen(self, table: str, name: str) -> None:
@@ -420,7 +420,7 @@ class Engine:
     def _side(self, table: str, fields: frozenset[Field]) -> Side:
         row = self.con.execute(
             f"SELECT count(*), count(*) - count(DISTINCT sku) FROM {table}_items"
-        ).fetchone()
+        ).fetchall()[0]
         assert row is not None
         return Side(table, int(row[0]), fields, int(row[1]))
 
@@ -484,14 +484,16 @@ class Engine:
         """Whether ``table`` was loaded with a prices table (record streams make one)."""
         row = self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_prices"]
-        ).fetchone()
+        ).fetchall()[0]
         return bool(row and row[0])
 
     def locations(self, table: str) -> int:
         """How many distinct locations ``table``'s stock has (counted once per loaded table:
         the canonical side is compared with every channel)."""
         if table not in self._locations:
-            row = self.con.execute(f"SELECT count(DISTINCT location) FROM {table}_stock").fetchone()
+            row = self.con.execute(
+                f"SELECT count(DISTINCT location) FROM {table}_stock"
+            ).fetchall()[0]
             self._locations[table] = int(row[0]) if row else 0
         return self._locations[table]
 
@@ -539,7 +541,7 @@ class Engine:
         """Records of ``side`` whose price is above zero."""
         row = self.con.execute(
             f"SELECT count(*) FROM {side.table}_items WHERE price > 0"
-        ).fetchone()
+        ).fetchall()[0]
         return int(row[0]) if row else 0
 
     def distinct(self, table: str, column: str) -> list[Any]:

@@ -22,9 +22,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
 import omnisync_connectors.files.columnar as csv_columnar
 from omnisync.check import run_check
+from omnisync.cli import app
 from omnisync.config import load_config
 from omnisync.diff import DiffEngine
 from omnisync.errors import InputError, Problem
@@ -566,3 +568,21 @@ def test_the_engine_caps_its_memory_and_spills_to_a_private_temp_folder() -> Non
     assert Path(folder).is_dir()
     engine.close()
     assert not Path(folder).exists()
+
+
+def test_a_fast_path_check_with_missing_skus_finds_the_generators_drift(tmp_path: Path) -> None:
+    """Missing SKUs on the fast path: creations register an Arrow table after the expected
+    prices read a count. DuckDB 2 keeps a ``fetchone`` result open, so the registration
+    failed with an internal error (exit 70) on every file above the fast-path size."""
+    from bench.generate import generate
+    from bench.run import read_tsv, report_mismatches, write_configs
+
+    generate(20_000, tmp_path, 20260501)
+    write_configs(tmp_path)
+    assert (tmp_path / "canonical.csv").stat().st_size > csv_columnar.MIN_BYTES
+    result = CliRunner().invoke(
+        app, ["check", "-c", str(tmp_path / "one.yaml"), "--no-history", "-f", "json",
+              "-o", str(tmp_path / "r.json")],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert report_mismatches(tmp_path / "r.json")["shop"] == read_tsv(tmp_path / "truth.tsv")

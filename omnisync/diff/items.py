@@ -358,7 +358,7 @@ class _Items(_Rows):
         con = self.con
         vat = f"coalesce(vat_rate, {default_vat})"
         columns = ["price"]
-        row = con.execute("SELECT count(sale_price) > 0 FROM _canon").fetchone()
+        row = con.execute("SELECT count(sale_price) > 0 FROM _canon").fetchall()[0]
         if row and row[0]:
             columns.append("sale_price")
         amounts = " UNION ".join(

@@ -504,7 +504,7 @@ class ColumnarMapper:
             counted = ", ".join(
                 ["count(*) FILTER (WHERE sku IS NULL)", *(f"count({g.key})" for g in plan.groups)]
             )
-            counts = con.execute(f"SELECT {counted} FROM {items}").fetchone()
+            counts = con.execute(f"SELECT {counted} FROM {items}").fetchall()[0]
             assert counts is not None
             if counts[0]:
                 log.debug("%s: a row has no SKU; the row path reports it", self.mapper.source)
