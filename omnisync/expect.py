@@ -159,11 +159,70 @@ class TextRule(Strict):
         return value
 
 
-class Tolerance(Strict):
-    """Differences up to these amounts are not mismatches."""
+class MoneyTolerance(Strict):
+    """How far a money value may be from the expected one and still be equal: an ``amount``
+    in the currency, a ``percent`` of the expected amount, or both (the larger applies).
 
-    price: Decimal = Field(default=Decimal(0), ge=0)
+    Written in a config as ``0.01`` (an amount), ``"0.5%"`` (relative) or
+    ``{amount: 0.01, percent: 0.5}``."""
+
+    amount: Decimal = Field(default=Decimal(0), ge=0)
+    percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be an amount (0.01) or a percentage (\"0.5%\")")
+        if isinstance(value, int | float | Decimal):
+            return {"amount": Decimal(str(value))}
+        if isinstance(value, str):
+            text = value.strip()
+            try:
+                if text.endswith("%"):
+                    return {"percent": Decimal(text[:-1].strip())}
+                return {"amount": Decimal(text)}
+            except ArithmeticError:
+                raise ValueError(
+                    f"{value!r} is neither an amount (0.01) nor a percentage (\"0.5%\")"
+                ) from None
+        return value
+
+    def __bool__(self) -> bool:
+        return bool(self.amount or self.percent)
+
+    def describe(self) -> str:
+        parts = [f"±{self.amount.normalize():f}"] if self.amount else []
+        if self.percent:
+            parts.append(f"±{percent(self.percent)}")
+        return " or ".join(parts) if parts else "exact"
+
+
+class Tolerance(Strict):
+    """Differences up to these are not mismatches."""
+
+    price: MoneyTolerance = MoneyTolerance()
+    #: Omitted: the price tolerance applies to sale prices too.
+    sale_price: MoneyTolerance | None = None
     stock: int = Field(default=0, ge=0)
+
+    @property
+    def sale(self) -> MoneyTolerance:
+        return self.sale_price if self.sale_price is not None else self.price
+
+
+def beyond_tolerance(actual: str, expected: str, tolerance: MoneyTolerance) -> str:
+    """SQL: whether ``actual`` differs from ``expected`` (both money amounts, non-null) by
+    more than ``tolerance``. The relative part is a factor computed here (a SQL division of
+    decimals yields a binary float)."""
+    difference = f"abs({actual} - {expected})"
+    if not tolerance:
+        return f"{difference} > 0"
+    allowed = sql_dec(tolerance.amount, AMOUNT_TYPE)
+    if tolerance.percent:
+        share = sql_dec(tolerance.percent / Decimal(100), FACTOR_TYPE)
+        allowed = f"greatest({allowed}, abs({expected}) * {share})"
+    return f"{difference} > {allowed}"
 
 
 COMPARABLE = tuple(f.value for f in RecordField)

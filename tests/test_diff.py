@@ -164,6 +164,52 @@ def test_price_tolerance() -> None:
     assert findings[0].detail == "differs by +0.02"
 
 
+@pytest.mark.parametrize(
+    ("tolerance", "flagged"),
+    [
+        ("0.5%", ["C"]),  # 0.5% of 100.00 is 0.50: B (+0.50) passes, C (+0.51) does not
+        ({"percent": 0.5}, ["C"]),
+        ({"amount": "0.60", "percent": 0.5}, []),  # the larger of the two applies
+        ("0.50", ["C"]),
+        (0.5, ["C"]),
+        ("0", ["A", "B", "C"]),
+    ],
+)
+def test_relative_and_absolute_price_tolerance(tolerance: Any, flagged: list[str]) -> None:
+    canonical = [Record(s, price=eur("100.00")) for s in "ABC"]
+    channel = [
+        Record("A", price=eur("99.99")),
+        Record("B", price=eur("100.50")),
+        Record("C", price=eur("100.51")),
+    ]
+    findings = run(canonical, channel, {"tolerance": {"price": tolerance}}, channel_fields=PRICE_ONLY)
+    assert sorted(f.sku for f in findings) == flagged
+
+
+def test_sale_price_has_its_own_tolerance_and_defaults_to_the_price_one() -> None:
+    sale = {"sale_price": eur("50.00"), "sale_start": None, "sale_end": None}
+    canonical = [Record("A", price=eur("100.00"), **sale)]
+    channel = [Record("A", price=eur("100.40"), sale_price=eur("50.40"))]
+    fields = frozenset({Field.PRICE, Field.SALE_PRICE})
+    same = run(canonical, channel, {"tolerance": {"price": "1%"}}, channel_fields=fields)
+    assert same == []  # 0.40 is within 1% of both 100.00 and 50.00
+    own = run(
+        canonical,
+        channel,
+        {"tolerance": {"price": "1%", "sale_price": "0.5%"}},
+        channel_fields=fields,
+    )
+    assert [(f.sku, f.field) for f in own] == [("A", "sale_price")]  # 0.40 > 0.5% of 50.00
+
+
+@pytest.mark.parametrize("bad", ["abc%", "five", "-1", "101%", True, {"amount": 1, "cents": 2}])
+def test_a_bad_tolerance_is_a_config_error(bad: Any) -> None:
+    with pytest.raises(ValueError, match="tolerance"):
+        ChannelConfig.model_validate(
+            {"connector": "csv", "expect": {"tolerance": {"price": bad}}}
+        )
+
+
 def test_currency_difference_is_a_price_mismatch() -> None:
     findings = run(
         [Record("A", price=eur("10"))],

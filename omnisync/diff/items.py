@@ -58,7 +58,7 @@ class _Items(_Rows):
         """
         con = self.con
         rules = self.config.expect
-        tol_price = expect.sql_dec(rules.tolerance.price, "DECIMAL(18,6)")
+        tol_price = rules.tolerance.price
         vat_rates = self.engine.distinct(c, "vat_rate")
         currencies = self.engine.distinct(c, "currency")
         price = expect.compile_price(rules.price, self.basis, vat_rates, currencies, self.now)
@@ -147,7 +147,9 @@ class _Items(_Rows):
                 "c.attributes IS NOT NULL",
             )
 
-    def _price_fields(self, q: _Screen, price: expect.PriceExpectation, tol_price: str) -> None:
+    def _price_fields(
+        self, q: _Screen, price: expect.PriceExpectation, tol_price: expect.MoneyTolerance
+    ) -> None:
         """Price and sale price (with its window where sales are scheduled)."""
         rules = self.config.expect
         fields = set(self.fields)
@@ -177,7 +179,11 @@ class _Items(_Rows):
             scheduled = rules.price.sale is SaleMode.SCHEDULED
             pre["_e_sale"] = price.scheduled if scheduled else price.sale
             sale_flag = self._money_flag(
-                "c._e_sale", "c._e_currency", "a.sale_price", "a.sale_currency", tol_price
+                "c._e_sale",
+                "c._e_currency",
+                "a.sale_price",
+                "a.sale_currency",
+                rules.tolerance.sale,
             )
             if scheduled:
                 # Windows compare to the minute: a date-only end and 23:59 mean the same day.
@@ -310,7 +316,12 @@ class _Items(_Rows):
                 self._row_findings(row, rule_price)
 
     def _location_prices(
-        self, q: _Screen, joins: str, a: str, tol_price: str, rule_price: str
+        self,
+        q: _Screen,
+        joins: str,
+        a: str,
+        tol_price: expect.MoneyTolerance,
+        rule_price: str,
     ) -> None:
         """The prices the channel shows at its locations (``{a}_prices``: a store's own price)
         against the price it should show: the same expectation as ``price``, one finding per
@@ -392,10 +403,14 @@ class _Items(_Rows):
 
     @staticmethod
     def _money_flag(
-        expected: str, currency: str, actual: str, actual_currency: str, tol: str
+        expected: str,
+        currency: str,
+        actual: str,
+        actual_currency: str,
+        tol: expect.MoneyTolerance,
     ) -> str:
         return (
             f"NOT ({expected} IS NULL AND {actual} IS NULL) AND ({expected} IS NULL OR {actual} IS NULL "
-            f"OR abs({actual} - {expected}) > {tol} "
+            f"OR {expect.beyond_tolerance(actual, expected, tol)} "
             f"OR ({actual_currency} IS NOT NULL AND {actual_currency} <> {currency}))"
         )
