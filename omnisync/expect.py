@@ -22,6 +22,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from omnisync.models import Field as RecordField
+from omnisync.models import Finding, Kind, Severity
 from omnisync.normalize import minor_units
 
 # ---------------------------------------------------------------- rule models (the config's)
@@ -173,7 +174,7 @@ class MoneyTolerance(Strict):
     @classmethod
     def _shorthand(cls, value: object) -> object:
         if isinstance(value, bool):
-            raise ValueError("must be an amount (0.01) or a percentage (\"0.5%\")")
+            raise ValueError('must be an amount (0.01) or a percentage ("0.5%")')
         if isinstance(value, int | float | Decimal):
             return {"amount": Decimal(str(value))}
         if isinstance(value, str):
@@ -184,7 +185,7 @@ class MoneyTolerance(Strict):
                 return {"amount": Decimal(text)}
             except ArithmeticError:
                 raise ValueError(
-                    f"{value!r} is neither an amount (0.01) nor a percentage (\"0.5%\")"
+                    f'{value!r} is neither an amount (0.01) nor a percentage ("0.5%")'
                 ) from None
         return value
 
@@ -242,6 +243,33 @@ class Expectations(Strict):
     #: `listed`: the channel carries a selection (a print catalogue, a marketplace), so only
     #: the SKUs it lists are compared and none is reported missing.
     assortment: Literal["full", "listed"] = "full"
+    #: How much each field's or kind's findings matter: ``info``, ``warn`` or ``fail`` (the
+    #: default). A changed field takes its field's severity, else ``changed``'s; other kinds
+    #: (``missing``, ``extra``, ``duplicate``, ``data_quality``) their kind's, else their field's.
+    severity: dict[str, Severity] = {}
+
+    @field_validator("severity")
+    @classmethod
+    def _severity_keys(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        known = [*COMPARABLE, *(k.value for k in Kind)]
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown field or kind {', '.join(map(repr, unknown))} (use {', '.join(known)})"
+            )
+        return value
+
+
+def severity_of(finding: Finding, rules: Mapping[str, Severity]) -> Severity:
+    """The severity ``rules`` (a channel's ``expect.severity``) give ``finding``."""
+    if not rules:
+        return Severity.FAIL
+    kind, field = finding.kind.value, finding.field or ""
+    if finding.kind is Kind.CHANGED:
+        found = rules.get(field) or rules.get(kind)
+    else:
+        found = rules.get(kind) or rules.get(field)
+    return found or Severity.FAIL
 
 
 #: Canonical fields a text template may use.

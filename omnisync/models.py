@@ -121,6 +121,15 @@ class Kind(StrEnum):
     DATA_QUALITY = "data_quality"
 
 
+class Severity(StrEnum):
+    """How much a finding matters (``expect.severity``): only ``fail`` findings fail a check;
+    ``warn`` ones fail it with ``--fail-on-warn``; ``info`` ones are reported, never failing."""
+
+    INFO = "info"
+    WARN = "warn"
+    FAIL = "fail"
+
+
 #: A finding's text columns, in the order every tabular rendering (CSV, the store) uses.
 FINDING_TEXT = (
     "channel",
@@ -162,6 +171,8 @@ class Finding:
     #: and the row it is on (``erp.csv:12``).
     source: str | None = None
     origin: str | None = None
+    #: From the channel's ``expect.severity`` (see :func:`omnisync.expect.severity_of`).
+    severity: Severity = Severity.FAIL
 
     @property
     def label(self) -> str:
@@ -189,6 +200,7 @@ class Finding:
             "after": self.after,
             "source": self.source,
             "origin": self.origin,
+            "severity": self.severity.value,
         }
         if copy:
             values.update(
@@ -200,6 +212,7 @@ class Finding:
     def from_dict(cls, data: dict[str, Any]) -> Finding:
         values = dict(data)
         values["kind"] = Kind(values["kind"])
+        values["severity"] = Severity(values.get("severity") or Severity.FAIL)
         values["ids"] = dict(values.get("ids") or {})
         return cls(**values)
 
@@ -282,7 +295,8 @@ class ChannelReport:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.findings
+        """Read, and no finding of severity ``warn`` or ``fail`` (``info`` ones are fine)."""
+        return self.error is None and all(f.severity is Severity.INFO for f in self.findings)
 
     #: (the findings list, its length, its tally): reports ask for the counts many times.
     #: The list itself is kept, not its id, which a new list could reuse.
@@ -351,14 +365,17 @@ class CheckResult:
     def findings(self) -> list[Finding]:
         return [f for c in self.channels for f in c.findings]
 
-    def counted(self, fail_on: frozenset[str] | None = None) -> list[Finding]:
-        """Findings that count towards failure: all, or those whose field or kind is in ``fail_on``."""
-        if not fail_on:
-            return self.findings
+    def counted(
+        self, fail_on: frozenset[str] | None = None, *, warnings: bool = False
+    ) -> list[Finding]:
+        """Findings that count towards failure: those of severity ``fail`` (and ``warn`` with
+        ``warnings``), all of them or only those whose field or kind is in ``fail_on``."""
+        failing = {Severity.FAIL, Severity.WARN} if warnings else {Severity.FAIL}
         return [
             f
             for f in self.findings
-            if (f.field or f.kind.value) in fail_on or f.kind.value in fail_on
+            if f.severity in failing
+            and (not fail_on or (f.field or f.kind.value) in fail_on or f.kind.value in fail_on)
         ]
 
 

@@ -42,15 +42,21 @@ log = logging.getLogger("omnisync")
 
 
 def exit_code(
-    result: CheckResult, fail_on: Collection[str] | None = None, threshold: int = 0
+    result: CheckResult,
+    fail_on: Collection[str] | None = None,
+    threshold: int = 0,
+    *,
+    fail_on_warn: bool = False,
 ) -> ExitCode:
-    """How a check ends: a channel's read error wins (3 over the others), then mismatches
-    beyond ``threshold`` (counting only ``fail_on`` fields and kinds when given) are 1."""
+    """How a check ends: a channel's read error wins (3 over the others), then findings of
+    severity ``fail`` (and ``warn`` with ``fail_on_warn``) beyond ``threshold`` (counting
+    only ``fail_on`` fields and kinds when given) are 1; ``info`` findings never fail."""
     codes = {c.error_code for c in result.channels if c.error_code}
     if codes:
         return ExitCode.CHANNEL if ExitCode.CHANNEL in codes else ExitCode(min(codes))
     wanted = frozenset(fail_on) if fail_on is not None else None
-    return ExitCode.MISMATCH if len(result.counted(wanted)) > threshold else ExitCode.OK
+    counted = result.counted(wanted, warnings=fail_on_warn)
+    return ExitCode.MISMATCH if len(counted) > threshold else ExitCode.OK
 
 
 def open_store(state: str | None, config: Config | None) -> Store:
@@ -72,12 +78,13 @@ def check(
     record: bool = True,
     fail_on: Collection[str] | None = None,
     threshold: int = 0,
+    fail_on_warn: bool = False,
     progress: Progress | None = None,
 ) -> tuple[CheckResult, ExitCode]:
     """Check every requested channel; with ``record`` (and ``request.store``) the run is
     kept in the history under its exit code."""
     result = run_check(config, request, progress)
-    code = exit_code(result, fail_on, threshold)
+    code = exit_code(result, fail_on, threshold, fail_on_warn=fail_on_warn)
     if record and request.store is not None:
         request.store.record_check(result, int(code))
     return result, code

@@ -6,6 +6,8 @@ subprocess, as cron and CI see it.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import subprocess
@@ -93,6 +95,74 @@ def test_example_table_output_for_people(project: Path) -> None:
         assert text in out
 
 
+def test_severities_decide_the_exit_code_and_every_format_shows_them(project: Path) -> None:
+    config = project / "omnisync.yaml"
+    edit(
+        config,
+        "      check: [title, gtin, brand, price, sale_price, availability]\n",
+        "      check: [title, gtin, brand, price, sale_price, availability]\n"
+        "      severity: {title: warn, gtin: warn, availability: warn, changed: info}\n",
+    )
+    # google's four findings: title, gtin, availability (warn) and price (info, via `changed`).
+    code, out, _ = check(project, "-C", "google", "--format", "json")
+    assert code == 0  # warnings alone pass
+    report = json.loads(out)
+    assert report["status"] == "warning"
+    (google,) = report["channels"]
+    assert google["status"] == "warning"
+    assert {(f["field"], f["severity"]) for f in google["findings"]} == {
+        ("title", "warn"),
+        ("gtin", "warn"),
+        ("availability", "warn"),
+        ("price", "info"),
+    }
+    assert (report["totals"]["fail"], report["totals"]["warn"], report["totals"]["info"]) == (
+        0,
+        3,
+        1,
+    )
+    code, _, _ = check(project, "-C", "google", "--fail-on-warn")
+    assert code == 1
+    # --fail-on narrows what counts; info findings never count.
+    code, _, _ = check(project, "-C", "google", "--fail-on-warn", "--fail-on", "price")
+    assert code == 0
+
+    code, out, _ = check(project, "-C", "google", "--format", "junit")
+    suite = ET.fromstring(out).find("testsuite")
+    assert suite is not None
+    assert suite.get("failures") == "0"
+    title = next(c for c in suite.iter("testcase") if c.get("name") == "title")
+    assert title.find("failure") is None
+    assert (title.findtext("system-out") or "").startswith("warn: KA-1001 title")
+
+    code, out, _ = check(project, "-C", "google", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["severity"] for r in rows} == {"warn", "info"}
+    code, out, _ = check(project, "-C", "google", "--format", "markdown")
+    assert "🟡 warning" in out
+    assert "changed (warn)" in out
+    code, out, _ = check(project, "-C", "google")
+    assert "warning" in out
+    assert "changed (info)" in out
+
+    # The history keeps them: `show` renders the same severities.
+    code, out, _ = invoke(project, "show", "last", "-c", str(config), "--format", "json")
+    assert {f["severity"] for f in json.loads(out)["channels"][0]["findings"]} == {"warn", "info"}
+
+
+def test_an_unknown_severity_key_or_value_is_a_config_error(project: Path) -> None:
+    config = project / "omnisync.yaml"
+    edit(config, "        data_quality: warn", "        titel: warn")
+    code, _, err = invoke(project, "validate", "-c", str(config))
+    assert code == 2
+    assert "channels.webshop.expect.severity" in err
+    assert "'titel'" in err
+    edit(config, "        titel: warn", "        title: loud")
+    code, _, err = invoke(project, "validate", "-c", str(config))
+    assert code == 2
+    assert "'info', 'warn' or 'fail'" in err
+
+
 def test_junit_report_parses_and_names_failing_skus(project: Path) -> None:
     target = project / "reports" / "junit.xml"
     code, _, err = check(project, "--format", "junit", "--output", str(target))
@@ -118,7 +188,7 @@ def test_markdown_and_csv_formats(project: Path) -> None:
     code, out, _ = check(project, "--format", "csv")
     assert (
         out.splitlines()[0]
-        == "channel,kind,sku,field,location,canonical,expected,actual,rule,detail,source,origin"
+        == "channel,kind,sku,field,location,canonical,expected,actual,rule,detail,source,origin,severity"
     )
     assert len(out.splitlines()) == len(PLANTED) + 1
 

@@ -10,7 +10,7 @@ import pytest
 
 from omnisync.config import ChannelConfig
 from omnisync.diff import ChannelComparison, DiffEngine
-from omnisync.expect import PriceBasis
+from omnisync.expect import PriceBasis, severity_of
 from omnisync.models import Availability, Field, Finding, Kind, Money, Record
 from omnisync.sdk.values import money
 
@@ -182,7 +182,9 @@ def test_relative_and_absolute_price_tolerance(tolerance: Any, flagged: list[str
         Record("B", price=eur("100.50")),
         Record("C", price=eur("100.51")),
     ]
-    findings = run(canonical, channel, {"tolerance": {"price": tolerance}}, channel_fields=PRICE_ONLY)
+    findings = run(
+        canonical, channel, {"tolerance": {"price": tolerance}}, channel_fields=PRICE_ONLY
+    )
     assert sorted(f.sku for f in findings) == flagged
 
 
@@ -205,9 +207,7 @@ def test_sale_price_has_its_own_tolerance_and_defaults_to_the_price_one() -> Non
 @pytest.mark.parametrize("bad", ["abc%", "five", "-1", "101%", True, {"amount": 1, "cents": 2}])
 def test_a_bad_tolerance_is_a_config_error(bad: Any) -> None:
     with pytest.raises(ValueError, match="tolerance"):
-        ChannelConfig.model_validate(
-            {"connector": "csv", "expect": {"tolerance": {"price": bad}}}
-        )
+        ChannelConfig.model_validate({"connector": "csv", "expect": {"tolerance": {"price": bad}}})
 
 
 def test_currency_difference_is_a_price_mismatch() -> None:
@@ -685,4 +685,49 @@ def test_missing_finding_carries_the_record_to_create() -> None:
         "title": "Bellarom Mühle",
         "price": {"amount": "11.99", "currency": "EUR"},
         "stock": {"web": 6},
+    }
+
+
+@pytest.mark.parametrize(
+    ("rules", "finding", "severity"),
+    [
+        ({}, Finding("shop", Kind.CHANGED, "A", field="title"), "fail"),
+        ({"title": "warn"}, Finding("shop", Kind.CHANGED, "A", field="title"), "warn"),
+        ({"changed": "info"}, Finding("shop", Kind.CHANGED, "A", field="price"), "info"),
+        # A changed field's own entry beats `changed`.
+        (
+            {"changed": "info", "price": "fail"},
+            Finding("shop", Kind.CHANGED, "A", field="price"),
+            "fail",
+        ),
+        ({"missing": "warn"}, Finding("shop", Kind.MISSING, "A"), "warn"),
+        ({"title": "info"}, Finding("shop", Kind.MISSING, "A"), "fail"),
+        # Other kinds: their kind's entry beats their field's.
+        (
+            {"data_quality": "warn", "gtin": "info"},
+            Finding("shop", Kind.DATA_QUALITY, "A", field="gtin"),
+            "warn",
+        ),
+        ({"gtin": "info"}, Finding("shop", Kind.DATA_QUALITY, "A", field="gtin"), "info"),
+    ],
+)
+def test_severity_of_a_finding(rules: dict[str, str], finding: Finding, severity: str) -> None:
+    config = ChannelConfig.model_validate({"connector": "csv", "expect": {"severity": rules}})
+    assert severity_of(finding, config.expect.severity) == severity
+
+
+def test_the_diff_gives_findings_their_severity() -> None:
+    findings = run(
+        [
+            Record("A", title="Shirt", price=eur("10.00")),
+            Record("B", title="Cap", price=eur("5.00")),
+        ],
+        [Record("A", title="Shirt!", price=eur("11.00"))],
+        {"severity": {"title": "info", "missing": "warn"}},
+        channel_fields=frozenset({Field.TITLE, Field.PRICE}),
+    )
+    assert {(f.sku, f.field, f.severity) for f in findings} == {
+        ("A", "title", "info"),
+        ("A", "price", "fail"),
+        ("B", None, "warn"),
     }

@@ -196,6 +196,7 @@ def test_csv_parses_back_to_one_row_per_finding_and_error() -> None:
         "detail": "",
         "source": "",
         "origin": "",
+        "severity": "fail",
     }
     assert rows[2]["expected"] == NASTY
     assert rows[3]["actual"] == LONG_B  # never shortened
@@ -211,7 +212,7 @@ def test_csv_of_a_clean_run_is_just_the_header() -> None:
     result.channels.pop()
 
     assert render(result, "csv") == (
-        "channel,kind,sku,field,location,canonical,expected,actual,rule,detail,source,origin\n"
+        "channel,kind,sku,field,location,canonical,expected,actual,rule,detail,source,origin,severity\n"
     )
 
 

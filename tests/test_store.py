@@ -15,7 +15,7 @@ from sqlalchemy import Connection, text
 
 from omnisync import secrets, store
 from omnisync.errors import StateError
-from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import ChannelReport, CheckResult, Finding, Kind, Severity
 from omnisync.store import SCHEMA_VERSION, Migration, Store, new_run_id
 
 BERLIN = timezone(timedelta(hours=1))
@@ -179,6 +179,7 @@ def test_every_model_field_is_kept() -> None:
         "after",
         "source",
         "origin",
+        "severity",
     }, "persist the new Finding field in omnisync/store/rows.py"
 
 
@@ -562,6 +563,7 @@ def test_a_version_1_store_is_upgraded_to_keep_values_and_journals(tmp_path: Pat
         conn.execute("DROP TABLE omnisync_journal")
         conn.execute("DROP TABLE omnisync_push")
         conn.execute("ALTER TABLE omnisync_channel_run DROP COLUMN notes_json")
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN severity")
     set_schema_version(path, 1)
 
     with Store.open(str(path), base_dir=tmp_path) as opened:
@@ -584,6 +586,7 @@ def test_a_version_2_store_gains_the_data_quality_columns(tmp_path: Path) -> Non
         conn.execute("ALTER TABLE omnisync_finding DROP COLUMN source")
         conn.execute("ALTER TABLE omnisync_finding DROP COLUMN origin")
         conn.execute("ALTER TABLE omnisync_channel_run DROP COLUMN notes_json")
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN severity")
     set_schema_version(path, 2)
 
     with Store.open(str(path), base_dir=tmp_path) as opened:
@@ -601,12 +604,33 @@ def test_a_version_2_store_gains_the_data_quality_columns(tmp_path: Path) -> Non
     assert schema_version(path) == SCHEMA_VERSION
 
 
+def test_a_version_6_store_gains_severities_and_its_old_findings_fail(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        old_run = opened.record_check(make_result(), exit_code=1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN severity")
+    set_schema_version(path, 6)
+
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        old = opened.load(old_run).channels[0].findings
+        assert old
+        assert {f.severity for f in old} == {Severity.FAIL}
+        result = make_result()
+        result.channels[0].findings[0].severity = Severity.WARN
+        new_run = opened.record_check(result, exit_code=0)
+        loaded = opened.load(new_run).channels[0].findings
+    assert [f.severity for f in loaded[:2]] == [Severity.WARN, Severity.FAIL]
+    assert schema_version(path) == SCHEMA_VERSION
+
+
 def test_a_version_3_store_gains_channel_notes(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     with Store.open(str(path), base_dir=tmp_path) as opened:
         old_run = opened.record_check(make_result(), exit_code=1)
     with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE omnisync_channel_run DROP COLUMN notes_json")
+        conn.execute("ALTER TABLE omnisync_finding DROP COLUMN severity")
     set_schema_version(path, 3)
 
     with Store.open(str(path), base_dir=tmp_path) as opened:

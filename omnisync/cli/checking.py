@@ -49,6 +49,13 @@ def check(
     threshold: Annotated[
         int, typer.Option("--threshold", min=0, help="Mismatches tolerated before exiting 1.")
     ] = 0,
+    fail_on_warn: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-warn",
+            help="Exit 1 for findings of severity warn too (expect.severity), not only fail.",
+        ),
+    ] = False,
     at: Annotated[
         str | None,
         typer.Option("--at", help="Evaluate sale windows at this ISO 8601 time instead of now."),
@@ -72,13 +79,23 @@ def check(
         if no_history:
             request = CheckRequest(at=when, channels=channel, full=True)
             result, code = pipeline.check(
-                cfg, request, fail_on=fail_fields, threshold=threshold, progress=shown
+                cfg,
+                request,
+                fail_on=fail_fields,
+                threshold=threshold,
+                fail_on_warn=fail_on_warn,
+                progress=shown,
             )
         else:
             with pipeline.open_store(state, cfg) as store:
                 request = CheckRequest(at=when, channels=channel, store=store, full=full)
                 result, code = pipeline.check(
-                    cfg, request, fail_on=fail_fields, threshold=threshold, progress=shown
+                    cfg,
+                    request,
+                    fail_on=fail_fields,
+                    threshold=threshold,
+                    fail_on_warn=fail_on_warn,
+                    progress=shown,
                 )
     emit(result, fmt, output, limit)
     raise typer.Exit(int(code))

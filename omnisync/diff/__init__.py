@@ -9,6 +9,7 @@ diff.
 
 from __future__ import annotations
 
+from omnisync import expect
 from omnisync.diff.base import ChannelComparison, compared_fields, uncompared_notes
 from omnisync.diff.create import _Create
 from omnisync.diff.sql import COMPOSED_LATER, FIELD_ORDER, explain_nested
@@ -70,6 +71,10 @@ class _ChannelDiff(_Create):
                 con.execute(f"DROP VIEW IF EXISTS {view}")
             for temp in ("_dups", "_factors", "_locmap", "_missing", "_prices", "_cand"):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
+        severity = self.config.expect.severity
+        if severity:
+            for finding in self.findings:
+                finding.severity = expect.severity_of(finding, severity)
         self.findings.sort(
             key=lambda f: (
                 f.sku,

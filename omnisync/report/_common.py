@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 from itertools import chain
 from operator import attrgetter
 from typing import Any, Literal
 
-from omnisync.models import FINDING_ORIGIN, FINDING_TEXT, ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import (
+    FINDING_ORIGIN,
+    FINDING_TEXT,
+    ChannelReport,
+    CheckResult,
+    Finding,
+    Kind,
+    Severity,
+)
 from omnisync.secrets import any_short_secret, mask
 
-Status = Literal["ok", "mismatch", "error"]
+Status = Literal["ok", "warning", "mismatch", "error"]
 
 #: Appended to a capped list of findings; the flags are the CLI's.
 MORE_HINT = "use `--limit 0` or `--format csv` for all"
@@ -84,18 +93,30 @@ def mask_result(result: CheckResult) -> CheckResult:
 
 
 def status(channel: ChannelReport) -> Status:
-    """``error`` if the channel could not be read, ``mismatch`` if it has findings, else ``ok``."""
+    """``error`` if the channel could not be read, ``mismatch`` if it has findings of
+    severity ``fail``, ``warning`` if it has ``warn`` ones, else ``ok`` (``info`` findings
+    alone leave a channel ok)."""
     if channel.error is not None:
         return "error"
-    return "mismatch" if channel.findings else "ok"
+    severities = {f.severity for f in channel.findings}
+    if Severity.FAIL in severities:
+        return "mismatch"
+    return "warning" if Severity.WARN in severities else "ok"
+
+
+_ORDER: tuple[Status, ...] = ("error", "mismatch", "warning", "ok")
 
 
 def overall_status(result: CheckResult) -> Status:
-    """The worst status over all channels (``error`` > ``mismatch`` > ``ok``)."""
+    """The worst status over all channels (``error`` > ``mismatch`` > ``warning`` > ``ok``)."""
     statuses = {status(c) for c in result.channels}
-    if "error" in statuses:
-        return "error"
-    return "mismatch" if "mismatch" in statuses else "ok"
+    return next((s for s in _ORDER if s in statuses), "ok")
+
+
+def severity_counts(findings: list[Finding]) -> dict[str, int]:
+    """Findings per severity, worst first: ``{"fail": 3, "warn": 1, "info": 0}``."""
+    counts = Counter(f.severity for f in findings)
+    return {s.value: counts[s] for s in (Severity.FAIL, Severity.WARN, Severity.INFO)}
 
 
 def changed_fields(channel: ChannelReport) -> dict[str, int]:

@@ -14,7 +14,8 @@ import io
 
 from omnisync.models import FINDING_ORIGIN, FINDING_TEXT, CheckResult
 
-COLUMNS = (*FINDING_TEXT, *FINDING_ORIGIN)
+#: ``severity`` (expect.severity) came last, after the columns that were there before it.
+COLUMNS = (*FINDING_TEXT, *FINDING_ORIGIN, "severity")
 
 
 def render_csv(result: CheckResult) -> str:
@@ -24,7 +25,7 @@ def render_csv(result: CheckResult) -> str:
     writer.writerow(COLUMNS)
     for channel in result.channels:
         if channel.error is not None:
-            writer.writerow([channel.name, "error", *[""] * 7, channel.error, "", ""])
+            writer.writerow([channel.name, "error", *[""] * 7, channel.error, "", "", ""])
         for f in channel.findings:
             writer.writerow(
                 [
@@ -40,6 +41,7 @@ def render_csv(result: CheckResult) -> str:
                     f.detail or "",
                     f.source or "",
                     f.origin or "",
+                    f.severity.value,
                 ]
             )
     return out.getvalue()

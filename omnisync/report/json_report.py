@@ -5,18 +5,19 @@ Schema ``omnisync.check/1`` (keys in this order; timestamps ISO 8601, with offse
     {
       "schema": "omnisync.check/1",
       "run_id": "42" | null,
-      "status": "ok" | "mismatch" | "error",        # worst channel status
+      "status": "ok" | "warning" | "mismatch" | "error",  # worst channel status
       "started_at": "2024-05-01T10:00:00+00:00",
       "finished_at": "2024-05-01T10:00:03+00:00" | null,
       "evaluated_at": "2024-05-01T10:00:00+00:00",  # moment sale windows were evaluated at
       "config": "omnisync.yaml",
       "config_fingerprint": "sha256:...",
-      "totals": {"channels", "ok", "mismatch", "error",
-                 "findings", "missing", "extra", "changed", "duplicate", "data_quality"},
+      "totals": {"channels", "ok", "warning", "mismatch", "error",  # channels per status
+                 "findings", "fail", "warn", "info",  # findings per severity
+                 "missing", "extra", "changed", "duplicate", "data_quality"},
       "channels": [                                 # in config order
         {
           "name": "webshop", "connector": "shopify",
-          "status": "ok" | "mismatch" | "error",
+          "status": "ok" | "warning" | "mismatch" | "error",  # warning: warn findings only
           "counts": {"canonical", "channel", "matched", "missing", "extra", "changed",
                      "duplicate", "data_quality"},  # changed = SKUs with any changed field
           "fields": ["title", "price", ...],        # fields compared, in order
@@ -26,7 +27,8 @@ Schema ``omnisync.check/1`` (keys in this order; timestamps ISO 8601, with offse
             {"channel", "kind": "missing"|"extra"|"changed"|"duplicate"|"data_quality",
              "sku", "field", "location", "canonical", "expected", "actual", "rule", "detail",
              "ids": {}, "before", "after",
-             "source", "origin"}                    # data_quality: "canonical"|channel, "erp.csv:12"
+             "source", "origin",                    # data_quality: "canonical"|channel, "erp.csv:12"
+             "severity": "fail"|"warn"|"info"}      # expect.severity
           ]
         }
       ]
@@ -46,7 +48,7 @@ from typing import Any
 
 from omnisync.errors import InputError, Problem
 from omnisync.models import ChannelReport, CheckResult, Finding, Kind
-from omnisync.report._common import changed_fields, overall_status, status
+from omnisync.report._common import changed_fields, overall_status, severity_counts, status
 
 SCHEMA = "omnisync.check/1"
 
@@ -88,10 +90,12 @@ def to_dict(result: CheckResult, *, copy: bool = True) -> dict[str, Any]:
     totals: dict[str, int] = {
         "channels": len(result.channels),
         "ok": statuses.count("ok"),
+        "warning": statuses.count("warning"),
         "mismatch": statuses.count("mismatch"),
         "error": statuses.count("error"),
         "findings": len(result.findings),
     }
+    totals.update(severity_counts(result.findings))
     for kind in (Kind.MISSING, Kind.EXTRA, Kind.CHANGED, Kind.DUPLICATE, Kind.DATA_QUALITY):
         totals[kind.value] = sum(c.count(kind) for c in result.channels)
     return {

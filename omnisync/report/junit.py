@@ -3,7 +3,8 @@
 Each channel is a ``<testsuite name="omnisync.<channel>">``; each check on it is a
 ``<testcase>``: ``read`` (an ``<error>`` when the channel could not be read), ``missing``,
 ``extra``, ``duplicate``, ``data_quality`` and one per compared field (``price``, ``stock``, ...). A failing check
-has a ``<failure type="mismatch">`` whose text lists every finding, one per line. A channel that
+has a ``<failure type="mismatch">`` whose text lists every finding of severity ``fail``, one per
+line; ``warn`` and ``info`` findings go to the case's ``<system-out>``. A channel that
 could not be read has only its ``read`` case: nothing else about it is known.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import ChannelReport, CheckResult, Finding, Kind, Severity
 from omnisync.report._common import duration_seconds, finding_line, plural
 
 #: Characters XML 1.0 cannot carry at all, even escaped; a stray vertical tab in an ERP
@@ -35,9 +36,19 @@ def _case(suite: ET.Element, channel: str, name: str) -> ET.Element:
     return ET.SubElement(suite, "testcase", classname=f"omnisync.{_xml(channel)}", name=_xml(name))
 
 
-def _fail(case: ET.Element, message: str, findings: list[Finding]) -> None:
-    failure = ET.SubElement(case, "failure", message=_xml(message), type="mismatch")
-    failure.text = _xml("\n".join(finding_line(f) for f in findings))
+def _fail(case: ET.Element, message: str, findings: list[Finding]) -> bool:
+    """A ``<failure>`` for the ``fail`` findings; ``warn`` and ``info`` ones (expect.severity)
+    are listed in the case's ``<system-out>``, led by their severity, and do not fail it.
+    Whether the case failed."""
+    failing = [f for f in findings if f.severity is Severity.FAIL]
+    others = [f for f in findings if f.severity is not Severity.FAIL]
+    if failing:
+        failure = ET.SubElement(case, "failure", message=_xml(message), type="mismatch")
+        failure.text = _xml("\n".join(finding_line(f) for f in failing))
+    if others:
+        out = ET.SubElement(case, "system-out")
+        out.text = _xml("\n".join(f"{f.severity.value}: {finding_line(f)}" for f in others))
+    return bool(failing)
 
 
 def _suite(parent: ET.Element, channel: ChannelReport, result: CheckResult) -> tuple[int, int, int]:
@@ -69,8 +80,7 @@ def _suite(parent: ET.Element, channel: ChannelReport, result: CheckResult) -> t
                     counted = plural(len(found), "row")
                 else:
                     counted = plural(len({f.sku for f in found}), "SKU")
-                _fail(case, f"{counted} {what}", found)
-                failures += 1
+                failures += _fail(case, f"{counted} {what}", found)
         changed = [f for f in channel.findings if f.kind is Kind.CHANGED]
         # Fields that changed without being listed as compared still get a case: no finding
         # may vanish from the report.
@@ -83,8 +93,7 @@ def _suite(parent: ET.Element, channel: ChannelReport, result: CheckResult) -> t
             if found:
                 skus = len({f.sku for f in found})
                 verb = "differs" if skus == 1 else "differ"
-                _fail(case, f"{plural(skus, 'SKU')} {verb} in {name}", found)
-                failures += 1
+                failures += _fail(case, f"{plural(skus, 'SKU')} {verb} in {name}", found)
     suite.set("tests", str(tests))
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 
-from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import ChannelReport, CheckResult, Finding, Kind, Severity
 from omnisync.report._common import (
     MORE_HINT,
     Status,
@@ -23,7 +23,12 @@ from omnisync.report._common import (
     status,
 )
 
-_BADGE: dict[Status, str] = {"ok": "✅ ok", "mismatch": "❌ mismatch", "error": "⚠️ error"}
+_BADGE: dict[Status, str] = {
+    "ok": "✅ ok",
+    "warning": "🟡 warning",
+    "mismatch": "❌ mismatch",
+    "error": "⚠️ error",
+}
 # Backslash-escaping these keeps values literal: no emphasis, links, strike-through or code.
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]~|"})
 
@@ -51,7 +56,7 @@ def _heading(result: CheckResult) -> str:
         verdict = "all channels consistent" if total > 1 else "channel consistent"
     else:
         verdict = f"{bad} of {plural(total, 'channel')} not consistent"
-    mark = "✅" if overall_status(result) == "ok" else "❌"
+    mark = {"ok": "✅", "warning": "🟡"}.get(overall_status(result), "❌")
     return f"## {mark} omnisync check{run}: {verdict}"
 
 
@@ -90,7 +95,7 @@ def _finding_row(f: Finding) -> str:
     return _row(
         [
             _cell(f.sku),
-            f.kind.value,
+            f.kind.value if f.severity is Severity.FAIL else f"{f.kind.value} ({f.severity.value})",
             _cell(field_label(f)),
             _cell(f.expected),
             _cell(f.actual),

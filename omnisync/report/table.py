@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from omnisync.models import ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import ChannelReport, CheckResult, Finding, Kind, Severity
 from omnisync.report._common import (
     MORE_HINT,
     Status,
@@ -28,7 +28,12 @@ from omnisync.report._common import (
 
 #: Longest value shown in a detail cell; longer ones are cut with an ellipsis.
 CELL_WIDTH = 60
-_STYLE: dict[Status, str] = {"ok": "green", "mismatch": "bold yellow", "error": "bold red"}
+_STYLE: dict[Status, str] = {
+    "ok": "green",
+    "warning": "yellow",
+    "mismatch": "bold yellow",
+    "error": "bold red",
+}
 _NONE = Text("—", style="dim")
 
 
@@ -123,7 +128,9 @@ def _detail_row(f: Finding) -> list[Text]:
     notes = "; ".join(part for part in (f.rule, detail_text(f)) if part)
     return [
         Text(one_line(f.sku)),
-        Text(f.kind.value),
+        Text(f.kind.value)
+        if f.severity is Severity.FAIL
+        else Text.assemble(f.kind.value, (f" ({f.severity.value})", "dim")),
         Text(one_line(field_label(f))),
         _value(f.expected, start),
         _value(f.actual, start),

@@ -19,13 +19,22 @@ from sqlalchemy import (
 )
 
 from omnisync import secrets
-from omnisync.models import FINDING_ORIGIN, FINDING_TEXT, ChannelReport, CheckResult, Finding, Kind
+from omnisync.models import (
+    FINDING_ORIGIN,
+    FINDING_TEXT,
+    ChannelReport,
+    CheckResult,
+    Finding,
+    Kind,
+    Severity,
+)
 from omnisync.store.schema import (
     KIND_CHECK,
     KIND_PUSH,
     STATUS_ERROR,
     STATUS_MISMATCH,
     STATUS_OK,
+    STATUS_WARNING,
     ChannelRun,
     Run,
     T,
@@ -100,9 +109,10 @@ def _totals(channels: Sequence[ChannelReport]) -> dict[str, int]:
 def _status(channels: Sequence[ChannelReport]) -> str:
     if any(c.error is not None for c in channels):
         return STATUS_ERROR
-    if any(c.findings for c in channels):
+    severities = {f.severity for c in channels for f in c.findings}
+    if Severity.FAIL in severities:
         return STATUS_MISMATCH
-    return STATUS_OK
+    return STATUS_WARNING if Severity.WARN in severities else STATUS_OK
 
 
 HOST = socket.gethostname()
@@ -174,7 +184,14 @@ def channel_run_rows(run_id: str, channels: Sequence[ChannelReport]) -> list[Cha
 
 
 #: The finding columns of FindingRow, in its order: read back by load(), written by record_check().
-FINDING_COLUMNS = (*FINDING_TEXT, "ids_json", "before_json", "after_json", *FINDING_ORIGIN)
+FINDING_COLUMNS = (
+    *FINDING_TEXT,
+    "ids_json",
+    "before_json",
+    "after_json",
+    *FINDING_ORIGIN,
+    "severity",
+)
 #: The columns :func:`finding_rows` fills, in its order.
 FINDING_INSERT = ("run_id", "position", "channel_position", *FINDING_COLUMNS)
 
@@ -203,6 +220,7 @@ def finding_rows(run_id: str, channels: Sequence[ChannelReport]) -> Iterator[tup
                 json_value(f.after),
                 mask_message(f.source),
                 mask_message(f.origin),
+                Severity(f.severity).value,
             )
             position += 1
 
@@ -272,6 +290,7 @@ def finding_of(row: Sequence[Any]) -> Finding:
         aj,
         source,
         origin,
+        severity,
     ) = row
     return Finding(
         channel=channel,
@@ -289,6 +308,7 @@ def finding_of(row: Sequence[Any]) -> Finding:
         after=json.loads(aj) if aj is not None else None,
         source=source,
         origin=origin,
+        severity=Severity(severity or Severity.FAIL),
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 #: How long a SQLite connection waits for another process's write lock before giving up.
 BUSY_TIMEOUT_MS = 30_000
@@ -37,6 +37,8 @@ KIND_PUBLISH = "publish"  # feeds written from canonical
 # (exit_code records how the command ended).
 STATUS_OK = "ok"
 STATUS_MISMATCH = "mismatch"
+#: A check whose findings are of severity ``warn`` (and ``info``) only.
+STATUS_WARNING = "warning"
 STATUS_ERROR = "error"  # at least one channel could not be read
 
 SCHEMA_KEY = "schema_version"
@@ -161,6 +163,8 @@ class FindingRow(SQLModel, table=True):
     #: A data-quality finding's side (``canonical`` or the channel) and row; schema 3.
     source: str | None = None
     origin: str | None = Field(default=None, sa_type=Text)
+    #: ``info``, ``warn`` or ``fail`` (expect.severity); NULL (runs before schema 7) is fail.
+    severity: str | None = None
 
 
 class PushRow(SQLModel, table=True):
@@ -317,6 +321,11 @@ def _to_v6(conn: Connection) -> None:
             index.create(conn, checkfirst=True)  # schema 2 made the journal as it is now
 
 
+def _to_v7(conn: Connection) -> None:
+    """Schema 7: findings keep their severity."""
+    conn.execute(text("ALTER TABLE omnisync_finding ADD COLUMN severity VARCHAR(8)"))
+
+
 #: Ordered schema upgrades.
 MIGRATIONS: list[Migration] = [
     Migration(1, _to_v2),
@@ -324,4 +333,5 @@ MIGRATIONS: list[Migration] = [
     Migration(3, _to_v4),
     Migration(4, _to_v5),
     Migration(5, _to_v6),
+    Migration(6, _to_v7),
 ]
