@@ -313,6 +313,7 @@ def _check_channel(
         report.findings = findings
         report.fields = fields
         report.notes = uncompared_notes(canonical.fields, side.fields, config.channel_config(name))
+        report.notes += comparison.notes
         for note in report.notes:
             log.info("channel %s: %s", name, note)
     except (InputError, ConnectorError) as exc:

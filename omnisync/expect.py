@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from omnisync.durations import Duration
 from omnisync.models import Field as RecordField
 from omnisync.models import Finding, Kind, Severity
 from omnisync.normalize import minor_units
@@ -243,6 +244,10 @@ class Expectations(Strict):
     #: `listed`: the channel carries a selection (a print catalogue, a marketplace), so only
     #: the SKUs it lists are compared and none is reported missing.
     assortment: Literal["full", "listed"] = "full"
+    #: Records the channel changed less than this long ago (by its own modification times,
+    #: where the connector reports them; counted from the wall clock, not ``--at``) are not
+    #: compared: an edit in flight, or a change the channel still processes.
+    lag: Duration | None = None
     #: How much each field's or kind's findings matter: ``info``, ``warn`` or ``fail`` (the
     #: default). A changed field takes its field's severity, else ``changed``'s; other kinds
     #: (``missing``, ``extra``, ``duplicate``, ``data_quality``) their kind's, else their field's.

@@ -64,6 +64,10 @@ STOCK_SCHEMA = pa.schema([("sku", pa.string()), ("location", pa.string()), ("qty
 PRICES_SCHEMA = pa.schema(
     [("sku", pa.string()), ("location", pa.string()), ("price", _DEC), ("currency", pa.string())]
 )
+#: ``{table}_modified``: when the source last changed each record
+#: (:attr:`~omnisync.models.Record.modified_at`, UTC), for ``expect.lag``. Only record streams
+#: make it, with rows only for records whose connector reports the time.
+MODIFIED_SCHEMA = pa.schema([("sku", pa.string()), ("modified_at", pa.timestamp("us"))])
 
 
 def _sql_type(type_: pa.DataType) -> str:
@@ -121,6 +125,7 @@ class _Batch:
         self.items: dict[str, list[Any]] = {name: [] for name in ITEM_SCHEMA.names}
         self.stock: dict[str, list[Any]] = {name: [] for name in STOCK_SCHEMA.names}
         self.prices: dict[str, list[Any]] = {name: [] for name in PRICES_SCHEMA.names}
+        self.modified: dict[str, list[Any]] = {name: [] for name in MODIFIED_SCHEMA.names}
 
     def __len__(self) -> int:
         return len(self.items["sku"])
@@ -149,6 +154,9 @@ class _Batch:
                 self.stock["sku"].append(r.sku)
                 self.stock["location"].append(location)
                 self.stock["qty"].append(qty)
+        if r.modified_at is not None:
+            self.modified["sku"].append(r.sku)
+            self.modified["modified_at"].append(utc_naive(r.modified_at, zone))
         if r.location_prices:
             for location, price in r.location_prices.items():
                 self.prices["sku"].append(r.sku)
@@ -183,7 +191,7 @@ class _Batch:
                 problems.append(Problem(where[sku] or "", f"SKU {sku}: stock: {exc}"))
         return problems
 
-    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
+    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
         arrays = []
         for name in ITEM_SCHEMA.names:
             type_ = ITEM_SCHEMA.field(name).type
@@ -205,7 +213,8 @@ class _Batch:
             ],
             schema=PRICES_SCHEMA,
         )
-        return items, stock, prices
+        modified = pa.Table.from_pydict(self.modified, schema=MODIFIED_SCHEMA)
+        return items, stock, prices, modified
 
 
 @dataclass(frozen=True)
@@ -295,7 +304,9 @@ class Engine:
         """Keep only ``skus`` of a loaded side (as tables, whatever the fast path made)."""
         con = self.con
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
-        parts = ("items", "stock", "prices") if self.has_prices(table) else ("items", "stock")
+        parts: tuple[str, ...] = ("items", "stock")
+        if self.has_prices(table):
+            parts += ("prices", "modified")
         try:
             for part in parts:
                 con.execute(
@@ -443,6 +454,9 @@ class Engine:
         con.register("_empty_prices", PRICES_SCHEMA.empty_table())
         con.execute(f"CREATE TABLE {table}_prices AS SELECT * FROM _empty_prices")
         con.unregister("_empty_prices")
+        con.register("_empty_modified", MODIFIED_SCHEMA.empty_table())
+        con.execute(f"CREATE TABLE {table}_modified AS SELECT * FROM _empty_modified")
+        con.unregister("_empty_modified")
         count = 0
         batch = _Batch()
         for record in records:
@@ -461,7 +475,7 @@ class Engine:
 
     def _append(self, table: str, batch: _Batch) -> None:
         try:
-            items, stock, prices = batch.tables()
+            items, stock, prices, modified = batch.tables()
         except (pa.ArrowInvalid, OverflowError, InvalidOperation):
             problems = batch.out_of_range()
             if not problems:
@@ -479,6 +493,10 @@ class Engine:
             self.con.register("_batch_prices", prices)
             self.con.execute(f"INSERT INTO {table}_prices SELECT * FROM _batch_prices")
             self.con.unregister("_batch_prices")
+        if modified.num_rows:
+            self.con.register("_batch_modified", modified)
+            self.con.execute(f"INSERT INTO {table}_modified SELECT * FROM _batch_modified")
+            self.con.unregister("_batch_modified")
 
     def has_prices(self, table: str) -> bool:
         """Whether ``table`` was loaded with a prices table (record streams make one)."""
@@ -486,6 +504,13 @@ class Engine:
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_prices"]
         ).fetchall()[0]
         return bool(row and row[0])
+
+    def modified_count(self, table: str) -> int:
+        """How many of ``table``'s records have a modification time (0: none reported)."""
+        if not self.has_prices(table):  # made with the prices table by record streams only
+            return 0
+        row = self.con.execute(f"SELECT count(*) FROM {table}_modified").fetchall()[0]
+        return int(row[0]) if row else 0
 
     def locations(self, table: str) -> int:
         """How many distinct locations ``table``'s stock has (counted once per loaded table:
@@ -508,6 +533,7 @@ class Engine:
         self.con.execute(f"DROP TABLE IF EXISTS {items}_stored")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_prices")
+        self.con.execute(f"DROP TABLE IF EXISTS {table}_modified")
 
     def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
         """SKUs listed more than once: (sku, count, origins in file order)."""

@@ -102,6 +102,9 @@ class Record:
     #: as ``price`` is, and corrected as ``price`` at that location.
     location_prices: dict[str, Money] | None = None
     availability: Availability | None = None
+    #: When the source last changed the record, where its connector knows (shops do): with
+    #: ``expect.lag`` a record changed more recently is not compared (an edit in flight).
+    modified_at: datetime | None = None
     #: The channel's own identifiers (product id, variant id, inventory item id, ...).
     ids: dict[str, str] = field(default_factory=dict)
     #: Where the record came from, for messages: ``file.csv:12``, ``GET /products?page=3``.

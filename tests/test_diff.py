@@ -731,3 +731,59 @@ def test_the_diff_gives_findings_their_severity() -> None:
         ("A", "price", "fail"),
         ("B", None, "warn"),
     }
+
+
+def test_lag_holds_back_what_the_channel_changed_within_it() -> None:
+    from datetime import timedelta
+
+    wall = datetime.now(UTC)  # lag counts from the wall clock, not from the check's --at
+    recent, old = wall - timedelta(minutes=5), wall - timedelta(hours=2)
+    canonical = [Record(s, price=eur("10.00")) for s in ("A", "B", "C")]
+    channel = [
+        Record("A", price=eur("11.00"), modified_at=recent),  # being edited: held back
+        Record("B", price=eur("11.00"), modified_at=old),  # stale: reported
+        Record("X", price=eur("5.00"), modified_at=recent),  # just added in the channel
+    ]
+    config = ChannelConfig.model_validate({"connector": "csv", "expect": {"lag": "15m"}})
+    engine = DiffEngine(timezone="UTC")
+    try:
+        c = engine.load("canonical", canonical, ALL)
+        a = engine.load("chan", channel, PRICE_ONLY)
+        comparison = ChannelComparison("shop", c, a, config, PriceBasis.NET, NOW)
+        findings, _ = engine.diff(comparison)
+    finally:
+        engine.close()
+    # C is missing (the channel never had it); A and X are in flight.
+    assert sorted((f.sku, f.kind.value) for f in findings) == [
+        ("B", "changed"),
+        ("C", "missing"),
+    ]
+    assert comparison.notes == [
+        "not compared: 2 SKUs the channel changed in the last 15m (expect.lag): A, X"
+    ]
+    # Without a lag everything is compared.
+    everything = run(canonical, channel, channel_fields=PRICE_ONLY)
+    assert sorted(f.sku for f in everything) == ["A", "B", "C", "X"]
+
+
+def test_lag_says_when_the_channel_reports_no_modification_times() -> None:
+    config = ChannelConfig.model_validate({"connector": "csv", "expect": {"lag": "1h30m"}})
+    engine = DiffEngine(timezone="UTC")
+    try:
+        c = engine.load("canonical", [Record("A", price=eur("10.00"))], ALL)
+        a = engine.load("chan", [Record("A", price=eur("11.00"))], PRICE_ONLY)
+        comparison = ChannelComparison("shop", c, a, config, PriceBasis.NET, NOW)
+        findings, _ = engine.diff(comparison)
+    finally:
+        engine.close()
+    assert [f.sku for f in findings] == ["A"]
+    assert comparison.notes == [
+        "expect.lag 1h30m not applied: the csv connector reports no modification times "
+        "for this channel"
+    ]
+
+
+@pytest.mark.parametrize("bad", ["15", 15, "15 minutes", "m", "-5m", True])
+def test_a_lag_without_a_unit_is_a_config_error(bad: Any) -> None:
+    with pytest.raises(ValueError, match="lag"):
+        ChannelConfig.model_validate({"connector": "csv", "expect": {"lag": bad}})

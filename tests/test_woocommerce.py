@@ -8,6 +8,7 @@ import csv
 import json
 import math
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -545,3 +546,42 @@ def test_a_channel_without_keys_loads_but_says_which_options_to_set(server: Serv
         ConnectorError, match=r"options\.consumer_key and options\.consumer_secret are empty"
     ):
         connector.check()
+
+
+@pytest.mark.usefixtures("keys")
+def test_lag_leaves_a_product_edited_a_moment_ago_out_and_says_so(
+    tmp_path: Path, shop: WooShop, server: Server
+) -> None:
+    rows = canonical_rows(shop)
+    config = write_project(tmp_path, server, rows)
+    # An admin is editing two products right now (WooCommerce stamps date_modified_gmt);
+    # S00008 changed long before the lag window and is reported.
+    shop.update(shop.product("S00003")["id"], {"regular_price": "1.00"})
+    shop.update(shop.product("S00004")["id"], {"name": "Typing…"})
+    old = shop.now() - timedelta(hours=3)
+    shop.update(shop.product("S00008")["id"], {"regular_price": "2.00"}, at=old)
+    reported = {("changed", "S00003", "price"), ("changed", "S00004", "title")}
+    stale = {("changed", "S00008", "price")}
+    assert findings(config, "--no-history") == reported | stale
+
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace(
+            "      price: {sale: scheduled}\n", "      price: {sale: scheduled}\n      lag: 15m\n"
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = cli("check", "-c", str(config), "--at", AT, "-f", "json", "--full")
+    assert code == 1, out + err
+    (webshop,) = json.loads(out)["channels"]
+    assert {(f["kind"], f["sku"], f["field"]) for f in webshop["findings"]} == stale
+    assert (
+        "not compared: 2 SKUs the channel changed in the last 15m (expect.lag): S00003, S00004"
+        in webshop["notes"]
+    )
+
+    # The incremental pull's cache keeps the times: the next (incremental) check agrees.
+    code, out, _ = cli("check", "-c", str(config), "--at", AT, "-f", "json")
+    code, out, _ = cli("check", "-c", str(config), "--at", AT, "-f", "json")
+    (webshop,) = json.loads(out)["channels"]
+    assert {(f["kind"], f["sku"], f["field"]) for f in webshop["findings"]} == stale

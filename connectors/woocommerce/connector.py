@@ -43,9 +43,9 @@ from omnisync.errors import ChangeRejected, ConnectorError
 from omnisync.models import Change, Entity, Field, Op, Record
 from omnisync.sdk.connector import Capabilities
 from omnisync.sdk.http import HttpConnector, HttpError, HttpOptions
-from omnisync.sdk.incremental import incremental_read
+from omnisync.sdk.incremental import incremental_read, stamped
 from omnisync.sdk.mapping import ProblemCollector
-from omnisync.sdk.values import current_value
+from omnisync.sdk.values import current_value, modified_time
 from omnisync.sdk.write import BatchWriter, Prepared
 
 from .client import WooClient, api_url, item_error
@@ -206,7 +206,7 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
     def read(self) -> Iterator[Record]:
         """Every sellable product and variation; incremental where the store allows."""
         if not self.options.incremental:
-            return (record for record, _ in self._pull({}))
+            return (record for record, _ in stamped(self._pull({})))
         return incremental_read(
             self,
             fetch_all=lambda: self._pull({}),
@@ -462,6 +462,8 @@ class WooCommerceConnector(BatchWriter[_Request], HttpConnector[WooCommerceOptio
                 problems=problems,
             )
             if record is not None and record.sku == sku:
+                # The record's own time (a full read also counts a variation's parent's).
+                record.modified_at = modified_time(obj.get("date_modified_gmt"))
                 records.append(record)
         problems.raise_if_any(where=self.name)
         return iter(records)

@@ -9,10 +9,13 @@ diff.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from omnisync import expect
 from omnisync.diff.base import ChannelComparison, compared_fields, uncompared_notes
 from omnisync.diff.create import _Create
 from omnisync.diff.sql import COMPOSED_LATER, FIELD_ORDER, explain_nested
+from omnisync.durations import format_duration
 from omnisync.load import Engine
 from omnisync.models import Field, Finding, Kind
 
@@ -44,8 +47,12 @@ class _ChannelDiff(_Create):
             if self.channel.duplicates
             else "CREATE TEMP TABLE _dups (sku VARCHAR, n BIGINT, origins VARCHAR[])"
         )
-        # A SKU the channel lists twice is not compared, on either side.
-        unique = " WHERE sku NOT IN (SELECT sku FROM _dups)" if self.channel.duplicates else ""
+        # A SKU the channel lists twice is not compared, on either side; nor one it changed
+        # within `expect.lag`.
+        excluded = ["SELECT sku FROM _dups"] if self.channel.duplicates else []
+        if self._held_back(a):
+            excluded.append("SELECT sku FROM _recent")
+        unique = f" WHERE sku NOT IN ({' UNION '.join(excluded)})" if excluded else ""
         con.execute("DROP VIEW IF EXISTS _chan")
         con.execute(f"CREATE TEMP VIEW _chan AS SELECT * FROM {a}_items{unique}")
         con.execute("DROP VIEW IF EXISTS _canon")
@@ -69,7 +76,15 @@ class _ChannelDiff(_Create):
         finally:
             for view in ("_chan", "_canon"):
                 con.execute(f"DROP VIEW IF EXISTS {view}")
-            for temp in ("_dups", "_factors", "_locmap", "_missing", "_prices", "_cand"):
+            for temp in (
+                "_dups",
+                "_recent",
+                "_factors",
+                "_locmap",
+                "_missing",
+                "_prices",
+                "_cand",
+            ):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         severity = self.config.expect.severity
         if severity:
@@ -84,6 +99,39 @@ class _ChannelDiff(_Create):
             )
         )
         return self.findings, [f.value for f in self.fields]
+
+    def _held_back(self, a: str) -> bool:
+        """With ``expect.lag``: the SKUs the channel changed within it, in ``_recent``;
+        whether there are any. Says what it held back (or why it could not) in the notes."""
+        lag = self.config.expect.lag
+        if not lag:
+            return False
+        reported = self.engine.modified_count(a)
+        if not reported:
+            self.notes.append(
+                f"expect.lag {format_duration(lag)} not applied: the {self.config.connector} "
+                "connector reports no modification times for this channel"
+            )
+            return False
+        # In-flight edits are a matter of the wall clock, not of `--at` (a moment sale
+        # windows are evaluated at, maybe a week ahead).
+        since = datetime.now(UTC).replace(tzinfo=None) - lag
+        self.con.execute("DROP TABLE IF EXISTS _recent")
+        self.con.execute(
+            f"CREATE TEMP TABLE _recent AS SELECT DISTINCT sku FROM {a}_modified "
+            f"WHERE modified_at > {expect.sql_ts(since)}"
+        )
+        row = self.con.execute("SELECT count(*) FROM _recent").fetchall()[0]
+        held = int(row[0]) if row else 0
+        if held:
+            first = self.con.execute("SELECT sku FROM _recent ORDER BY sku LIMIT 5").fetchall()
+            skus = [r[0] for r in first]
+            more = f" and {held - len(skus)} more" if held > len(skus) else ""
+            self.notes.append(
+                f"not compared: {held} SKU{'s' if held != 1 else ''} the channel changed in the "
+                f"last {format_duration(lag)} (expect.lag): {', '.join(skus)}{more}"
+            )
+        return bool(held)
 
 
 class DiffEngine(Engine):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -25,6 +25,9 @@ class ChannelComparison:
     canonical_basis: PriceBasis
     #: The moment sale windows are evaluated at.
     evaluated_at: datetime
+    #: What the diff says about how it compared (``expect.lag``'s SKUs held back), for the
+    #: channel report's notes.
+    notes: list[str] = field(default_factory=list)
 
 
 def compared_fields(
@@ -85,6 +88,7 @@ class _DiffBase:
         self.now = comparison.evaluated_at.astimezone(UTC).replace(tzinfo=None)
         self.fields = compared_fields(canonical.fields, channel.fields, config)
         self.findings: list[Finding] = []
+        self.notes = comparison.notes
         #: Missing SKUs, whose findings get the whole expected record (for creates).
         self.missing: dict[str, Finding] = {}
         self._stock_rule: str | None = None

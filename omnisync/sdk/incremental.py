@@ -17,7 +17,7 @@ from typing import Any
 
 from omnisync.models import Record
 from omnisync.sdk.connector import Connector
-from omnisync.sdk.values import json_to_record, record_to_json
+from omnisync.sdk.values import json_to_record, modified_time, record_to_json
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def incremental_read(
     store = context.store
     name = context.name
     if store is None:
-        for record, _ in fetch_all():
+        for record, _ in stamped(fetch_all()):
             yield record
         return
     mark = store.pull_mark(name, MARK)
@@ -54,7 +54,7 @@ def incremental_read(
         started = time.time()
         records: list[dict[str, object]] = []
         newest = mark
-        for record, updated in fetch_all():
+        for record, updated in stamped(fetch_all()):
             records.append(record_to_json(record))
             newest = _newer(newest, updated)
             yield record
@@ -65,7 +65,7 @@ def incremental_read(
         return
     changed: list[dict[str, object]] = []
     newest = mark
-    for record, updated in fetch_since(mark):
+    for record, updated in stamped(fetch_since(mark)):
         changed.append(record_to_json(record))
         newest = _newer(newest, updated)
     log.info("%s: incremental pull since %s: %d changed record(s)", name, mark, len(changed))
@@ -74,6 +74,15 @@ def incremental_read(
         store.set_pull_mark(name, MARK, newest)
     for data in store.cache(name):
         yield json_to_record(data)
+
+
+def stamped(pairs: Iterator[tuple[Record, str | None]]) -> Iterator[tuple[Record, str | None]]:
+    """``pairs`` whose records carry their ``updated_at`` as :attr:`Record.modified_at` (what
+    ``expect.lag`` holds back by), unless the connector set it itself."""
+    for record, updated in pairs:
+        if record.modified_at is None:
+            record.modified_at = modified_time(updated)
+        yield record, updated
 
 
 def _newer(current: str | None, candidate: str | None) -> str | None:

@@ -170,6 +170,8 @@ def record_to_json(record: Record) -> dict[str, Any]:
         data["availability"] = record.availability.value
     if record.ids:
         data["ids"] = dict(record.ids)
+    if record.modified_at is not None:
+        data["modified_at"] = record.modified_at.isoformat()
     return data
 
 
@@ -198,7 +200,20 @@ def json_to_record(data: dict[str, Any]) -> Record:
         if data.get("location_prices")
         else None,
         ids=dict(data.get("ids") or {}),
+        modified_at=_moment(data.get("modified_at")),
     )
+
+
+def modified_time(text: str | None) -> datetime | None:
+    """An API's modification timestamp (``2026-11-20T09:00:00Z``, WooCommerce's
+    ``…_gmt`` and Magento's ``2026-11-20 09:00:00``, both UTC without an offset) as an aware
+    moment; None for none or a form it cannot read (the record is then never held back)."""
+    if not text:
+        return None
+    try:
+        return _moment(text)
+    except ValueError:
+        return None
 
 
 def apply_value(record: Record, field: str, location: str | None, value: Any) -> None:
