@@ -122,6 +122,10 @@ class Kind(StrEnum):
     #: a spreadsheet mangled): reported with its source and file:line, never compared, never
     #: turned into a change.
     DATA_QUALITY = "data_quality"
+    #: The SKUs do not line up with the products (``field`` says how): one GTIN on several
+    #: canonical SKUs (``gtin``), or on a canonical SKU the channel lacks and a channel SKU
+    #: canonical lacks (``sku``: ``expected`` canonical's SKU, ``actual`` the channel's).
+    IDENTITY = "identity"
 
 
 class Severity(StrEnum):

@@ -248,7 +248,18 @@ def build_plan(result: CheckResult, config: Config, history: UpdateHistory | Non
             compared=report.in_both,
         )
         rules = config.channel_config(report.name).push
+        # A missing SKU and an extra one that share a GTIN are one product: neither is
+        # created nor deleted (that would relist it) until the SKUs agree.
+        paired = {
+            sku: f"identity: one product with {other} (same GTIN); make the SKUs agree first"
+            for f in report.findings
+            if f.kind is Kind.IDENTITY and f.field == "sku" and f.expected and f.actual
+            for sku, other in ((f.expected, f.actual), (f.actual, f.expected))
+        }
         for finding in report.findings:
+            if finding.kind in (Kind.MISSING, Kind.EXTRA) and finding.sku in paired:
+                channel.skipped.append(Skipped(finding.sku, finding.label, paired[finding.sku]))
+                continue
             change, reason = _change_for(finding, rules)
             if change is not None:
                 channel.changes.append(change)
@@ -276,6 +287,8 @@ def _change_for(finding: Finding, rules: Any) -> tuple[Change | None, str]:
             return None, "SKU listed more than once in the channel; fix it there first"
         case Kind.DATA_QUALITY:
             return None, f"data quality: {finding.detail or 'the value cannot be used'}"
+        case Kind.IDENTITY:
+            return None, f"identity: {finding.detail or 'the SKUs do not line up'}"
         case Kind.MISSING:
             if not rules.create:
                 return None, "missing in channel; set push.create: true to create it"

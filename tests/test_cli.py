@@ -394,3 +394,34 @@ def test_listed_assortment_matched_never_exceeds_in_channel(project: Path) -> No
     counts = channel["counts"]
     assert counts["channel"] < counts["canonical"]  # the catalogue prints a selection
     assert counts["matched"] == counts["channel"]
+
+
+def test_a_renamed_sku_is_an_identity_finding_in_its_own_section_and_not_relisted(
+    project: Path,
+) -> None:
+    # The shop holds KA-1007 under a mistyped SKU (letter O for zero), same GTIN.
+    shop = project / "examples" / "webshop_woocommerce.csv"
+    edit(shop, ",KA-1007,", ",KA-1OO7,")
+    code, out, _ = check(project, "-C", "webshop", "--format", "json")
+    assert code == 1
+    (webshop,) = json.loads(out)["channels"]
+    identity = [f for f in webshop["findings"] if f["kind"] == "identity"]
+    assert [(f["sku"], f["field"], f["expected"], f["actual"]) for f in identity] == [
+        ("KA-1007", "sku", "KA-1007", "KA-1OO7")
+    ]
+    assert webshop["counts"]["identity"] == 1
+    code, out, _ = check(project, "-C", "webshop")
+    assert "webshop identity: 1 finding: SKUs not lining up with their products" in out
+    code, out, _ = check(project, "-C", "webshop", "--format", "markdown")
+    assert "**Identity**: SKUs not lining up with their products" in out
+
+    plan = project / "plan.json"
+    code, _, err = invoke(
+        project, "plan", "-c", str(project / "omnisync.yaml"), "--at", AT, "--out", str(plan)
+    )
+    assert code == 0, err
+    channels = {c["name"]: c for c in json.loads(plan.read_text(encoding="utf-8"))["channels"]}
+    changes = channels["webshop"]["changes"]
+    assert not [c for c in changes if c["sku"] in ("KA-1007", "KA-1OO7")]
+    skipped = {(s["sku"], s["what"]): s["reason"] for s in channels["webshop"]["skipped"]}
+    assert "one product with KA-1OO7" in skipped[("KA-1007", "missing")]

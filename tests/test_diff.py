@@ -787,3 +787,41 @@ def test_lag_says_when_the_channel_reports_no_modification_times() -> None:
 def test_a_lag_without_a_unit_is_a_config_error(bad: Any) -> None:
     with pytest.raises(ValueError, match="lag"):
         ChannelConfig.model_validate({"connector": "csv", "expect": {"lag": bad}})
+
+
+def test_one_gtin_on_several_canonical_skus_is_an_identity_finding() -> None:
+    canonical = [
+        Record("A", gtin="4006381333931", price=eur("1.00")),
+        Record("B", gtin="04006381333931", price=eur("1.00")),  # the same GTIN, zero-padded
+        Record("C", gtin="4006381333948", price=eur("1.00")),
+        Record("D", gtin="0000000000000", price=eur("1.00")),  # a placeholder, not a product
+        Record("E", gtin="0000000000000", price=eur("1.00")),
+    ]
+    findings = run(canonical, canonical, channel_fields=frozenset({Field.GTIN, Field.PRICE}))
+    (finding,) = findings
+    assert (finding.kind, finding.sku, finding.field, finding.canonical) == (
+        Kind.IDENTITY,
+        "A",
+        "gtin",
+        "4006381333931",
+    )
+    assert "on 2 canonical SKUs: A, B" in (finding.detail or "")
+
+
+def test_a_missing_and_an_extra_sku_with_one_gtin_are_one_product() -> None:
+    canonical = [
+        Record("KA-1001", gtin="4006381333931", price=eur("1.00")),
+        Record("KA-1002", gtin="4006381333948", price=eur("1.00")),
+    ]
+    channel = [
+        Record("KA-1OO1", gtin="4006381333931", price=eur("1.00")),  # letter O for zero
+        Record("KA-1002", gtin="4006381333948", price=eur("1.00")),
+    ]
+    findings = run(canonical, channel, channel_fields=frozenset({Field.GTIN, Field.PRICE}))
+    assert sorted((f.kind.value, f.sku) for f in findings) == [
+        ("extra", "KA-1OO1"),
+        ("identity", "KA-1001"),
+        ("missing", "KA-1001"),
+    ]
+    identity = next(f for f in findings if f.kind is Kind.IDENTITY)
+    assert (identity.field, identity.expected, identity.actual) == ("sku", "KA-1001", "KA-1OO1")

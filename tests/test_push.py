@@ -141,6 +141,36 @@ def test_plan_honours_field_ownership_creates_and_deletes(tmp_path: Path) -> Non
 # ------------------------------------------------------------------ apply
 
 
+def test_a_missing_and_an_extra_sku_that_are_one_product_are_neither_created_nor_deleted(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path)
+    report = ChannelReport("shop", "csv", canonical_count=2, channel_count=2)
+    report.findings = [
+        Finding("shop", Kind.MISSING, "KA-1001", after={"sku": "KA-1001"}),
+        Finding(
+            "shop",
+            Kind.IDENTITY,
+            "KA-1001",
+            "sku",
+            canonical="4006381333931",
+            expected="KA-1001",
+            actual="KA-1OO1",
+        ),
+        Finding("shop", Kind.EXTRA, "KA-1OO1", before={"sku": "KA-1OO1"}),
+        Finding("shop", Kind.MISSING, "NEW", after={"sku": "NEW", "price": eur("5")}),
+    ]
+    result = CheckResult(
+        datetime.now(UTC), datetime.now(UTC), "c.yaml", "fp", [report], canonical_count=2
+    )
+    plan = build_plan(result, config)
+    assert [c.key for c in plan.changes] == ["NEW:+"]  # the unrelated create still goes
+    reasons = {s.sku + s.what: s.reason for s in plan.channel("shop").skipped}
+    assert "one product with KA-1OO1" in reasons["KA-1001missing"]
+    assert "one product with KA-1001" in reasons["KA-1OO1extra"]
+    assert reasons["KA-1001sku"].startswith("identity:")
+
+
 def test_apply_in_batches_and_journal(tmp_path: Path, store: Store) -> None:
     channel = FakeChannel(shop_records(10))
     changes = [price_change(f"S{i:03d}") for i in range(10)]

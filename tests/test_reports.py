@@ -156,6 +156,7 @@ def test_json_has_the_documented_schema() -> None:
         "changed": 4,
         "duplicate": 1,
         "data_quality": 0,
+        "identity": 0,
     }
     assert pos["changed_fields"] == {"title": 1, "description": 1, "price": 2, "stock": 1}
     assert pos["error"] is None
@@ -230,7 +231,7 @@ def test_junit_counts_checks_failures_and_errors() -> None:
 
     assert root.tag == "testsuites"
     assert root.get("name") == "omnisync check"
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("19", "7", "1")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("21", "7", "1")
     assert root.get("time") == "3.250"
     assert list(suites) == ["omnisync.webshop", "omnisync.pos", "omnisync.feed"]
     pos = suites["omnisync.pos"]
@@ -240,15 +241,16 @@ def test_junit_counts_checks_failures_and_errors() -> None:
         "extra",
         "duplicate",
         "data_quality",
+        "identity",
         "title",
         "description",
         "price",
         "stock",
     ]
     assert {c.get("classname") for c in pos.iter("testcase")} == {"omnisync.pos"}
-    assert (pos.get("tests"), pos.get("failures"), pos.get("errors")) == ("9", "7", "0")
+    assert (pos.get("tests"), pos.get("failures"), pos.get("errors")) == ("10", "7", "0")
     webshop = suites["omnisync.webshop"]
-    assert (webshop.get("tests"), webshop.get("failures")) == ("9", "0")
+    assert (webshop.get("tests"), webshop.get("failures")) == ("10", "0")
     assert not list(webshop.iter("failure"))
 
 
@@ -358,7 +360,7 @@ def test_markdown_has_verdict_summary_table_and_findings() -> None:
     assert "run 42" in lines[0]
     header = lines.index(
         "| Channel | Status | Canonical | In channel | Matched | Missing | Extra | Changed "
-        "| Duplicates | Quality |"
+        "| Duplicates | Quality | Identity |"
     )
     assert _cells(lines[header + 2]) == [
         "webshop",
@@ -371,9 +373,10 @@ def test_markdown_has_verdict_summary_table_and_findings() -> None:
         "0",
         "0",
         "0",
+        "0",
     ]
     assert _cells(lines[header + 3]) == [
-        *("pos", "❌ mismatch", "10", "10", "5", "1", "1", "4", "1", "0")
+        *("pos", "❌ mismatch", "10", "10", "5", "1", "1", "4", "1", "0", "0")
     ]
     assert _cells(lines[header + 4])[:2] == ["feed", "⚠️ error"]
     assert any("**feed** could not be read" in line and "401" in line for line in lines)

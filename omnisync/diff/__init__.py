@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from omnisync import expect
 from omnisync.diff.base import ChannelComparison, compared_fields, uncompared_notes
 from omnisync.diff.create import _Create
+from omnisync.diff.identity import _Identity
 from omnisync.diff.sql import COMPOSED_LATER, FIELD_ORDER, explain_nested
 from omnisync.durations import format_duration
 from omnisync.load import Engine
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 
-class _ChannelDiff(_Create):
+class _ChannelDiff(_Identity, _Create):
     """One channel against canonical: duplicates, items, stock, creations, data quality.
 
     Its parts build on each other, one module each: :mod:`.base` (the shared state),
@@ -73,6 +74,7 @@ class _ChannelDiff(_Create):
                 self._stock(c, a)
             self._creations(c, a, price)
             self._quality(c, a)
+            self._identity(c, a)
         finally:
             for view in ("_chan", "_canon"):
                 con.execute(f"DROP VIEW IF EXISTS {view}")

@@ -161,7 +161,7 @@ def channel_summary(channel: ChannelReport) -> str:
     if changed:
         fields = ", ".join(f"{name} {n}" for name, n in changed_fields(channel).items())
         parts.append(f"{changed} changed ({fields})" if fields else f"{changed} changed")
-    for kind in (Kind.MISSING, Kind.EXTRA, Kind.DUPLICATE, Kind.DATA_QUALITY):
+    for kind in (Kind.MISSING, Kind.EXTRA, Kind.DUPLICATE, Kind.DATA_QUALITY, Kind.IDENTITY):
         count = channel.count(kind)
         if count:
             parts.append(f"{count} {kind.value.replace('_', ' ')}")

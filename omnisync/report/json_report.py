@@ -13,18 +13,18 @@ Schema ``omnisync.check/1`` (keys in this order; timestamps ISO 8601, with offse
       "config_fingerprint": "sha256:...",
       "totals": {"channels", "ok", "warning", "mismatch", "error",  # channels per status
                  "findings", "fail", "warn", "info",  # findings per severity
-                 "missing", "extra", "changed", "duplicate", "data_quality"},
+                 "missing", "extra", "changed", "duplicate", "data_quality", "identity"},
       "channels": [                                 # in config order
         {
           "name": "webshop", "connector": "shopify",
           "status": "ok" | "warning" | "mismatch" | "error",  # warning: warn findings only
           "counts": {"canonical", "channel", "matched", "missing", "extra", "changed",
-                     "duplicate", "data_quality"},  # changed = SKUs with any changed field
+                     "duplicate", "data_quality", "identity"},  # changed = SKUs with any changed field
           "fields": ["title", "price", ...],        # fields compared, in order
           "changed_fields": {"price": 3, ...},      # SKUs changed per field
           "error": "message" | null, "error_code": 3 | null,
           "findings": [                             # all of them, in check order
-            {"channel", "kind": "missing"|"extra"|"changed"|"duplicate"|"data_quality",
+            {"channel", "kind": "missing"|"extra"|"changed"|"duplicate"|"data_quality"|"identity",
              "sku", "field", "location", "canonical", "expected", "actual", "rule", "detail",
              "ids": {}, "before", "after",
              "source", "origin",                    # data_quality: "canonical"|channel, "erp.csv:12"
@@ -71,6 +71,7 @@ def _channel(channel: ChannelReport, copy: bool = True) -> dict[str, Any]:
             "changed": channel.count(Kind.CHANGED),
             "duplicate": channel.count(Kind.DUPLICATE),
             "data_quality": channel.count(Kind.DATA_QUALITY),
+            "identity": channel.count(Kind.IDENTITY),
         },
         "fields": list(channel.fields),
         "notes": list(channel.notes),
@@ -96,7 +97,7 @@ def to_dict(result: CheckResult, *, copy: bool = True) -> dict[str, Any]:
         "findings": len(result.findings),
     }
     totals.update(severity_counts(result.findings))
-    for kind in (Kind.MISSING, Kind.EXTRA, Kind.CHANGED, Kind.DUPLICATE, Kind.DATA_QUALITY):
+    for kind in Kind:
         totals[kind.value] = sum(c.count(kind) for c in result.channels)
     return {
         "schema": SCHEMA,

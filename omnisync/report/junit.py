@@ -2,7 +2,7 @@
 
 Each channel is a ``<testsuite name="omnisync.<channel>">``; each check on it is a
 ``<testcase>``: ``read`` (an ``<error>`` when the channel could not be read), ``missing``,
-``extra``, ``duplicate``, ``data_quality`` and one per compared field (``price``, ``stock``, ...). A failing check
+``extra``, ``duplicate``, ``data_quality``, ``identity`` and one per compared field (``price``, ``stock``, ...). A failing check
 has a ``<failure type="mismatch">`` whose text lists every finding of severity ``fail``, one per
 line; ``warn`` and ``info`` findings go to the case's ``<system-out>``. A channel that
 could not be read has only its ``read`` case: nothing else about it is known.
@@ -25,6 +25,7 @@ _RECORD_CHECKS: dict[Kind, str] = {
     Kind.EXTRA: "on the channel but not in the canonical catalogue",
     Kind.DUPLICATE: "listed more than once",
     Kind.DATA_QUALITY: "with a value that cannot be used (blank in canonical, no SKU, mangled)",
+    Kind.IDENTITY: "whose SKU does not line up with its product (a GTIN on several SKUs)",
 }
 
 

@@ -73,7 +73,7 @@ def _facts(result: CheckResult) -> str:
 
 def _summary_row(channel: ChannelReport) -> str:
     if channel.error is not None:
-        counts = ["—"] * 8
+        counts = ["—"] * 9
     else:
         counts = [
             str(n)
@@ -86,6 +86,7 @@ def _summary_row(channel: ChannelReport) -> str:
                 channel.count(Kind.CHANGED),
                 channel.count(Kind.DUPLICATE),
                 channel.count(Kind.DATA_QUALITY),
+                channel.count(Kind.IDENTITY),
             )
         ]
     return _row([_cell(channel.name), _BADGE[status(channel)], *counts])
@@ -106,18 +107,33 @@ def _finding_row(f: Finding) -> str:
     )
 
 
-def _details(channel: ChannelReport, limit: int | None) -> list[str]:
-    shown, hidden = cap(channel.findings, limit)
-    summary = html.escape(f"{channel.name} ({channel.connector})")
+def _table(findings: list[Finding], limit: int | None) -> list[str]:
+    shown, hidden = cap(findings, limit)
     lines = [
-        f"<details><summary><b>{summary}</b>: {html.escape(channel_summary(channel))}</summary>",
-        "",
         "| SKU | Kind | Field | Expected | Actual | Canonical | Rule | Detail |",
         "|---|---|---|---|---|---|---|---|",
         *(_finding_row(f) for f in shown),
     ]
     if hidden:
         lines += ["", f"…and {hidden} more ({MORE_HINT})"]
+    return lines
+
+
+def _details(channel: ChannelReport, limit: int | None) -> list[str]:
+    summary = html.escape(f"{channel.name} ({channel.connector})")
+    identity = [f for f in channel.findings if f.kind is Kind.IDENTITY]
+    others = [f for f in channel.findings if f.kind is not Kind.IDENTITY]
+    lines = [
+        f"<details><summary><b>{summary}</b>: {html.escape(channel_summary(channel))}</summary>",
+        "",
+    ]
+    if others:
+        lines += _table(others, limit)
+    if identity:
+        if others:
+            lines.append("")
+        lines += ["**Identity**: SKUs not lining up with their products", ""]
+        lines += _table(identity, limit)
     lines += ["", "</details>"]
     return lines
 
@@ -130,8 +146,8 @@ def render_markdown(result: CheckResult, *, limit: int | None = 20) -> str:
         _facts(result),
         "",
         "| Channel | Status | Canonical | In channel | Matched | Missing | Extra | Changed "
-        "| Duplicates | Quality |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| Duplicates | Quality | Identity |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         *(_summary_row(c) for c in result.channels),
     ]
     errors = [c for c in result.channels if c.error is not None]

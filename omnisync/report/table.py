@@ -96,12 +96,13 @@ def _summary(result: CheckResult, width: int) -> Table:
         "Changed",
         "Duplicates",
         "Quality",
+        "Identity",
     ):
         table.add_column(name, justify="right", min_width=len(name.split()[-1]))
     for channel in result.channels:
         state = status(channel)
         if channel.error is not None:
-            counts = [_NONE] * 8
+            counts = [_NONE] * 9
         else:
             counts = [
                 Text(str(n), style="yellow" if n and kind is not None else "")
@@ -114,6 +115,7 @@ def _summary(result: CheckResult, width: int) -> Table:
                     (channel.count(Kind.CHANGED), Kind.CHANGED),
                     (channel.count(Kind.DUPLICATE), Kind.DUPLICATE),
                     (channel.count(Kind.DATA_QUALITY), Kind.DATA_QUALITY),
+                    (channel.count(Kind.IDENTITY), Kind.IDENTITY),
                 )
             ]
         table.add_row(Text(channel.name), Text(state, style=_STYLE[state]), *counts)
@@ -139,11 +141,10 @@ def _detail_row(f: Finding) -> list[Text]:
     ]
 
 
-def _details(channel: ChannelReport, limit: int | None, width: int) -> Table:
-    shown, hidden = cap(channel.findings, limit)
-    title = Text.assemble(
-        (channel.name, "bold"), f" ({channel.connector}): ", channel_summary(channel)
-    )
+def _details(
+    channel: ChannelReport, findings: list[Finding], limit: int | None, width: int, title: Text
+) -> Table:
+    shown, hidden = cap(findings, limit)
     table = Table(
         title=title,
         title_justify="left",
@@ -183,9 +184,24 @@ def print_report(console: Console, result: CheckResult, *, limit: int | None = 2
         for note in channel.notes:
             console.print(Text(f"{channel.name}: {note}", style="dim"))
     for channel in result.channels:
-        if channel.findings:
+        # Identity findings (SKUs that do not line up with their products) have a section of
+        # their own: they say the comparison above them may be about the wrong products.
+        identity = [f for f in channel.findings if f.kind is Kind.IDENTITY]
+        others = [f for f in channel.findings if f.kind is not Kind.IDENTITY]
+        if others:
+            title = Text.assemble(
+                (channel.name, "bold"), f" ({channel.connector}): ", channel_summary(channel)
+            )
             console.print()
-            console.print(_details(channel, limit, console.width))
+            console.print(_details(channel, others, limit, console.width, title))
+        if identity:
+            title = Text.assemble(
+                (channel.name, "bold"),
+                " identity: ",
+                f"{plural(len(identity), 'finding')}: SKUs not lining up with their products",
+            )
+            console.print()
+            console.print(_details(channel, identity, limit, console.width, title))
     console.print()
     bad = sum(1 for c in result.channels if not c.ok)
     total = len(result.channels)
