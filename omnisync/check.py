@@ -260,8 +260,8 @@ def _fetch(opener: Opener, name: str, request: CheckRequest) -> list[Record] | N
     """``request.skus`` of source ``name``, when its connector reads by SKU."""
     assert request.skus is not None
     with opener(name, store=request.store, full=request.full) as connector:
-        if not connector.capabilities.targeted:
-            return None
+        if not connector.capabilities.targeted or connector.version() is not None:
+            return None  # the engine reads it whole, or from what it kept
         return list(connector.read_skus(request.skus))
 
 

@@ -14,9 +14,10 @@ import copy
 import json
 import logging
 import tempfile
+import threading
 import unicodedata
-from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Hashable, Iterable
+from dataclasses import dataclass, field, replace
 from decimal import InvalidOperation
 from typing import Any, Self
 from zoneinfo import ZoneInfo
@@ -217,6 +218,17 @@ class _Batch:
         return items, stock, prices, modified
 
 
+@dataclass
+class _Kept:
+    """The whole sources an engine keeps for targeted reads, by their kept table: the
+    source's version when read and its side; one lock per table, so that two threads
+    wanting the same source read it once."""
+
+    sides: dict[str, tuple[Hashable, Side]] = field(default_factory=dict)
+    locks: dict[str, threading.Lock] = field(default_factory=dict)
+    guard: threading.Lock = field(default_factory=threading.Lock)
+
+
 @dataclass(frozen=True)
 class Side:
     """A loaded source: its table prefix, how many records, which fields it carries, and how
@@ -245,6 +257,8 @@ class Engine:
         self._twin = False
         #: Distinct stock locations per loaded table (see :meth:`locations`).
         self._locations: dict[str, int] = {}
+        #: Whole sources kept for targeted reads (see :meth:`read`); shared with twins.
+        self._kept = _Kept()
         # Beyond the memory limit DuckDB writes tables and join partitions to a private folder
         # of the system's temp directory (never the working directory: cron jobs run anywhere).
         self._spill = tempfile.TemporaryDirectory(prefix="omnisync-duckdb-")
@@ -286,9 +300,16 @@ class Engine:
         through its columnar fast path when it has one that accepts the source, else by
         streaming its records (:meth:`load`). The side keeps the connector's quality notes.
 
-        With ``skus`` only those SKUs are loaded: asked of the source where the connector
-        reads by SKU (``capabilities.targeted``), else kept from a whole read; ``records``
-        are those SKUs' records when the caller has read them already."""
+        With ``skus`` only those SKUs are loaded: taken from the whole source this engine
+        loaded before while the source's :meth:`~Connector.version` is unchanged (a file
+        ``watch`` re-checks SKU by SKU is read once per change of the file, not per event);
+        else asked of the source where the connector reads by SKU
+        (``capabilities.targeted``), else kept from a whole read; ``records`` are those SKUs'
+        records when the caller has read them already."""
+        if skus is not None and records is None:
+            version = connector.version()
+            if version is not None:
+                return self._from_kept(table, connector, progress, skus, version)
         if skus is not None and connector.capabilities.targeted:
             if records is None:
                 records = connector.read_skus(skus)
@@ -299,6 +320,50 @@ class Engine:
             if skus is not None:
                 side = self._restrict(table, side, skus)
         return replace(side, notes=tuple(connector.quality_notes()), where=connector.describe())
+
+    def _from_kept(
+        self,
+        table: str,
+        connector: Connector,
+        progress: Callable[[int], None] | None,
+        skus: Collection[str],
+        version: Hashable,
+    ) -> Side:
+        """``skus`` of the whole source kept as ``{table}__kept`` (read again first when the
+        source's version changed since), copied into ``{table}``'s tables."""
+        whole = f"{table}__kept"
+        with self._kept.guard:
+            lock = self._kept.locks.setdefault(whole, threading.Lock())
+        with lock:
+            kept = self._kept.sides.get(whole)
+            if kept is None or kept[0] != version:
+                self._kept.sides.pop(whole, None)
+                side = self._read(whole, connector, progress)
+                notes = tuple(connector.quality_notes())
+                kept = (version, replace(side, notes=notes, where=connector.describe()))
+                self._kept.sides[whole] = kept
+            self._copy(whole, table, skus)
+        side, wanted = kept[1], set(skus)
+        # As a targeted read notes nothing about the rows it was not asked for.
+        notes = tuple(note for note in side.notes if note.sku in wanted)
+        return replace(self._side(table, side.fields), notes=notes, where=side.where)
+
+    def _copy(self, source: str, table: str, skus: Collection[str]) -> None:
+        """``skus`` of the loaded ``source`` into ``table``'s own tables."""
+        con = self.con
+        self.drop(table)
+        parts: tuple[str, ...] = ("items", "stock")
+        if self.has_prices(source):
+            parts += ("prices", "modified")
+        con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
+        try:
+            for part in parts:
+                con.execute(
+                    f"CREATE TABLE {table}_{part} AS SELECT * FROM {source}_{part} "
+                    "WHERE sku IN (SELECT sku FROM _wanted)"
+                )
+        finally:
+            con.unregister("_wanted")
 
     def _restrict(self, table: str, side: Side, skus: Collection[str]) -> Side:
         """Keep only ``skus`` of a loaded side (as tables, whatever the fast path made)."""

@@ -3,7 +3,9 @@ and pushes) and the lease on the push lock its two stages share."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +64,69 @@ def test_the_lease_holds_the_push_lock_from_the_first_stage_in_to_the_last_out(
         with store.lock("push"), pytest.raises(LockedError):
             lease.acquire()
         assert not lease.held
+
+
+def test_a_file_is_read_once_per_version_for_targeted_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``watch`` re-checks a few SKUs per event; a file channel (or canonical) is read whole
+    once, and again only when the file changes, not once per event."""
+    import shutil
+
+    from omnisync import pipeline
+    from omnisync.check import CheckRequest, open_engine
+    from omnisync.load import Engine
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "examples", tmp_path / "examples")
+    shutil.copy(root / "config.example.yaml", tmp_path / "omnisync.yaml")
+    config = load_config(tmp_path / "omnisync.yaml")
+    reads: list[str] = []
+    original = Engine._read
+
+    def counted(self: Engine, table: str, connector: Any, progress: Any) -> Any:
+        reads.append(connector.name)  # a whole read, by whichever path
+        return original(self, table, connector, progress)
+
+    monkeypatch.setattr(Engine, "_read", counted)
+    from omnisync_connectors.files.base import FileConnector
+
+    parsed = FileConnector.read_skus
+
+    def targeted(self: FileConnector, skus: Any) -> Any:
+        reads.append(f"{self.name} (targeted)")  # parses the whole file for a few SKUs
+        return parsed(self, skus)
+
+    monkeypatch.setattr(FileConnector, "read_skus", targeted)
+    engine = open_engine(config)
+    try:
+
+        def check(*skus: str) -> dict[tuple[str, str], str | None]:
+            request = CheckRequest(
+                at=datetime(2026, 11, 23, 12, tzinfo=UTC),
+                channels=["webshop"],
+                skus=frozenset(skus),
+                engine=engine,
+            )
+            result, _ = pipeline.check(config, request, record=False)
+            return {(f.sku, f.kind.value): f.field for f in result.findings}
+
+        assert check("KA-1003", "KA-1005") == {
+            ("KA-1003", "changed"): "price",
+            ("KA-1005", "changed"): "title",
+        }
+        first = len(reads)
+        assert sorted(reads) == ["canonical", "webshop"]  # each read whole, once
+        assert check("KA-1003") == {("KA-1003", "changed"): "price"}
+        assert check("KA-1001", "KA-1004") == {("KA-1004", "changed"): "stock"}
+        assert len(reads) == first  # served from what the engine kept
+
+        # The shop file changes (a push, an export): it is read again, canonical is not.
+        shop = tmp_path / "examples" / "webshop_woocommerce.csv"
+        shop.write_text(
+            shop.read_text(encoding="utf-8").replace(",79.00,", ",79.99,"), encoding="utf-8"
+        )
+        assert check("KA-1003", "KA-1005") == {("KA-1005", "changed"): "title"}
+        assert reads[first:] == ["webshop"]
+    finally:
+        engine.close()

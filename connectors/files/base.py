@@ -120,18 +120,19 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
         #: The SKUs a targeted read maps (see :meth:`read_skus`); None reads every row.
         self.only: frozenset[str] | None = None
 
+    def version(self) -> tuple[str, int, int, int] | None:
+        """The file's path, modification time, size and inode (None while it is missing:
+        the read then reports that)."""
+        try:
+            stat = self.file.stat()
+        except OSError:
+            return None
+        return (str(self.file), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
     def change_feed(self) -> ChangeFeed | None:
         """The file followed by its size and modification time; what changed is found by
         comparing each SKU's record with the last snapshot (:class:`SnapshotFeed`)."""
-
-        def version() -> tuple[int, int, int] | None:
-            try:
-                stat = self.file.stat()
-            except OSError:
-                return None
-            return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-        return SnapshotFeed(version, self.read)
+        return SnapshotFeed(self.version, self.read)
 
     def describe(self) -> str:
         return self.options.path

@@ -36,7 +36,7 @@ and the core never imports a connector module by name.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -262,6 +262,13 @@ class Connector(ABC, Generic[OptionsT]):
             for record in self.read()
             if any((name, value) in wanted for name, value in record.ids.items())
         }
+
+    def version(self) -> Hashable | None:
+        """A cheap token of the source's content: equal tokens mean the content has not
+        changed (a file's size, modification time and inode). The engine then serves
+        targeted reads from the whole source it loaded before instead of reading it again.
+        None, the default, when the source has no such token (a shop, a database)."""
+        return None
 
     def change_feed(self) -> ChangeFeed | None:
         """What changed at the source, for ``omnisync watch`` to follow between passes
