@@ -303,6 +303,7 @@ def test_runs_lists_newest_first_with_counts(state: Store) -> None:
         "changed": 2,
         "duplicate": 0,
         "data_quality": 0,
+        "identity": 0,
         "canonical_records": 0,
         "canonical_priced": 0,
         "canonical_baseline": None,
@@ -621,6 +622,18 @@ def test_a_version_6_store_gains_severities_and_its_old_findings_fail(tmp_path: 
         new_run = opened.record_check(result, exit_code=0)
         loaded = opened.load(new_run).channels[0].findings
     assert [f.severity for f in loaded[:2]] == [Severity.WARN, Severity.FAIL]
+    assert schema_version(path) == SCHEMA_VERSION
+
+
+def test_a_store_marked_older_whose_findings_have_severity_opens(tmp_path: Path) -> None:
+    """A half-applied upgrade (the column added, the version not yet written) is finished,
+    not refused with "duplicate column"."""
+    path = tmp_path / "state.db"
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        run = opened.record_check(make_result(), exit_code=1)
+    set_schema_version(path, 6)
+    with Store.open(str(path), base_dir=tmp_path) as opened:
+        assert opened.load(run).run_id == run
     assert schema_version(path) == SCHEMA_VERSION
 
 

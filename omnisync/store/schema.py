@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Text,
     TypeDecorator,
+    inspect,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -322,8 +323,11 @@ def _to_v6(conn: Connection) -> None:
 
 
 def _to_v7(conn: Connection) -> None:
-    """Schema 7: findings keep their severity."""
-    conn.execute(text("ALTER TABLE omnisync_finding ADD COLUMN severity VARCHAR(8)"))
+    """Schema 7: findings keep their severity (unless the table has it already: a store
+    whose tables a newer omnisync created, marked with an older version)."""
+    columns = {c["name"] for c in inspect(conn).get_columns("omnisync_finding")}
+    if "severity" not in columns:
+        conn.execute(text("ALTER TABLE omnisync_finding ADD COLUMN severity VARCHAR(8)"))
 
 
 #: Ordered schema upgrades.
