@@ -97,6 +97,8 @@ def rates(
         batches = [r.at for r in requests if r.channel == name and r.write and start <= r.at]
         items = [w for w in writes if w.channel == name and start <= w.at <= end]
         out[name] = {
+            "requests": len(times),
+            "span_s": span,
             "requests_per_s": len(times) / span,
             "peak_requests_1s": most_within(times, 1.0),
             "write_requests_per_s": len([t for t in batches if t <= end]) / span,
@@ -262,6 +264,11 @@ def targets(args: argparse.Namespace, result: dict[str, Any]) -> list[tuple[str,
     unconfirmed = s1["unconfirmed"]
     mean = max(r["requests_per_s"] for r in s1["rates"].values())
     peak = max(r["peak_requests_1s"] for r in s1["rates"].values())
+    # A token bucket of `rate` per second holding `burst` tokens (the channel's default burst
+    # is its rate) allows at most rate × span + burst requests in any span: a mean a little
+    # above the rate over a short span is the burst spent, not the limit broken.
+    burst = int(limit) or 1
+    paced = all(r["requests"] <= limit * r["span_s"] + burst for r in s1["rates"].values())
     window = max(c["max_per_window"] for c in s2["channels"].values())
     wrong = len(s1["wrong"]) + len(s2["wrong"])
     return [
@@ -270,8 +277,8 @@ def targets(args: argparse.Namespace, result: dict[str, Any]) -> list[tuple[str,
         (f"event → write p99 <= {P99_TARGET} s (worst channel)",
          worst_p99 <= P99_TARGET and unconfirmed == 0,
          f"{worst_p99:.3f} s" + (f", {unconfirmed} never confirmed" if unconfirmed else "")),
-        (f"requests/s within rate_limit {limit:g} (mean; peak 1 s <= rate + burst)",
-         mean <= limit and peak <= 2 * limit, f"mean {mean:.1f}/s, peak {peak} in 1 s"),
+        (f"requests within rate_limit {limit:g} (<= rate × span + burst; peak 1 s <= rate + burst)",
+         paced and peak <= limit + burst, f"mean {mean:.1f}/s, peak {peak} in 1 s"),
         ("burst: at most one write per SKU and channel per coalescing window", window <= 1,
          f"max {window}"),
         ("every channel ends equal to canonical (less its buffer)", wrong == 0,
