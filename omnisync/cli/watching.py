@@ -29,8 +29,8 @@ def watch(
     """Run as a service: webhooks and change events become guarded corrections within
     seconds; incremental and full passes behind them repair what an event missed.
 
-    Stops gracefully on SIGTERM or Ctrl-C (the batch in progress finishes). A second
-    watcher on the same state store exits at once with code 7.
+    Stops gracefully on SIGTERM or Ctrl-C (the batch in progress finishes).
+    A second watcher on the same state store exits at once with code 7.
     """
     try:
         from omnisync.watch.service import serve
