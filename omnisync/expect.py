@@ -101,6 +101,25 @@ class PriceRules(Strict):
     rate: Decimal | None = Field(default=None, gt=0)
     rounding: Rounding = Rounding()
     sale: SaleMode = SaleMode.SEPARATE
+    #: The canonical price list the channel's price derives from: a name under canonical's
+    #: ``mapping.price_lists`` (a marketplace's or the B2B list); default canonical's ``price``.
+    source: str | None = None
+    #: The list the channel's sale price derives from: ``sale_price`` (canonical's own sale
+    #: price) or a name under ``mapping.price_lists``. Default: ``sale_price`` without
+    #: ``source``, none with it (another price list has no sales unless this names them).
+    sale_source: str | None = None
+
+    @property
+    def price_list(self) -> str | None:
+        """The price list of ``source``, or None for canonical's own price."""
+        return None if self.source in (None, "price") else self.source
+
+    @property
+    def sale_list(self) -> str | None:
+        """``sale_price`` (canonical's sale price), a price list's name, or None (no sale)."""
+        if self.sale_source is not None:
+            return self.sale_source
+        return "sale_price" if self.price_list is None else None
 
     @field_validator("currency")
     @classmethod
@@ -447,6 +466,8 @@ def compile_price(
     effective = f"(CASE WHEN {active} THEN {sale_raw} ELSE {regular} END)"
 
     steps = []
+    if rules.price_list is not None:
+        steps.append(f"price list {rules.price_list}")
     if canonical_basis is not rules.shows:
         steps.append(f"{canonical_basis.value}→{rules.shows.value} {{vat}} VAT")
     if rules.markup:

@@ -65,6 +65,12 @@ STOCK_SCHEMA = pa.schema([("sku", pa.string()), ("location", pa.string()), ("qty
 PRICES_SCHEMA = pa.schema(
     [("sku", pa.string()), ("location", pa.string()), ("price", _DEC), ("currency", pa.string())]
 )
+#: ``{table}_lists``: a canonical record's other price lists
+#: (:attr:`~omnisync.models.Record.price_lists`), one row per (sku, list), for channels with
+#: ``expect.price.source``. Only record streams make it.
+LISTS_SCHEMA = pa.schema(
+    [("sku", pa.string()), ("list", pa.string()), ("price", _DEC), ("currency", pa.string())]
+)
 #: ``{table}_modified``: when the source last changed each record
 #: (:attr:`~omnisync.models.Record.modified_at`, UTC), for ``expect.lag``. Only record streams
 #: make it, with rows only for records whose connector reports the time.
@@ -127,6 +133,7 @@ class _Batch:
         self.stock: dict[str, list[Any]] = {name: [] for name in STOCK_SCHEMA.names}
         self.prices: dict[str, list[Any]] = {name: [] for name in PRICES_SCHEMA.names}
         self.modified: dict[str, list[Any]] = {name: [] for name in MODIFIED_SCHEMA.names}
+        self.lists: dict[str, list[Any]] = {name: [] for name in LISTS_SCHEMA.names}
 
     def __len__(self) -> int:
         return len(self.items["sku"])
@@ -164,6 +171,12 @@ class _Batch:
                 self.prices["location"].append(location)
                 self.prices["price"].append(price.amount)
                 self.prices["currency"].append(price.currency)
+        if r.price_lists:
+            for name, price in r.price_lists.items():
+                self.lists["sku"].append(r.sku)
+                self.lists["list"].append(name)
+                self.lists["price"].append(price.amount)
+                self.lists["currency"].append(price.currency)
 
     def out_of_range(self) -> list[Problem]:
         """The values the engine cannot hold (from connectors that build records themselves;
@@ -185,6 +198,13 @@ class _Batch:
                 check_amount(amount)
             except ValueError as exc:
                 problems.append(Problem(where[sku] or "", f"SKU {sku}: price@{location}: {exc}"))
+        for sku, name, amount in zip(
+            self.lists["sku"], self.lists["list"], self.lists["price"], strict=True
+        ):
+            try:
+                check_amount(amount)
+            except ValueError as exc:
+                problems.append(Problem(where[sku] or "", f"SKU {sku}: price list {name}: {exc}"))
         for sku, qty in zip(self.stock["sku"], self.stock["qty"], strict=True):
             try:
                 check_quantity(qty)
@@ -192,7 +212,7 @@ class _Batch:
                 problems.append(Problem(where[sku] or "", f"SKU {sku}: stock: {exc}"))
         return problems
 
-    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
         arrays = []
         for name in ITEM_SCHEMA.names:
             type_ = ITEM_SCHEMA.field(name).type
@@ -215,7 +235,16 @@ class _Batch:
             schema=PRICES_SCHEMA,
         )
         modified = pa.Table.from_pydict(self.modified, schema=MODIFIED_SCHEMA)
-        return items, stock, prices, modified
+        lists = pa.Table.from_arrays(
+            [
+                pa.array(self.lists["sku"], pa.string()),
+                pa.array(self.lists["list"], pa.string()),
+                decimals(self.lists["price"], 6, _DEC),
+                pa.array(self.lists["currency"], pa.string()),
+            ],
+            schema=LISTS_SCHEMA,
+        )
+        return items, stock, prices, modified, lists
 
 
 @dataclass
@@ -354,7 +383,7 @@ class Engine:
         self.drop(table)
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(source):
-            parts += ("prices", "modified")
+            parts += ("prices", "modified", "lists")
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
         try:
             for part in parts:
@@ -371,7 +400,7 @@ class Engine:
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(table):
-            parts += ("prices", "modified")
+            parts += ("prices", "modified", "lists")
         try:
             for part in parts:
                 con.execute(
@@ -522,6 +551,9 @@ class Engine:
         con.register("_empty_modified", MODIFIED_SCHEMA.empty_table())
         con.execute(f"CREATE TABLE {table}_modified AS SELECT * FROM _empty_modified")
         con.unregister("_empty_modified")
+        con.register("_empty_lists", LISTS_SCHEMA.empty_table())
+        con.execute(f"CREATE TABLE {table}_lists AS SELECT * FROM _empty_lists")
+        con.unregister("_empty_lists")
         count = 0
         batch = _Batch()
         for record in records:
@@ -540,7 +572,7 @@ class Engine:
 
     def _append(self, table: str, batch: _Batch) -> None:
         try:
-            items, stock, prices, modified = batch.tables()
+            items, stock, prices, modified, lists = batch.tables()
         except (pa.ArrowInvalid, OverflowError, InvalidOperation):
             problems = batch.out_of_range()
             if not problems:
@@ -562,6 +594,10 @@ class Engine:
             self.con.register("_batch_modified", modified)
             self.con.execute(f"INSERT INTO {table}_modified SELECT * FROM _batch_modified")
             self.con.unregister("_batch_modified")
+        if lists.num_rows:
+            self.con.register("_batch_lists", lists)
+            self.con.execute(f"INSERT INTO {table}_lists SELECT * FROM _batch_lists")
+            self.con.unregister("_batch_lists")
 
     def has_prices(self, table: str) -> bool:
         """Whether ``table`` was loaded with a prices table (record streams make one)."""
@@ -569,6 +605,13 @@ class Engine:
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_prices"]
         ).fetchall()[0]
         return bool(row and row[0])
+
+    def price_lists(self, table: str) -> list[str]:
+        """The names of the price lists ``table``'s records carry (none from a fast path)."""
+        if not self.has_prices(table):
+            return []
+        rows = self.con.execute(f"SELECT DISTINCT list FROM {table}_lists ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
 
     def modified_count(self, table: str) -> int:
         """How many of ``table``'s records have a modification time (0: none reported)."""
@@ -599,6 +642,7 @@ class Engine:
         self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_prices")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_modified")
+        self.con.execute(f"DROP TABLE IF EXISTS {table}_lists")
 
     def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
         """SKUs listed more than once: (sku, count, origins in file order)."""

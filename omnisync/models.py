@@ -101,6 +101,9 @@ class Record:
     #: price in a local inventory). Each is compared with the price the channel should show,
     #: as ``price`` is, and corrected as ``price`` at that location.
     location_prices: dict[str, Money] | None = None
+    #: Other price lists of a canonical record, by name (``{"b2b": Money(...)}``): a channel
+    #: with ``expect.price.source: b2b`` takes its price from that list instead of ``price``.
+    price_lists: dict[str, Money] | None = None
     availability: Availability | None = None
     #: When the source last changed the record, where its connector knows (shops do): with
     #: ``expect.lag`` a record changed more recently is not compared (an edit in flight).

@@ -24,6 +24,7 @@ from omnisync.config.schema import (
 )
 from omnisync.errors import ConfigError, Problem, UnknownConnectorError
 from omnisync.sdk.connector import Connector, load_connector
+from omnisync.sdk.mapping import FieldMapping
 
 
 def load_config(path: str | Path) -> Config:
@@ -50,6 +51,7 @@ def load_config(path: str | Path) -> Config:
             source = sources.get(f"channels.{name}")
             if source is not None:
                 problems.extend(_cross_check(name, channel, source, locate, read.base_dir))
+                problems.extend(_price_list_problems(name, channel, sources, locate))
         problems.extend(_webhook_problems(model, locate))
         secrets.register_model(model.watch)  # webhook secrets, however they were written
     if problems or model is None:
@@ -222,6 +224,37 @@ def _cross_check(
             if len(set(sources_)) != len(sources_):
                 key = ("channels", name, "expect", "stock", "locations", loc_name)
                 problems.append(Problem(f"{locate(key)}: {dotted(key)}", "lists a location twice"))
+    return problems
+
+
+def _price_list_problems(
+    name: str, channel: ChannelConfig, sources: dict[str, Source], locate: Locator
+) -> list[Problem]:
+    """``expect.price.source`` / ``sale_source`` name price lists canonical's mapping has.
+
+    Known here for connectors with a ``mapping`` (files, SQL); the diff checks the others."""
+    canonical = sources.get("canonical")
+    mapping = getattr(canonical.options, "mapping", None) if canonical else None
+    if not isinstance(mapping, FieldMapping):
+        return []
+    known = sorted(mapping.price_lists or {})
+    rules = channel.expect.price
+    problems = []
+    for key, wanted, also in (
+        ("source", rules.price_list, "price"),
+        ("sale_source", rules.sale_source, "sale_price"),
+    ):
+        if wanted is None or wanted == also or wanted in known:
+            continue
+        path = ("channels", name, "expect", "price", key)
+        listed = ", ".join([also, *known])
+        problems.append(
+            Problem(
+                f"{locate(path)}: {dotted(path)}",
+                f"{wanted!r} is not a price list canonical maps (use one of: {listed}; "
+                "name more under canonical's mapping.price_lists)",
+            )
+        )
     return problems
 
 

@@ -17,6 +17,7 @@ from omnisync.diff.create import _Create
 from omnisync.diff.identity import _Identity
 from omnisync.diff.sql import COMPOSED_LATER, FIELD_ORDER, explain_nested
 from omnisync.durations import format_duration
+from omnisync.errors import ConfigError, Problem
 from omnisync.load import Engine
 from omnisync.models import Field, Finding, Kind
 
@@ -56,8 +57,9 @@ class _ChannelDiff(_Identity, _Create):
         unique = f" WHERE sku NOT IN ({' UNION '.join(excluded)})" if excluded else ""
         con.execute("DROP VIEW IF EXISTS _chan")
         con.execute(f"CREATE TEMP VIEW _chan AS SELECT * FROM {a}_items{unique}")
+        self._canonical_prices(c)
         con.execute("DROP VIEW IF EXISTS _canon")
-        con.execute(f"CREATE TEMP VIEW _canon AS SELECT * FROM {c}_items{unique}")
+        con.execute(f"CREATE TEMP VIEW _canon AS SELECT * FROM _canon_src{unique}")
         for sku, n, origins in con.execute("SELECT sku, n, origins FROM _dups").fetchall():
             self.findings.append(
                 Finding(
@@ -76,7 +78,7 @@ class _ChannelDiff(_Identity, _Create):
             self._quality(c, a)
             self._identity(c, a)
         finally:
-            for view in ("_chan", "_canon"):
+            for view in ("_chan", "_canon", "_canon_src"):
                 con.execute(f"DROP VIEW IF EXISTS {view}")
             for temp in (
                 "_dups",
@@ -86,6 +88,7 @@ class _ChannelDiff(_Identity, _Create):
                 "_missing",
                 "_prices",
                 "_cand",
+                "_canon_listed",
             ):
                 con.execute(f"DROP TABLE IF EXISTS {temp}")
         severity = self.config.expect.severity
@@ -101,6 +104,53 @@ class _ChannelDiff(_Identity, _Create):
             )
         )
         return self.findings, [f.value for f in self.fields]
+
+    def _canonical_prices(self, c: str) -> None:
+        """``_canon_src``: canonical's records with the price (and sale price) of the price
+        lists the channel takes them from (``expect.price.source``, ``sale_source``)."""
+        con = self.con
+        rules = self.config.expect.price
+        regular, sale = rules.price_list, rules.sale_list
+        con.execute("DROP VIEW IF EXISTS _canon_src")
+        if regular is None and sale == "sale_price":
+            con.execute(f"CREATE TEMP VIEW _canon_src AS SELECT * FROM {c}_items")
+            return
+        known = self.engine.price_lists(c)
+        for key, name in (("source", regular), ("sale_source", sale)):
+            if name is not None and name != "sale_price" and name not in known:
+                holds = f"it holds: {', '.join(known)}" if known else "it holds none"
+                raise ConfigError(
+                    [
+                        Problem(
+                            f"channels.{self.name}.expect.price.{key}",
+                            f"{name!r} is not a price list canonical holds ({holds})",
+                        )
+                    ],
+                    hint="name a list canonical maps under mapping.price_lists "
+                    "(`price_lists: {b2b: Price B2B}`), or leave the key out",
+                )
+        replaced, joins = [], []
+        if regular is not None:
+            replaced += ["l.price AS price", "coalesce(l.currency, i.currency) AS currency"]
+            joins.append(
+                f" LEFT JOIN {c}_lists l ON l.sku = i.sku AND l.list = {expect.sql_str(regular)}"
+            )
+        if sale is None:
+            replaced += [
+                "CAST(NULL AS DECIMAL(18,6)) AS sale_price",
+                "CAST(NULL AS VARCHAR) AS sale_currency",
+            ]
+        elif sale != "sale_price":
+            replaced += ["s.price AS sale_price", "s.currency AS sale_currency"]
+            joins.append(
+                f" LEFT JOIN {c}_lists s ON s.sku = i.sku AND s.list = {expect.sql_str(sale)}"
+            )
+        # Made once per channel: the diff reads canonical several times.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _canon_listed AS SELECT i.* REPLACE "
+            f"({', '.join(replaced)}) FROM {c}_items i{''.join(joins)}"
+        )
+        con.execute("CREATE TEMP VIEW _canon_src AS SELECT * FROM _canon_listed")
 
     def _held_back(self, a: str) -> bool:
         """With ``expect.lag``: the SKUs the channel changed within it, in ``_recent``;

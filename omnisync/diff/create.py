@@ -46,7 +46,7 @@ class _Create(_Stock):
                 {_expected_text("description", rules.description)} AS description,
                 c.gtin, c.brand, c.attributes, {price_expr} AS price, {price.currency} AS currency,
                 {sale} AS sale, c.sale_start, c.sale_end
-            FROM {c}_items c JOIN _missing m ON m.sku = c.sku
+            FROM _canon_src c JOIN _missing m ON m.sku = c.sku
             LEFT JOIN _factors f ON f.vat = coalesce(c.vat_rate, {default_vat})
         """
         scheduled = rules.price.sale is SaleMode.SCHEDULED

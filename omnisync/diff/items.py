@@ -61,6 +61,13 @@ class _Items(_Rows):
         tol_price = rules.tolerance.price
         vat_rates = self.engine.distinct(c, "vat_rate")
         currencies = self.engine.distinct(c, "currency")
+        if rules.price.price_list is not None:  # the list's own currencies
+            currencies = [
+                r[0]
+                for r in con.execute(
+                    "SELECT DISTINCT currency FROM _canon_src WHERE currency IS NOT NULL"
+                ).fetchall()
+            ]
         price = expect.compile_price(rules.price, self.basis, vat_rates, currencies, self.now)
         con.execute("DROP TABLE IF EXISTS _factors")
         con.execute(f"CREATE TEMP TABLE _factors (vat DECIMAL(9,4), factor {expect.FACTOR_TYPE})")

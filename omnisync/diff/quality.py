@@ -94,15 +94,22 @@ class _Quality(_DiffBase):
                         "stock and availability are not compared and never written"
                     )
                 else:
+                    of_list = self._price_list_of(name)
                     message = (
-                        f"{name} is blank in canonical: unknown, so it is not compared and never "
-                        "written (a blank canonical value means unknown, not empty)"
+                        f"{name}{of_list} is blank in canonical: unknown, so it is not compared "
+                        "and never written (a blank canonical value means unknown, not empty)"
                     )
                 self.findings.append(
                     self._quality_finding(
                         CANONICAL, origin or self.canonical.where, sku, name, message
                     )
                 )
+
+    def _price_list_of(self, name: str) -> str:
+        """`` (price list b2b)`` where the channel takes ``name`` from a price list."""
+        rules = self.config.expect.price
+        listed = {"price": rules.price_list, "sale_price": rules.sale_list}.get(name)
+        return f" (price list {listed})" if listed not in (None, "sale_price") else ""
 
     def _quality_finding(
         self,

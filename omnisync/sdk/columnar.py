@@ -17,7 +17,7 @@ expressions meaning exactly what :class:`~omnisync.sdk.mapping.RowMapper` and
    back. A value RowMapper rejects makes :meth:`ColumnarMapper.load` return False: the
    connector's ``read()`` then runs and reports every problem with its file:line, as always.
 
-Mappings it cannot express (``attributes``, ``compare_at_price``) are named by
+Mappings it cannot express (``attributes``, ``compare_at_price``, ``price_lists``) are named by
 :meth:`ColumnarMapper.unsupported`; their sources take the row path.
 """
 
@@ -262,6 +262,8 @@ class ColumnarMapper:
             return "mapping.attributes (compared as the JSON text Python writes)"
         if m.compare_at_price:
             return "mapping.compare_at_price"
+        if m.price_lists:
+            return "mapping.price_lists"
         return None
 
     # -- the SQL ------------------------------------------------------------------------

@@ -106,6 +106,9 @@ class FieldMapping(ConnectorOptions):
     attributes: dict[str, Column] | Column | None = None
     price: Column | None = None
     sale_price: Column | None = None
+    #: Other price lists canonical holds, ``{list name: column}`` (a marketplace's or the B2B
+    #: price): a channel names one with ``expect.price.source``. Read as ``price`` is.
+    price_lists: dict[str, Column] | None = None
     #: Shopify/Shopware model: when compare-at > price, the regular price is the compare-at
     #: price and the record is on sale at ``price``.
     compare_at_price: Column | None = None
@@ -133,7 +136,7 @@ class FieldMapping(ConnectorOptions):
             raise ValueError("compare_at_price needs price: the sale price is in that column")
         if self.sale_window and (self.sale_start or self.sale_end):
             raise ValueError("map either sale_window or sale_start/sale_end, not both")
-        for name in ("attributes", "stock"):
+        for name in ("attributes", "stock", "price_lists"):
             value = getattr(self, name)
             if isinstance(value, dict) and not value:
                 raise ValueError(f"{name}: name at least one column, or leave it out")
@@ -271,7 +274,7 @@ class RowMapper:
             Field.GTIN: m.gtin,
             Field.BRAND: m.brand,
             Field.ATTRIBUTES: m.attributes,
-            Field.PRICE: m.price,
+            Field.PRICE: m.price or m.price_lists,
             Field.SALE_PRICE: m.sale_price
             or m.compare_at_price
             or m.sale_window
@@ -450,7 +453,7 @@ class RowMapper:
 
     def _prices(self, row: Mapping[str, Any], record: Record, bad: _Report) -> None:
         m = self.mapping
-        if not (m.price or m.sale_price):
+        if not (m.price or m.sale_price or m.price_lists):
             return
         row_currency: str | None = None
         if m.currency:
@@ -461,6 +464,24 @@ class RowMapper:
                 except ValueError as exc:
                     bad(m.currency, exc)
                     return
+        if m.price or m.sale_price:
+            self._regular_and_sale(row, record, bad, row_currency)
+        if m.price_lists:
+            lists: dict[str, Money] = {}
+            for name, column in m.price_lists.items():
+                try:
+                    amount = self._money(self._get(row, column), row_currency)
+                except ValueError as exc:
+                    bad(column, exc)
+                    continue
+                if amount is not None:
+                    lists[name] = amount
+            record.price_lists = lists or None
+
+    def _regular_and_sale(
+        self, row: Mapping[str, Any], record: Record, bad: _Report, row_currency: str | None
+    ) -> None:
+        m = self.mapping
         price: Money | None = None
         if m.price:
             try:
