@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +87,27 @@ def check(
     code = exit_code(result, fail_on, threshold, fail_on_warn=fail_on_warn)
     if record and request.store is not None:
         request.store.record_check(result, int(code))
+        prune_history(config, request.store)
     return result, code
+
+
+def prune_history(config: Config, store: Store) -> None:
+    """Apply ``settings.history`` after a recorded run. Freed pages are reused by the next
+    runs; ``omnisync runs --prune`` also compacts the file."""
+    history = config.model.settings.history
+    if history.keep is None and history.keep_runs is None:
+        return
+    outcome = store.prune(
+        keep=history.keep, keep_runs=history.keep_runs, now=datetime.now(UTC), vacuum=False
+    )
+    if outcome.runs or outcome.events:
+        log.info(
+            "settings.history: pruned %d run(s) (%d findings, %d journal entries, %d events)",
+            len(outcome.runs),
+            outcome.findings,
+            outcome.journal,
+            outcome.events,
+        )
 
 
 def plan(config: Config, request: CheckRequest, *, progress: Progress | None = None) -> Plan:

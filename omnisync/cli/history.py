@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,10 +20,12 @@ from omnisync.cli.options import (
 )
 from omnisync.cli.output import emit
 from omnisync.console import stdout_console, write_atomic
+from omnisync.durations import parse_duration
 from omnisync.errors import UsageError
 from omnisync.secrets import mask
 
 if TYPE_CHECKING:
+    from omnisync.config import Config
     from omnisync.store import RunSummary
 
 
@@ -31,9 +34,33 @@ def runs(
     config: StoreConfigOption = None,
     state: StateOption = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete runs past the limits (--keep, --keep-runs, else settings.history) "
+            "and compact the store.",
+        ),
+    ] = False,
+    keep: Annotated[
+        str | None,
+        typer.Option("--keep", metavar="AGE", help="With --prune: keep runs this young (90d)."),
+    ] = None,
+    keep_runs: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-runs", min=1, metavar="N", help="With --prune: keep the N newest runs."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --prune: say what would go, delete nothing.")
+    ] = False,
 ) -> None:
-    """List recent runs, newest first."""
+    """List recent runs, newest first; or prune the history (--prune)."""
     cfg = store_config(config, state)
+    if prune or keep or keep_runs or dry_run:
+        _prune(cfg, state, prune, keep, keep_runs, dry_run)
+        return
     with pipeline.open_store(state, cfg) as store:
         summaries = store.runs(limit)
         carried = store.events_by_run(r.id for r in summaries if r.kind == "push")
@@ -57,6 +84,53 @@ def runs(
     if queue:
         shown = ", ".join(f"{n} {status}" for status, n in sorted(queue.items()))
         typer.echo(f"watch events: {shown}")
+
+
+def _prune(
+    cfg: Config | None,
+    state: str | None,
+    prune: bool,
+    keep: str | None,
+    keep_runs: int | None,
+    dry_run: bool,
+) -> None:
+    if not prune:
+        raise UsageError("--keep, --keep-runs and --dry-run go with --prune")
+    age = _age(keep) if keep else None
+    if age is None and keep_runs is None and cfg is not None:
+        age, keep_runs = cfg.model.settings.history.keep, cfg.model.settings.history.keep_runs
+    if age is None and keep_runs is None:
+        raise UsageError(
+            "nothing says which runs to prune",
+            hint="give --keep 90d and/or --keep-runs N, or set settings.history in the config",
+        )
+    with pipeline.open_store(state, cfg) as store:
+        outcome = store.prune(keep=age, keep_runs=keep_runs, now=datetime.now(UTC), dry_run=dry_run)
+    verb = "would prune" if dry_run else "pruned"
+    typer.echo(
+        f"{verb} {len(outcome.runs)} run(s): {outcome.findings} findings, "
+        f"{outcome.journal} journal entries, {outcome.events} watch events"
+    )
+    if outcome.runs:
+        shown = ", ".join(outcome.runs[:5]) + (" ..." if len(outcome.runs) > 5 else "")
+        typer.echo(f"  oldest first: {shown}")
+    for run_id, why in outcome.kept.items():
+        typer.echo(f"  kept {run_id}: {why}")
+    if outcome.bytes_before is not None and outcome.bytes_after is not None:
+        typer.echo(
+            f"state store compacted: {_mb(outcome.bytes_before)} → {_mb(outcome.bytes_after)}"
+        )
+
+
+def _age(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--keep {text!r}: {exc}", hint="e.g. --keep 90d or --keep 12h") from None
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 def _run_summary(run: RunSummary, events: int = 0) -> str:

@@ -13,11 +13,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from omnisync.durations import Duration
 from omnisync.expect import Expectations, PriceBasis, Strict
 from omnisync.models import Field as RecordField
 from omnisync.publish.settings import PublishRules
 from omnisync.sdk.connector import Connector, ConnectorContext, ConnectorOptions, PullState
 from omnisync.watch.settings import WatchSettings
+
+
+class HistorySettings(Strict):
+    """How long the run history is kept (``omnisync runs --prune`` and after every check)."""
+
+    #: Runs older than this are pruned (``90d``); the newest of each kind, the guards'
+    #: baselines and pushes still to finish are always kept.
+    keep: Duration | None = None
+    #: At most this many runs are kept (the newest).
+    keep_runs: int | None = Field(default=None, ge=1)
 
 
 class Settings(Strict):
@@ -31,6 +42,8 @@ class Settings(Strict):
     #: tables and joins spill to a temporary folder. ``null``: DuckDB's default, 80% of RAM.
     #: ``OMNISYNC_MEMORY_LIMIT`` overrides it for one run.
     memory_limit: str | None = "1GB"
+    #: Retention of the run history (default: everything is kept).
+    history: HistorySettings = HistorySettings()
 
     @field_validator("timezone")
     @classmethod

@@ -30,6 +30,7 @@ One :class:`Store` object serves every job; its parts live by job:
 ``journal``     push runs: the write-ahead journal, marks, resume and undo records
 ``lock``        the run lock (file lock, PostgreSQL advisory lock, MariaDB ``GET_LOCK``)
 ``events``      the durable queue of change events ``watch`` works through
+``retention``   pruning the history (``settings.history``, ``runs --prune``)
 ==============  =============================================================================
 """
 
@@ -57,6 +58,7 @@ from omnisync.store.journal import (
 )
 from omnisync.store.lock import LockMixin
 from omnisync.store.pulls import PullMixin
+from omnisync.store.retention import PruneOutcome, RetentionMixin
 from omnisync.store.rows import ChannelSummary, RunSummary, new_run_id
 from omnisync.store.schema import (
     MIGRATIONS,
@@ -88,6 +90,7 @@ __all__ = [
     "JournalEntry",
     "Meta",
     "Migration",
+    "PruneOutcome",
     "PushRecord",
     "Run",
     "RunSummary",
@@ -96,5 +99,5 @@ __all__ = [
 ]
 
 
-class Store(JournalMixin, HistoryMixin, PullMixin, LockMixin, EventMixin):
+class Store(JournalMixin, HistoryMixin, PullMixin, LockMixin, EventMixin, RetentionMixin):
     """The state store. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
