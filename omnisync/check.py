@@ -30,6 +30,7 @@ from omnisync.models import ChannelReport, CheckResult, Record
 from omnisync.sdk.connector import Connector, PullState
 
 if TYPE_CHECKING:
+    from omnisync.snapshot import SnapshotReader, SnapshotWriter
     from omnisync.store import Store
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,10 @@ class CheckRequest:
     #: the engine (``watch``). It needs a thread per source and channel: reads are
     #: submitted first and never wait on a diff. Default: threads made for this check.
     workers: Executor | None = None
+    #: Keeps every source read as a Parquet snapshot (``settings.snapshots``).
+    snapshot: SnapshotWriter | None = None
+    #: Compares the sources of a snapshot instead of reading them (``--from-snapshot``).
+    replay: SnapshotReader | None = None
 
 
 def run_check(
@@ -177,14 +182,21 @@ def load_canonical(
 ) -> Side:
     """Read canonical into ``engine`` and validate it: every row has a SKU (unless
     ``on_missing_sku: skip``), each SKU once, and not empty (unless ``request.skus``)."""
-    opener = request.connectors or config.connector
-    with opener(CANONICAL, store=request.store, full=request.full) as source:
-        canonical = _load(engine, CANONICAL, source, progress or _NoProgress(), request.skus, fetch)
+    if request.replay is not None:
+        canonical = request.replay.restore(engine, CANONICAL, CANONICAL)
+    else:
+        opener = request.connectors or config.connector
+        with opener(CANONICAL, store=request.store, full=request.full) as source:
+            canonical = _load(
+                engine, CANONICAL, source, progress or _NoProgress(), request.skus, fetch
+            )
     _require_skus(canonical, config)
-    engine.require_unique(canonical, f"canonical ({source.describe()})")
+    engine.require_unique(canonical, f"canonical ({canonical.where})")
+    if request.snapshot is not None:
+        request.snapshot.keep(engine, CANONICAL, canonical, config.canonical.config.connector)
     if canonical.count == 0 and request.skus is None:
         raise InputError(
-            [Problem(source.describe(), "has no records")],
+            [Problem(canonical.where, "has no records")],
             where="canonical",
             hint="an empty canonical export would make every channel record look extra; check the export",
         )
@@ -302,9 +314,15 @@ def _check_channel(
     )
     table = f"ch_{len(name)}_{''.join(ch if ch.isalnum() else '_' for ch in name)}"
     try:
-        opener = request.connectors or config.connector
-        with opener(name, store=request.store, full=request.full) as connector:
-            side = _load(engine, table, connector, progress, request.skus, fetched.get(name))
+        if request.replay is not None:
+            side = request.replay.restore(engine, name, table)
+            report.connector = request.replay.connector(name)
+        else:
+            opener = request.connectors or config.connector
+            with opener(name, store=request.store, full=request.full) as connector:
+                side = _load(engine, table, connector, progress, request.skus, fetched.get(name))
+        if request.snapshot is not None:
+            request.snapshot.keep(engine, name, side, source.config.connector)
         report.channel_count = side.count
         rules = config.channel_config(name)
         prices = config.model.canonical.prices

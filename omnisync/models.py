@@ -370,6 +370,10 @@ class CheckResult:
     #: export again is refused again.
     canonical_baseline: int | None = None
     canonical_trusted: bool = True
+    #: The run whose snapshot this check compared (``check --from-snapshot``), if any.
+    from_snapshot: str | None = None
+    #: Whether this check kept its sources as a snapshot (``settings.snapshots``).
+    snapshot: bool = False
 
     @property
     def findings(self) -> list[Finding]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from omnisync.check import CheckRequest, Progress, run_check
 from omnisync.config import Config
 from omnisync.errors import ExitCode, UsageError
 from omnisync.models import CheckResult
+from omnisync.snapshot import SnapshotReader, SnapshotWriter, remove_snapshots, snapshot_root
 
 if TYPE_CHECKING:
     from omnisync.plan import Plan
@@ -83,12 +84,43 @@ def check(
 ) -> tuple[CheckResult, ExitCode]:
     """Check every requested channel; with ``record`` (and ``request.store``) the run is
     kept in the history under its exit code."""
-    result = run_check(config, request, progress)
-    code = exit_code(result, fail_on, threshold, fail_on_warn=fail_on_warn)
-    if record and request.store is not None:
-        request.store.record_check(result, int(code))
-        prune_history(config, request.store)
+    writer = None
+    if record and request.store is not None and request.skus is None and request.replay is None:
+        root = snapshot_root(config.model.settings.snapshots, config.base_dir)
+        if root is not None:
+            writer = SnapshotWriter(root)
+            request = replace(request, snapshot=writer)
+    try:
+        result = run_check(config, request, progress)
+        if request.replay is not None:
+            result.from_snapshot = request.replay.run
+        result.snapshot = writer is not None
+        code = exit_code(result, fail_on, threshold, fail_on_warn=fail_on_warn)
+        if record and request.store is not None:
+            run_id = request.store.record_check(result, int(code))
+            if writer is not None:
+                writer.commit(run_id, result.evaluated_at, config.fingerprint)
+                writer = None
+            prune_history(config, request.store)
+    finally:
+        if writer is not None:
+            writer.discard()
     return result, code
+
+
+def open_snapshot(config: Config, store: Store, run: str) -> SnapshotReader:
+    """The snapshot of check run ``run`` (an id, a unique prefix or ``last``)."""
+    root = snapshot_root(config.model.settings.snapshots or True, config.base_dir)
+    assert root is not None
+    if run == "last":  # the newest check that kept one (a re-diff keeps none)
+        for summary in store.runs(None):
+            if summary.kind == "check" and summary.totals.get("snapshot"):
+                run = summary.id
+                break
+    run_id, kind = store.run_kind(run)
+    if kind != "check":
+        raise UsageError(f"run {run_id} is a {kind} run; snapshots are taken by checks")
+    return SnapshotReader.open(root, run_id)
 
 
 def prune_history(config: Config, store: Store) -> None:
@@ -100,6 +132,8 @@ def prune_history(config: Config, store: Store) -> None:
     outcome = store.prune(
         keep=history.keep, keep_runs=history.keep_runs, now=datetime.now(UTC), vacuum=False
     )
+    root = snapshot_root(config.model.settings.snapshots, config.base_dir)
+    remove_snapshots(root, outcome.runs)
     if outcome.runs or outcome.events:
         log.info(
             "settings.history: pruned %d run(s) (%d findings, %d journal entries, %d events)",

@@ -825,3 +825,16 @@ def test_a_missing_and_an_extra_sku_with_one_gtin_are_one_product() -> None:
     ]
     identity = next(f for f in findings if f.kind is Kind.IDENTITY)
     assert (identity.field, identity.expected, identity.actual) == ("sku", "KA-1001", "KA-1OO1")
+
+
+def test_a_sale_price_compared_without_the_price_names_its_canonical_amount() -> None:
+    """`expect.check: [sale_price]` alone: the finding's canonical value comes from the sale
+    price's own currency (it once looked for the price's, and the check failed with a bug)."""
+    canonical = [Record("A", price=eur("20.00"), sale_price=eur("15.00"))]
+    channel = [Record("A", price=eur("20.00"), sale_price=eur("16.00"))]
+    (finding,) = run(canonical, channel, {"check": ["sale_price"]})
+    assert (finding.field, finding.canonical, finding.actual) == (
+        "sale_price",
+        "15.00 EUR",
+        "16.00 EUR",
+    )

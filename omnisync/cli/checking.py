@@ -24,8 +24,8 @@ from omnisync.cli.options import (
 )
 from omnisync.cli.output import emit, progress
 from omnisync.console import stdout_console
-from omnisync.errors import UsageError
-from omnisync.models import Field, Kind
+from omnisync.errors import ExitCode, UsageError
+from omnisync.models import CheckResult, Field, Kind
 from omnisync.sdk.connector import available_connectors
 
 
@@ -70,33 +70,48 @@ def check(
             "--full", help="Pull every channel in full, even where it could pull incrementally."
         ),
     ] = False,
+    from_snapshot: Annotated[
+        str | None,
+        typer.Option(
+            "--from-snapshot",
+            metavar="RUN",
+            help="Compare what run RUN read (settings.snapshots) under the config as it is "
+            "now, instead of reading the sources; sale windows at RUN's time unless --at.",
+        ),
+    ] = None,
 ) -> None:
     """Compare every channel with the canonical catalogue and report each mismatch."""
     fail_fields = _parse_fail_on(fail_on)
     when = parse_at(at)
     cfg = read_config(config)
+    if from_snapshot and full:
+        raise UsageError("--full reads the sources; --from-snapshot reads none")
+
+    def run(request: CheckRequest) -> tuple[CheckResult, ExitCode]:
+        return pipeline.check(
+            cfg,
+            request,
+            record=not no_history,
+            fail_on=fail_fields,
+            threshold=threshold,
+            fail_on_warn=fail_on_warn,
+            progress=shown,
+        )
+
     with progress() as shown:
-        if no_history:
-            request = CheckRequest(at=when, channels=channel, full=True)
-            result, code = pipeline.check(
-                cfg,
-                request,
-                fail_on=fail_fields,
-                threshold=threshold,
-                fail_on_warn=fail_on_warn,
-                progress=shown,
-            )
+        if no_history and not from_snapshot:
+            result, code = run(CheckRequest(at=when, channels=channel, full=True))
         else:
             with pipeline.open_store(state, cfg) as store:
-                request = CheckRequest(at=when, channels=channel, store=store, full=full)
-                result, code = pipeline.check(
-                    cfg,
-                    request,
-                    fail_on=fail_fields,
-                    threshold=threshold,
-                    fail_on_warn=fail_on_warn,
-                    progress=shown,
+                replay = (
+                    pipeline.open_snapshot(cfg, store, from_snapshot) if from_snapshot else None
                 )
+                if replay is not None and when is None:
+                    when = replay.evaluated_at
+                request = CheckRequest(
+                    at=when, channels=channel, store=store, full=full, replay=replay
+                )
+                result, code = run(request)
     emit(result, fmt, output, limit)
     raise typer.Exit(int(code))
 

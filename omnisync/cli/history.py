@@ -23,6 +23,7 @@ from omnisync.console import stdout_console, write_atomic
 from omnisync.durations import parse_duration
 from omnisync.errors import UsageError
 from omnisync.secrets import mask
+from omnisync.snapshot import remove_snapshots, snapshot_root
 
 if TYPE_CHECKING:
     from omnisync.config import Config
@@ -106,10 +107,15 @@ def _prune(
         )
     with pipeline.open_store(state, cfg) as store:
         outcome = store.prune(keep=age, keep_runs=keep_runs, now=datetime.now(UTC), dry_run=dry_run)
+    snapshots = 0
+    if cfg is not None and not dry_run:
+        root = snapshot_root(cfg.model.settings.snapshots or True, cfg.base_dir)
+        snapshots = remove_snapshots(root, outcome.runs)
     verb = "would prune" if dry_run else "pruned"
     typer.echo(
         f"{verb} {len(outcome.runs)} run(s): {outcome.findings} findings, "
         f"{outcome.journal} journal entries, {outcome.events} watch events"
+        + (f", {snapshots} snapshot(s)" if snapshots else "")
     )
     if outcome.runs:
         shown = ", ".join(outcome.runs[:5]) + (" ..." if len(outcome.runs) > 5 else "")
@@ -160,7 +166,10 @@ def _run_summary(run: RunSummary, events: int = 0) -> str:
             parts.append(f"{ch.name}: {ch.findings} finding{'s' if ch.findings != 1 else ''}")
         else:
             parts.append(f"{ch.name}: ok")
-    return ", ".join(parts)
+    summary = ", ".join(parts)
+    if run.totals.get("from_snapshot"):
+        return f"re-diff of {run.totals['from_snapshot']}: {summary}"
+    return f"{summary} (snapshot kept)" if run.totals.get("snapshot") else summary
 
 
 @errors_to_exit

@@ -44,6 +44,9 @@ class Settings(Strict):
     memory_limit: str | None = "1GB"
     #: Retention of the run history (default: everything is kept).
     history: HistorySettings = HistorySettings()
+    #: Keep what every recorded check read as Parquet, for ``check --from-snapshot RUN``:
+    #: ``true`` (in ``.omnisync/snapshots`` beside the config) or a folder.
+    snapshots: bool | str = False
 
     @field_validator("timezone")
     @classmethod

@@ -203,6 +203,7 @@ class _Items(_Rows):
                 Field.SALE_PRICE,
                 [
                     "c.sale_price AS c_sale",
+                    "c.sale_currency AS c_sale_currency",
                     "c.sale_start AS c_sale_start",
                     "c.sale_end AS c_sale_end",
                     "c._e_sale AS e_sale",

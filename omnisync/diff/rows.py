@@ -94,7 +94,7 @@ class _Rows(_Quality):
     def _explain_sale_price(self, f: Finding, row: dict[str, Any], rule_price: str) -> None:
         """The sale price, with its window where the channel schedules sales itself."""
         rules = self.config.expect
-        f.canonical = money(row["c_sale"], row["c_currency"])
+        f.canonical = money(row["c_sale"], row["c_sale_currency"])
         f.expected = money(row["e_sale"], row["e_sale_currency"])
         f.actual = money(row["x_sale"], row["x_sale_currency"] or row["e_sale_currency"])
         zone = self.engine.zone

@@ -155,6 +155,8 @@ def run_row(run_id: str, result: CheckResult, exit_code: int) -> Run:
                 "canonical_priced": result.canonical_priced,
                 "canonical_baseline": result.canonical_baseline,
                 "canonical_trusted": result.canonical_trusted,
+                **({"from_snapshot": result.from_snapshot} if result.from_snapshot else {}),
+                **({"snapshot": True} if result.snapshot else {}),
             }
         ),
     )
