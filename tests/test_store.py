@@ -150,6 +150,8 @@ def test_every_model_field_is_kept() -> None:
         "canonical_priced",
         "canonical_baseline",
         "canonical_trusted",
+        "from_snapshot",
+        "snapshot",
     }, "persist the new CheckResult field in omnisync/store/rows.py"
     # Private fields are caches derived from the others (ChannelReport._tallied).
     assert {f.name for f in fields(ChannelReport) if not f.name.startswith("_")} == {

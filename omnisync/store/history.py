@@ -217,6 +217,8 @@ class HistoryMixin(StoreBase):
                 canonical_priced=totals.get("canonical_priced", 0),
                 canonical_baseline=totals.get("canonical_baseline"),
                 canonical_trusted=totals.get("canonical_trusted", True),
+                from_snapshot=totals.get("from_snapshot"),
+                snapshot=bool(totals.get("snapshot", False)),
             )
 
     def _resolve(self, session: Session, run_ref: str, kind: str | None = KIND_CHECK) -> Run:
