@@ -110,8 +110,8 @@ class XlsxConnector(FileConnector[XlsxOptions]):
         return f"{self.options.path}[{self.sheet_name}] row {line}"
 
     def check(self) -> None:
-        """The file can be opened and is a workbook with the configured sheet."""
-        self._sheet(self._workbook())
+        """The file is a workbook with the configured sheet (the sheet is not loaded)."""
+        self._sheet_name(self._workbook())
 
     def read(self) -> Iterator[Record]:
         self.notes = []
@@ -161,6 +161,20 @@ class XlsxConnector(FileConnector[XlsxOptions]):
             raise _corrupt(path, exc) from None
 
     def _sheet(self, workbook: python_calamine.CalamineWorkbook) -> python_calamine.CalamineSheet:
+        """The configured sheet, loaded (the whole sheet is parsed here, in Rust)."""
+        name = self._sheet_name(workbook)
+        try:
+            return workbook.get_sheet_by_name(name)
+        except (python_calamine.CalamineError, OSError, ValueError) as exc:
+            raise _corrupt(f"{self.options.path}[{name}]", exc) from None
+        except BaseException as exc:
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise _corrupt(f"{self.options.path}[{name}]", exc) from None
+
+    def _sheet_name(self, workbook: python_calamine.CalamineWorkbook) -> str:
+        """The configured sheet's name; an :class:`InputError` listing the sheets when the
+        workbook has no such sheet."""
         path = self.options.path
         names = list(workbook.sheet_names)
         wanted = self.options.sheet
@@ -191,14 +205,7 @@ class XlsxConnector(FileConnector[XlsxOptions]):
                 )
             name = wanted
         self.sheet_name = name
-        try:
-            return workbook.get_sheet_by_name(name)
-        except (python_calamine.CalamineError, OSError, ValueError) as exc:
-            raise _corrupt(f"{path}[{name}]", exc) from None
-        except BaseException as exc:
-            if type(exc).__name__ != "PanicException":
-                raise
-            raise _corrupt(f"{path}[{name}]", exc) from None
+        return name
 
     def _rows(self, sheet: python_calamine.CalamineSheet) -> Iterator[tuple[int, list[Any]]]:
         """(Excel row number, cells) from the header row on."""
@@ -224,7 +231,11 @@ class XlsxConnector(FileConnector[XlsxOptions]):
                 )
             last = sheet.total_height + 1
             raise InputError(
-                [Problem(where, f"header_row {wanted} is below the last row ({last}) of the sheet")],
+                [
+                    Problem(
+                        where, f"header_row {wanted} is below the last row ({last}) of the sheet"
+                    )
+                ],
                 hint="set options.header_row to the row with the column names",
             )
         number, cells = first
@@ -250,8 +261,8 @@ class XlsxConnector(FileConnector[XlsxOptions]):
             )
         missing = [name for name in wanted if name not in counts]
         if missing:
-            names = [name for name in header if name]
-            raise missing_columns_error(missing, names, where=where, mapping=mapper.mapping)
+            found = [name for name in header if name]
+            raise missing_columns_error(missing, found, where=where, mapping=mapper.mapping)
 
 
 def _corrupt(where: str, exc: BaseException) -> InputError:
