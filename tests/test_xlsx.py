@@ -18,7 +18,11 @@ from omnisync.errors import InputError
 from omnisync.models import Money, Record
 from omnisync.sdk.connector import Connector, ConnectorContext
 from omnisync.sdk.testing import ConnectorContract
+from omnisync_connectors.files.csv import CsvConnector
+from omnisync_connectors.files.json import JsonConnector
+from omnisync_connectors.files.json import JsonLinesConnector as JsonLines
 from omnisync_connectors.files.xlsx import XlsxConnector, cell_value
+from omnisync_connectors.files.xml import XmlConnector
 
 D = Decimal
 HEADER = ["Artikelnummer", "Bezeichnung", "VK", "Bestand", "EAN"]
@@ -240,6 +244,11 @@ XLSX_CANONICAL = (
     "    currency: EUR\n"
     "    mapping: {sku: Artikelnummer, title: Bezeichnung, price: VK, stock: Bestand}\n"
 )
+ERP_CANONICAL = (
+    "  connector: csv\n  options: {path: erp.csv, currency: EUR, "
+    "mapping: {sku: sku, title: title, price: price, stock: stock}}\n"
+)
+XLSX_CHANNEL = "  sheet:\n" + "\n".join("  " + line for line in XLSX_CANONICAL.splitlines()) + "\n"
 SHOP = "sku,title,price,stock\nKA-1,Kaffeemühle,19.99,5\nKA-2,Teekanne,0.35,0\nKA-3,Wasserkocher,49.90,12\n"
 
 
@@ -255,6 +264,17 @@ def test_check_a_canonical_workbook_against_a_csv_channel(tmp_path: Path) -> Non
     assert [(f["sku"], f["field"]) for f in channel["findings"]] == [("KA-2", "price")]
     (finding,) = channel["findings"]
     assert finding["expected"] == "0.30 EUR"
+
+
+def test_check_a_workbook_channel_against_a_csv_canonical(tmp_path: Path) -> None:
+    workbook(tmp_path / "prices.xlsx", {"Preise": [HEADER, *ROWS]})
+    (tmp_path / "erp.csv").write_text(SHOP.replace("0.35", "0.30"), encoding="utf-8")
+    path = config(tmp_path, ERP_CANONICAL, XLSX_CHANNEL)
+    code, output = invoke("check", "-c", str(path), "-f", "json")
+    assert code == 0, output
+    (channel,) = json.loads(output)["channels"]
+    assert channel["counts"]["matched"] == 3
+    assert channel["findings"] == []
 
 
 def test_duplicate_skus_in_a_workbook_name_their_rows(tmp_path: Path) -> None:
@@ -293,8 +313,6 @@ def test_a_workbook_given_to_the_csv_connector_is_named_for_what_it_is(tmp_path:
 def test_legacy_and_opendocument_workbooks_in_the_csv_connector(
     tmp_path: Path, head: bytes, what: str
 ) -> None:
-    from omnisync_connectors.files.csv import CsvConnector
-
     (tmp_path / "export.csv").write_bytes(head)
     options = {"path": "export.csv", "currency": "EUR", "mapping": {"sku": "sku"}}
     connector = CsvConnector(
@@ -303,15 +321,21 @@ def test_legacy_and_opendocument_workbooks_in_the_csv_connector(
     assert f"export.csv: this is {what}, use connector: xlsx" in input_error(connector)
 
 
+@pytest.mark.parametrize("kind", ["json", "jsonl", "xml"])
+def test_the_other_text_connectors_name_a_workbook_too(tmp_path: Path, kind: str) -> None:
+    workbook(tmp_path / "feed.xlsx", {"Preise": [HEADER, *ROWS]})
+    options = {"path": "feed.xlsx", "mapping": {"sku": "Artikelnummer"}}
+    cls = XmlConnector if kind == "xml" else JsonConnector if kind == "json" else JsonLines
+    connector = cls(cls.Options.model_validate(options), ConnectorContext("feed", tmp_path))
+    assert "feed.xlsx: this is an Excel file (.xlsx workbook), use connector: xlsx" in (
+        input_error(connector)
+    )
+
+
 def test_a_push_to_a_workbook_is_refused(tmp_path: Path) -> None:
     workbook(tmp_path / "prices.xlsx", {"Preise": [HEADER, *ROWS]})
     (tmp_path / "erp.csv").write_text(SHOP, encoding="utf-8")
-    canonical = (
-        "  connector: csv\n  options: {path: erp.csv, currency: EUR, "
-        "mapping: {sku: sku, title: title, price: price, stock: stock}}\n"
-    )
-    channel = "  sheet:\n" + "\n".join("  " + line for line in XLSX_CANONICAL.splitlines()) + "\n"
-    path = config(tmp_path, canonical, channel, push=True)
+    path = config(tmp_path, ERP_CANONICAL, XLSX_CHANNEL, push=True)
     for command in ("validate", "plan", "sync"):
         code, output = invoke(command, "-c", str(path))
         assert code == 2, output

@@ -177,6 +177,8 @@ class XlsxConnector(FileConnector[XlsxOptions]):
         workbook has no such sheet."""
         path = self.options.path
         names = list(workbook.sheet_names)
+        if not names:
+            raise InputError([Problem(path, "the workbook has no sheets")], hint=REEXPORT_HINT)
         wanted = self.options.sheet
         if isinstance(wanted, int) and not 0 <= wanted < len(names) and str(wanted) in names:
             wanted = str(wanted)  # `sheet: 2024` in YAML names the sheet "2024"
