@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any
@@ -85,9 +86,7 @@ def cell_value(value: Any) -> Any:
         # are binary noise (0.1 + 0.2 is 0.30000000000000004), not part of the value.
         number = Decimal(f"{value:.15g}")
         return int(number) if number == number.to_integral_value() else number
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date | time):
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, int):
         return value
@@ -144,33 +143,14 @@ class XlsxConnector(FileConnector[XlsxOptions]):
                 [Problem(path, "is not a spreadsheet workbook (.xlsx, .xlsm, .xlsb, .xls, .ods)")],
                 hint="a CSV, JSON or XML export takes connector: csv, json or xml",
             )
-        try:
+        with _reading(path):
             return python_calamine.CalamineWorkbook.from_path(str(self.file))
-        except python_calamine.PasswordError:
-            raise InputError(
-                [Problem(path, "the workbook is password-protected")],
-                hint="save an unprotected copy for omnisync to read",
-            ) from None
-        except (python_calamine.CalamineError, OSError, ValueError) as exc:
-            raise _corrupt(path, exc) from None
-        except BaseException as exc:
-            # A Rust panic inside the reader (a workbook broken in a way it does not expect)
-            # arrives as pyo3's PanicException, which derives from BaseException.
-            if type(exc).__name__ != "PanicException":
-                raise
-            raise _corrupt(path, exc) from None
 
     def _sheet(self, workbook: python_calamine.CalamineWorkbook) -> python_calamine.CalamineSheet:
         """The configured sheet, loaded (the whole sheet is parsed here, in Rust)."""
         name = self._sheet_name(workbook)
-        try:
+        with _reading(f"{self.options.path}[{name}]"):
             return workbook.get_sheet_by_name(name)
-        except (python_calamine.CalamineError, OSError, ValueError) as exc:
-            raise _corrupt(f"{self.options.path}[{name}]", exc) from None
-        except BaseException as exc:
-            if type(exc).__name__ != "PanicException":
-                raise
-            raise _corrupt(f"{self.options.path}[{name}]", exc) from None
 
     def _sheet_name(self, workbook: python_calamine.CalamineWorkbook) -> str:
         """The configured sheet's name; an :class:`InputError` listing the sheets when the
@@ -265,6 +245,26 @@ class XlsxConnector(FileConnector[XlsxOptions]):
         if missing:
             found = [name for name in header if name]
             raise missing_columns_error(missing, found, where=where, mapping=mapper.mapping)
+
+
+@contextmanager
+def _reading(where: str) -> Iterator[None]:
+    """Errors of the reader as :class:`InputError` at ``where``."""
+    try:
+        yield
+    except python_calamine.PasswordError:
+        raise InputError(
+            [Problem(where, "the workbook is password-protected")],
+            hint="save an unprotected copy for omnisync to read",
+        ) from None
+    except (python_calamine.CalamineError, OSError, ValueError) as exc:
+        raise _corrupt(where, exc) from None
+    except BaseException as exc:
+        # A Rust panic inside the reader (a workbook broken in a way it does not expect)
+        # arrives as pyo3's PanicException, which derives from BaseException.
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise _corrupt(where, exc) from None
 
 
 def _corrupt(where: str, exc: BaseException) -> InputError:
