@@ -7,11 +7,11 @@ from __future__ import annotations
 import codecs
 import os
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import tzinfo
 from itertools import chain
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, ClassVar
 from zoneinfo import ZoneInfo
 
 from pydantic import StringConstraints, field_validator
@@ -84,6 +84,14 @@ class MappedCapabilities:
         )
 
 
+class ReadOnlyCapabilities(MappedCapabilities):
+    """What a read-only file's mapping reads (a generated feed, a spreadsheet); it is never
+    written, so a push to it is refused when the config is validated."""
+
+    def __get__(self, instance: FileConnector | None, owner: type | None = None) -> Capabilities:
+        return replace(super().__get__(instance, owner), writes=frozenset(), max_batch=1)
+
+
 #: The options model of a file connector.
 FileOptionsT = TypeVar("FileOptionsT", bound=FileOptions, default=FileOptions)
 
@@ -111,6 +119,9 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
 
     Options = FileOptions
     capabilities = MappedCapabilities(frozenset({Entity.CONTENT, Entity.PRICE, Entity.STOCK}))
+    #: The file is text (CSV, JSON, XML): a spreadsheet workbook given instead is refused
+    #: with a pointer to ``connector: xlsx``, not decoded into an encoding error.
+    reads_text: ClassVar[bool] = True
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
         super().__init__(options, context)
@@ -174,11 +185,18 @@ class FileConnector(BatchWriter[_Edit], Connector[FileOptionsT]):
             message = f"{self.file} is a folder, not a file"
             raise ConnectorError(message, where=where, hint=PATH_HINT)
         try:
-            return self.file.open("rb")
+            stream = self.file.open("rb")
         except OSError as exc:
             raise ConnectorError(
                 f"cannot read {self.file}: {exc.strerror or exc}", where=where, hint=PATH_HINT
             ) from exc
+        if self.reads_text:
+            kind = workbook_kind(stream.read(WORKBOOK_HEAD))
+            if kind is not None:
+                stream.close()
+                raise workbook_problem(where, kind)
+            stream.seek(0)
+        return stream
 
     def origin(self, line: int | str) -> str:
         """``path:line`` for a record's origin and for problems."""
@@ -328,6 +346,39 @@ def read_text(stream: BinaryIO, encoding: str, path: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise decode_error(exc, line, encoding, f"{path}:{line}", ProblemCollector()) from None
+
+
+#: How a spreadsheet workbook starts: a zip archive (xlsx, xlsm, xlsb, ods) or an OLE2
+#: compound document (legacy xls).
+ZIP_MAGIC = b"PK\x03\x04"
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+#: Bytes of a file :func:`workbook_kind` looks at.
+WORKBOOK_HEAD = 96
+
+
+def workbook_kind(head: bytes) -> str | None:
+    """``head``'s spreadsheet format by its first bytes (``xlsx``, ``ods``, ``xls``), or None
+    for anything else. An OpenDocument file stores its media type uncompressed as the zip's
+    first entry (``mimetype``), so it can be told from an Office Open XML workbook; any other
+    zip archive is taken for a workbook too, as no text export starts with ``PK\\x03\\x04``."""
+    if head.startswith(OLE2_MAGIC):
+        return "xls"
+    if head.startswith(ZIP_MAGIC):
+        return "ods" if b"opendocument.spreadsheet" in head else "xlsx"
+    return None
+
+
+def workbook_problem(path: str, kind: str) -> InputError:
+    """The error for a spreadsheet workbook given to a text connector (csv, json, xml)."""
+    what = (
+        "a spreadsheet (OpenDocument .ods)"
+        if kind == "ods"
+        else f"an Excel file (.{kind} workbook)"
+    )
+    return InputError(
+        [Problem(path, f"this is {what}, use connector: xlsx")],
+        hint="the xlsx connector reads workbooks; or save the sheet as CSV (UTF-8)",
+    )
 
 
 def blank_problem(path: str) -> InputError:

@@ -29,7 +29,7 @@ rewrites it (a feed is generated, not edited).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 from xml.parsers import expat
@@ -38,10 +38,10 @@ from pydantic import field_validator, model_validator
 
 from omnisync.errors import InputError, Problem
 from omnisync.models import Entity, Record
-from omnisync.sdk.connector import Capabilities, ConnectorContext, ConnectorOptions
+from omnisync.sdk.connector import ConnectorContext, ConnectorOptions
 from omnisync.sdk.mapping import FieldMapping, ProblemCollector, RowMapper, missing_columns_error
 
-from .base import FileConnector, FileOptions, MappedCapabilities, blank_problem
+from .base import FileConnector, FileOptions, ReadOnlyCapabilities, blank_problem
 from .presets import Preset, apply_preset, known_preset, preset_named
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
@@ -204,19 +204,12 @@ class _Parser:
         return ready
 
 
-class _ReadOnly(MappedCapabilities):
-    """What the feed's mapping reads; a feed is never written."""
-
-    def __get__(self, instance: FileConnector | None, owner: type | None = None) -> Capabilities:
-        return replace(super().__get__(instance, owner), writes=frozenset(), max_batch=1)
-
-
 class XmlConnector(FileConnector[XmlOptions]):
     """Reads an XML product feed (RSS 2.0 or Atom, Google Merchant Center's namespace)."""
 
     description = "XML product feed (Google Merchant RSS 2.0 / Atom); read only"
     Options = XmlOptions
-    capabilities = _ReadOnly(frozenset({Entity.CONTENT, Entity.PRICE, Entity.STOCK}))
+    capabilities = ReadOnlyCapabilities(frozenset({Entity.CONTENT, Entity.PRICE, Entity.STOCK}))
 
     def __init__(self, options: ConnectorOptions, context: ConnectorContext) -> None:
         super().__init__(options, context)
