@@ -16,8 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from omnisync.cli import app
-from omnisync.config import load_config
 from omnisync.config import json_schema as config_json_schema
+from omnisync.config import load_config
 from omnisync.config.reading import load_with_lines
 from omnisync.errors import ConfigError
 from omnisync.models import Field, Record
