@@ -281,3 +281,24 @@ def test_help_lists_the_completion_options() -> None:
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "160"})
     assert "--install-completion" in result.stdout
     assert "--show-completion" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_bash_itself_completes_through_the_installed_script(project: Path) -> None:
+    """The script `--show-completion` prints, sourced in a real bash, as a Tab runs it."""
+    script = """
+        source <(_OMNISYNC_COMPLETE=source_bash omnisync)
+        COMP_WORDS=(omnisync sync -C pos); COMP_CWORD=3
+        _omnisync_completion omnisync pos sync
+        printf '%s\\n' "${COMPREPLY[@]}"
+    """
+    path = f"{OMNISYNC.parent}{os.pathsep}{os.environ['PATH']}"
+    done = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", script],
+        env={**os.environ, "PATH": path},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == ["pos", "pos-db"]
+    assert done.stderr == ""
