@@ -78,13 +78,12 @@ def config_schema() -> dict[str, Any]:
         properties["connector"] = {
             **properties["connector"],
             "description": "An installed connector (`omnisync connectors` lists them).",
-            "enum": sorted(sdk.available_connectors()),
+            "enum": sorted(options),
         }
         properties["options"]["description"] = "The options of the connector named above."
         defs[block]["allOf"] = branches
     schema = {
         "$schema": DIALECT,
-        "$id": "https://omnisync.dev/omnisync.schema.json",
         "title": "omnisync configuration",
         **{key: value for key, value in top.items() if key != "title"},
         "definitions": dict(sorted(defs.items())),
