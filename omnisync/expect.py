@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -180,12 +180,27 @@ class TextRule(Strict):
         return value
 
 
+def _shorthand_schema(schema: dict[str, Any], cls: type) -> None:
+    """The JSON Schema of a tolerance (``omnisync schema``) accepts the shorthands
+    :meth:`MoneyTolerance._shorthand` reads, too."""
+    block = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "examples": ["0.01", "0.5%"]},
+        {key: value for key, value in block.items() if key not in ("title", "description")},
+    ]
+    schema.update({key: block[key] for key in ("title", "description") if key in block})
+
+
 class MoneyTolerance(Strict):
     """How far a money value may be from the expected one and still be equal: an ``amount``
     in the currency, a ``percent`` of the expected amount, or both (the larger applies).
 
     Written in a config as ``0.01`` (an amount), ``"0.5%"`` (relative) or
     ``{amount: 0.01, percent: 0.5}``."""
+
+    model_config = ConfigDict(json_schema_extra=_shorthand_schema)
 
     amount: Decimal = Field(default=Decimal(0), ge=0)
     percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)

@@ -16,17 +16,19 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
-from pydantic import field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
 from omnisync.errors import InputError, Problem
 from omnisync.sdk.mapping import FieldMapping, ProblemCollector, RowMapper, missing_columns_error
 
 from .base import FileOptions, blank_problem, decoded_lines
-from .presets import Preset, apply_preset, known_preset, preset_named
+from .presets import Preset, apply_preset, known_preset, preset_json_schema, preset_named
 
 
 class CsvOptions(FileOptions):
     """Options of the csv connector."""
+
+    model_config = ConfigDict(json_schema_extra=preset_json_schema)
 
     #: Field separator: one character; ``\\t`` or ``tab`` for tabs.
     delimiter: str = ","

@@ -119,6 +119,24 @@ def apply_preset(data: Any, fields: Collection[str]) -> Any:
     return merged
 
 
+def preset_json_schema(schema: dict[str, Any], cls: type) -> None:
+    """JSON Schema of options with a ``preset:`` (``omnisync schema``): the shipped presets
+    to choose from, and a mapping that is required (with its ``sku``) only without one."""
+    schema["properties"]["preset"]["anyOf"] = [
+        {"enum": sorted(presets()), "type": "string"},
+        {"type": "null"},
+    ]
+    schema["required"] = [key for key in schema.get("required", []) if key != "mapping"]
+    if not schema["required"]:
+        del schema["required"]
+    schema.setdefault("allOf", []).append(
+        {
+            "if": {"required": ["preset"], "properties": {"preset": {"type": "string"}}},
+            "else": {"required": ["mapping"], "properties": {"mapping": {"required": ["sku"]}}},
+        }
+    )
+
+
 def known_preset(value: str | None) -> str | None:
     """``value`` when it names a shipped preset (or is unset), else the error listing them."""
     if value is not None and value not in presets():

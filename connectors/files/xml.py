@@ -34,7 +34,7 @@ from itertools import islice
 from typing import Any
 from xml.parsers import expat
 
-from pydantic import field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
 from omnisync.errors import InputError, Problem
 from omnisync.models import Entity, Record
@@ -42,7 +42,7 @@ from omnisync.sdk.connector import ConnectorContext, ConnectorOptions
 from omnisync.sdk.mapping import FieldMapping, ProblemCollector, RowMapper, missing_columns_error
 
 from .base import FileConnector, FileOptions, ReadOnlyCapabilities, blank_problem
-from .presets import Preset, apply_preset, known_preset, preset_named
+from .presets import Preset, apply_preset, known_preset, preset_json_schema, preset_named
 
 GOOGLE_NS = "http://base.google.com/ns/1.0"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -57,6 +57,8 @@ _SAMPLE = 1000
 
 class XmlOptions(FileOptions):
     """Options of the xml connector."""
+
+    model_config = ConfigDict(json_schema_extra=preset_json_schema)
 
     #: Local name of the element holding one record; unset: ``item`` (RSS) or ``entry`` (Atom).
     records: str | None = None

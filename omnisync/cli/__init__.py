@@ -28,7 +28,7 @@ app = typer.Typer(
     name="omnisync",
     help=f"Keep every sales channel consistent with the canonical catalogue.\n\n{boundary.EXIT_CODES}",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )

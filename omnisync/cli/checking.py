@@ -12,6 +12,7 @@ from rich.table import Table
 from omnisync import pipeline
 from omnisync.check import CheckRequest
 from omnisync.cli.boundary import errors_to_exit
+from omnisync.cli.completion import channel_names
 from omnisync.cli.options import (
     DEFAULT_CONFIG,
     ConfigOption,
@@ -34,7 +35,12 @@ def check(
     config: ConfigOption = Path(DEFAULT_CONFIG),
     channel: Annotated[
         list[str] | None,
-        typer.Option("--channel", "-C", help="Check only this channel (repeatable)."),
+        typer.Option(
+            "--channel",
+            "-C",
+            help="Check only this channel (repeatable).",
+            autocompletion=channel_names,
+        ),
     ] = None,
     fmt: FormatOption = "table",
     output: OutputOption = None,
@@ -174,5 +180,18 @@ def connectors() -> None:
     stdout_console().print(table)
 
 
+@errors_to_exit
+def schema() -> None:
+    """Print the config file's JSON Schema, for editors: completion and checks as you type.
+
+    It covers the options of every installed connector. Save it (`omnisync schema >
+    omnisync.schema.json`) and point the first line of the config at it:
+    `# yaml-language-server: $schema=omnisync.schema.json`.
+    """
+    from omnisync.config.json_schema import schema_text
+
+    typer.echo(schema_text(), nl=False)
+
+
 #: The commands of this module, in the order `omnisync --help` lists them.
-COMMANDS = (check, validate, connectors)
+COMMANDS = (check, validate, schema, connectors)

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from omnisync import pipeline
 from omnisync.cli.boundary import errors_to_exit
+from omnisync.cli.completion import run_ids
 from omnisync.cli.options import (
     FormatOption,
     LimitOption,
@@ -174,7 +175,10 @@ def _run_summary(run: RunSummary, events: int = 0) -> str:
 
 @errors_to_exit
 def show(
-    run: Annotated[str, typer.Argument(help="Run id, a unique prefix of it, or 'last'.")] = "last",
+    run: Annotated[
+        str,
+        typer.Argument(help="Run id, a unique prefix of it, or 'last'.", autocompletion=run_ids),
+    ] = "last",
     config: StoreConfigOption = None,
     state: StateOption = None,
     fmt: FormatOption = "table",

@@ -9,6 +9,7 @@ import typer
 
 from omnisync import pipeline
 from omnisync.cli.boundary import errors_to_exit
+from omnisync.cli.completion import channel_names
 from omnisync.cli.options import DEFAULT_CONFIG, ConfigOption, StateOption, parse_at, read_config
 from omnisync.cli.output import progress
 from omnisync.secrets import mask
@@ -22,7 +23,12 @@ def publish(
     config: ConfigOption = Path(DEFAULT_CONFIG),
     channel: Annotated[
         list[str] | None,
-        typer.Option("--channel", "-C", help="Publish only this channel (repeatable)."),
+        typer.Option(
+            "--channel",
+            "-C",
+            help="Publish only this channel (repeatable).",
+            autocompletion=channel_names,
+        ),
     ] = None,
     dry_run: Annotated[
         bool,

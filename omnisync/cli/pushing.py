@@ -14,6 +14,7 @@ import typer
 from omnisync import pipeline
 from omnisync.check import CheckRequest
 from omnisync.cli.boundary import errors_to_exit
+from omnisync.cli.completion import channel_names, push_run_ids
 from omnisync.cli.options import (
     DEFAULT_CONFIG,
     GLOBAL,
@@ -65,7 +66,12 @@ def plan(
     ] = None,
     channel: Annotated[
         list[str] | None,
-        typer.Option("--channel", "-C", help="Plan only this channel (repeatable)."),
+        typer.Option(
+            "--channel",
+            "-C",
+            help="Plan only this channel (repeatable).",
+            autocompletion=channel_names,
+        ),
     ] = None,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="table or json (the plan on stdout).")
@@ -116,7 +122,11 @@ def apply(
     config: ConfigOption = Path(DEFAULT_CONFIG),
     resume: Annotated[
         str | None,
-        typer.Option("--resume", help="Finish an interrupted push run (its id, or 'last')."),
+        typer.Option(
+            "--resume",
+            help="Finish an interrupted push run (its id, or 'last').",
+            autocompletion=push_run_ids,
+        ),
     ] = None,
     yes: YesOption = False,
     dry_run: DryRunOption = False,
@@ -170,7 +180,12 @@ def apply(
 
 @errors_to_exit
 def undo(
-    run: Annotated[str, typer.Argument(help="The push run to revert (id, prefix or 'last').")],
+    run: Annotated[
+        str,
+        typer.Argument(
+            help="The push run to revert (id, prefix or 'last').", autocompletion=push_run_ids
+        ),
+    ],
     config: ConfigOption = Path(DEFAULT_CONFIG),
     yes: YesOption = False,
     dry_run: DryRunOption = False,
@@ -247,7 +262,12 @@ def sync(
     config: ConfigOption = Path(DEFAULT_CONFIG),
     channel: Annotated[
         list[str] | None,
-        typer.Option("--channel", "-C", help="Sync only this channel (repeatable)."),
+        typer.Option(
+            "--channel",
+            "-C",
+            help="Sync only this channel (repeatable).",
+            autocompletion=channel_names,
+        ),
     ] = None,
     dry_run: DryRunOption = False,
     force: ForceOption = False,

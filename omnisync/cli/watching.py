@@ -10,6 +10,7 @@ import typer
 
 from omnisync import pipeline
 from omnisync.cli.boundary import errors_to_exit
+from omnisync.cli.completion import source_names
 from omnisync.cli.options import DEFAULT_CONFIG, ConfigOption, StateOption, read_config
 from omnisync.errors import UsageError
 
@@ -48,7 +49,10 @@ def watch(
 def outbox(
     config: ConfigOption = Path(DEFAULT_CONFIG),
     source: Annotated[
-        str, typer.Option("--source", "-s", help="canonical (default) or a channel.")
+        str,
+        typer.Option(
+            "--source", "-s", help="canonical (default) or a channel.", autocompletion=source_names
+        ),
     ] = "canonical",
     install: Annotated[
         bool, typer.Option("--install", help="Create it in the database now.")

@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Protocol
 
+from pydantic import ConfigDict, StringConstraints, field_validator, model_validator
 from pydantic import Field as PydanticField
-from pydantic import StringConstraints, field_validator, model_validator
 
 from omnisync.errors import InputError, Problem
 from omnisync.markup import DescriptionFormat, html_text
@@ -54,8 +54,22 @@ Column = Annotated[str, StringConstraints(min_length=1)]
 DEFAULT_LOCATION = "default"
 
 
+def mapping_json_schema(schema: dict[str, Any], cls: type) -> None:
+    """JSON Schema of options with a ``mapping:`` (``omnisync schema``): its ``sku`` is
+    required there, not in :class:`FieldMapping`'s own schema, so that options whose mapping
+    may be partial (a csv ``preset:`` supplies the rest) can say so."""
+    if "mapping" in schema.get("properties", {}):
+        schema.setdefault("allOf", []).append({"properties": {"mapping": {"required": ["sku"]}}})
+
+
+def _sku_optional(schema: dict[str, Any], cls: type) -> None:
+    schema.pop("required", None)  # see mapping_json_schema
+
+
 class ParseOptions(ConnectorOptions):
     """How a source writes numbers, money and dates; embedded flat in connector options."""
+
+    model_config = ConfigDict(json_schema_extra=mapping_json_schema)
 
     #: Decimal separator: ``"."``, ``","`` or ``"auto"`` (decided per value, ambiguous
     #: values such as ``1,299`` are rejected).
@@ -96,6 +110,8 @@ class ParseOptions(ConnectorOptions):
 class FieldMapping(ConnectorOptions):
     """Record field -> source column. Only ``sku`` is required; unmapped fields are not
     compared for this source."""
+
+    model_config = ConfigDict(json_schema_extra=_sku_optional)
 
     sku: Column
     title: Column | None = None
