@@ -394,6 +394,31 @@ class Engine:
         finally:
             con.unregister("_wanted")
 
+    def sku_range(
+        self, side: Side, table: str, low: str, high: str | None, *, first: bool = False
+    ) -> Side:
+        """The SKUs of a loaded ``side`` from ``low`` up to (not including) ``high`` as
+        ``table``'s own tables, with their quality notes (and, ``first``, the notes of rows
+        without a SKU): a catalogue taken a slice at a time."""
+        self.drop(table)
+        parts: tuple[str, ...] = ("items", "stock")
+        if self.has_prices(side.table):
+            parts += ("prices", "modified", "lists")
+        where = f"sku >= {expect.sql_str(low)}" + (
+            f" AND sku < {expect.sql_str(high)}" if high else ""
+        )
+        for part in parts:
+            self.con.execute(
+                f"CREATE TABLE {table}_{part} AS SELECT * FROM {side.table}_{part} WHERE {where}"
+            )
+        notes = tuple(
+            note
+            for note in side.notes
+            if (note.sku and note.sku >= low and (high is None or note.sku < high))
+            or (first and not note.sku)
+        )
+        return replace(self._side(table, side.fields), notes=notes, where=side.where)
+
     def _restrict(self, table: str, side: Side, skus: Collection[str]) -> Side:
         """Keep only ``skus`` of a loaded side (as tables, whatever the fast path made)."""
         con = self.con

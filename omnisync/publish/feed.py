@@ -20,12 +20,14 @@ full feed leaves out — unless ``force``. An unchanged feed is not rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from omnisync.check import CheckRequest, Progress, evaluation_time, load_canonical, open_engine
 from omnisync.config import Config
@@ -219,49 +221,73 @@ def _feed(
             where=where,
             hint="set expect.assortment: full for a published feed",
         )
-    records, blanks = expected_records(engine, config, name, canonical, evaluated)
     fmt = FORMATS[rules.format](rules)
-    rows, invalid = [], []
-    for record in records:
-        row = fmt.row(Item(record, rules, engine.zone))
-        problems = fmt.problems(row)
-        if problems:
-            invalid.append(f"SKU {record['sku']}: {', '.join(problems)}")
+    blanks = Counted()
+    records = expected_records(engine, config, name, canonical, evaluated, blanks)
+    outcome = FeedOutcome(name, rules.format, path, 0, canonical.count, [])
+    # Streamed: each item is written as it is made; a refusal or the guard raises inside the
+    # block, and the feed file is left as it was.
+    with contextlib.ExitStack() as stack:
+        feed: FeedFile | None = None
+        handle: TextIO
+        if dry_run:
+            handle = stack.enter_context(open(os.devnull, "w", encoding="utf-8"))
         else:
-            rows.append(row)
-    if invalid and rules.on_invalid == "refuse":
-        shown = [Problem(path.name, message) for message in invalid[:_SHOWN]]
-        if len(invalid) > _SHOWN:
-            shown.append(Problem("", f"... and {len(invalid) - _SHOWN} more items"))
-        raise InputError(
-            shown,
-            where=name,
-            hint=f"give canonical the missing values, set {where}.link / image_link, "
-            f"or {where}.on_invalid: skip to publish the other items",
-        )
-    for message in invalid:
-        log.warning("%s: left out of the feed: %s", name, message)
-    outcome = FeedOutcome(
-        name, rules.format, path, len(rows), canonical.count, invalid, blanks=blanks
-    )
-    outcome.previous = _previous(config, store, name, path)
-    _guard(outcome, rules, force, where)
-    if dry_run:
-        return outcome
-    with FeedFile(path, name) as feed:
-        fmt.header(feed.handle)
-        for row in rows:
-            fmt.write(feed.handle, row)
-        fmt.footer(feed.handle)
-    outcome.changed = feed.changed
+            feed = stack.enter_context(FeedFile(path, name))
+            handle = feed.handle
+        fmt.header(handle)
+        invalid = outcome.skipped
+        for record in records:
+            row = fmt.row(Item(record, rules, engine.zone))
+            problems = fmt.problems(row)
+            if problems:
+                invalid.append(f"SKU {record['sku']}: {', '.join(problems)}")
+            elif not (invalid and rules.on_invalid == "refuse"):
+                fmt.write(handle, row)
+                outcome.items += 1
+        fmt.footer(handle)
+        if invalid and rules.on_invalid == "refuse":
+            shown = [Problem(path.name, message) for message in invalid[:_SHOWN]]
+            if len(invalid) > _SHOWN:
+                shown.append(Problem("", f"... and {len(invalid) - _SHOWN} more items"))
+            raise InputError(
+                shown,
+                where=name,
+                hint=f"give canonical the missing values, set {where}.link / image_link, "
+                f"or {where}.on_invalid: skip to publish the other items",
+            )
+        for message in invalid:
+            log.warning("%s: left out of the feed: %s", name, message)
+        outcome.blanks = blanks.n
+        if not force:
+            outcome.previous = _previous(config, store, name, path)
+            _guard(outcome, rules, force, where)
+    outcome.changed = feed.changed if feed is not None else False
     return outcome
 
 
+@dataclass
+class Counted:
+    """A count a generator reports as it goes."""
+
+    n: int = 0
+
+
+#: Canonical SKUs made into feed items per step: bounds memory whatever the catalogue size.
+CHUNK = 50_000
+
+
 def expected_records(
-    engine: DiffEngine, config: Config, name: str, canonical: Side, evaluated: datetime
-) -> tuple[list[dict[str, object]], int]:
-    """Every canonical SKU's expected record for channel ``name`` (in SKU order), as the
-    check computes it, and how many canonical values were blank (left out)."""
+    engine: DiffEngine,
+    config: Config,
+    name: str,
+    canonical: Side,
+    evaluated: datetime,
+    blanks: Counted | None = None,
+) -> Iterator[dict[str, object]]:
+    """Every canonical SKU's expected record for channel ``name``, in SKU order, as the check
+    computes it, :data:`CHUNK` SKUs at a time; ``blanks`` counts the canonical values that
+    were blank (left out)."""
     channel = config.channel_config(name)
     rules = channel.publish
     assert rules is not None
@@ -277,20 +303,33 @@ def expected_records(
     fields = frozenset(compared_fields(canonical.fields, frozenset(shown), unchecked))
     if Field.STOCK in shown and Field.STOCK in canonical.fields:
         fields |= {Field.STOCK}
-    table = "publish_empty"
-    side = engine.load(table, [], fields)
+    empty = "publish_empty"
+    part = "publish_part"
+    bounds = [
+        row[0]
+        for row in engine.con.execute(
+            f"SELECT sku FROM (SELECT sku, row_number() OVER (ORDER BY sku) AS n "
+            f"FROM {canonical.table}_items) WHERE n % {CHUNK} = 1 ORDER BY sku"
+        ).fetchall()
+    ]
     try:
-        comparison = ChannelComparison(
-            name, canonical, side, unchecked, config.model.canonical.prices, evaluated
-        )
-        findings, _ = engine.diff(comparison)
-    except OmnisyncError:
-        raise
+        side = engine.load(empty, [], fields)
+        for n, low in enumerate(bounds):
+            high = bounds[n + 1] if n + 1 < len(bounds) else None
+            chunk = engine.sku_range(canonical, part, low, high, first=n == 0)
+            comparison = ChannelComparison(
+                name, chunk, side, unchecked, config.model.canonical.prices, evaluated
+            )
+            findings, _ = engine.diff(comparison)
+            engine.drop(part)
+            if blanks is not None:
+                blanks.n += sum(1 for f in findings if f.kind is Kind.DATA_QUALITY)
+            made = [f.after for f in findings if f.kind is Kind.MISSING and f.after]
+            del findings
+            yield from made
     finally:
-        engine.drop(table)
-    records = [f.after for f in findings if f.kind is Kind.MISSING and f.after]
-    blanks = sum(1 for f in findings if f.kind is Kind.DATA_QUALITY)
-    return records, blanks
+        engine.drop(empty)
+        engine.drop(part)
 
 
 def _previous(config: Config, store: Store | None, name: str, path: Path) -> int | None:

@@ -20,6 +20,7 @@ columns ``sku``, ``title``, ``url``, ``price`` (gross, a plain number), ``delive
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 import string
@@ -58,6 +59,14 @@ def amount_text(amount: str | Decimal, currency: str) -> str:
     return f"{value:f}"
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(template: str) -> tuple[list[tuple[str, str | None, str | None, str | None]], bool]:
+    """A template's pieces (parsed once per feed, not per item) and whether one placeholder
+    is the whole of it."""
+    parts = list(string.Formatter().parse(template))
+    return parts, len(parts) == 1 and not parts[0][0] and parts[0][1] is not None
+
+
 @dataclass
 class Item:
     """One SKU of a feed: its expected record and the feed's rules."""
@@ -85,8 +94,7 @@ class Item:
         are percent-encoded, unless one placeholder is the whole template (a URL itself)."""
         if template is None:
             return None
-        parts = list(string.Formatter().parse(template))
-        whole = len(parts) == 1 and not parts[0][0] and parts[0][1] is not None
+        parts, whole = _parsed(template)
         out = []
         for literal, name, _, _ in parts:
             out.append(literal)
