@@ -59,7 +59,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from omnisync.errors import OmnisyncError
@@ -71,6 +71,7 @@ from .base import FileConnector
 from .columnar import read_table
 from .csv_dialect import CsvDialect, CsvOptions, TsvOptions
 from .csv_document import CsvDocument
+from .presets import presets
 
 __all__ = ["CsvConnector", "CsvOptions", "TsvConnector", "TsvOptions"]
 
@@ -87,6 +88,25 @@ class CsvConnector(FileConnector[CsvOptions]):
         super().__init__(options, context)
         #: How the file is read, shared by the row path, the columnar path and the document.
         self.dialect = CsvDialect(self.options, self.name)
+
+    @staticmethod
+    def recognise(header: Sequence[str]) -> tuple[str, dict[str, Any]] | None:
+        """The preset whose export ``header`` is (its required columns present, the most of
+        its others matched, at least three), with the columns it maps in this header; None
+        when the header is no known export (``omnisync init`` asks)."""
+        present = set(header)
+        best: tuple[int, str, dict[str, Any]] | None = None
+        for name, preset in presets().items():
+            found = {
+                key: next(c for c in candidates if c in present)
+                for key, candidates in preset.mapping.items()
+                if isinstance(candidates, list) and any(c in present for c in candidates)
+            }
+            if not preset.required <= set(found) or len(found) < 3:
+                continue
+            if best is None or len(found) > best[0]:
+                best = (len(found), name, found)
+        return (best[1], best[2]) if best else None
 
     def mapper(self) -> RowMapper:
         """The mapper; with a preset, its columns are matched to the file's header."""

@@ -19,7 +19,15 @@ from typing import Annotated
 import typer
 
 from omnisync import __version__
-from omnisync.cli import boundary, checking, history, publishing, pushing, watching
+from omnisync.cli import (
+    boundary,
+    checking,
+    history,
+    publishing,
+    pushing,
+    starting,
+    watching,
+)
 from omnisync.cli.options import GLOBAL
 from omnisync.console import setup_logging, stderr_console
 from omnisync.interrupt import on_signal
@@ -64,7 +72,7 @@ def main_options(
 
 
 #: The modules of commands, in the order `omnisync --help` lists them.
-COMMAND_MODULES = (checking, history, pushing, publishing, watching)
+COMMAND_MODULES = (starting, checking, history, pushing, publishing, watching)
 
 for _module in COMMAND_MODULES:
     for _command in _module.COMMANDS:
