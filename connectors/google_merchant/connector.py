@@ -46,7 +46,9 @@ exceed it.
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -235,31 +237,31 @@ class GoogleMerchantConnector(
     def read(self) -> Iterator[Record]:
         """Every product of this language and feed label, with its stores when asked."""
         problems: list[Problem] = []
-        size = self.options.page_size
         with ThreadPoolExecutor(
             self.options.concurrency, thread_name_prefix=f"omnisync-{self.name}"
         ) as pool:
             self.api.token()  # once, before the threads would all ask
-            page: Future[dict[str, Any]] | None = pool.submit(self.api.list_products, size)
+            chain = _PageChain(pool, self.api, self.options.page_size)
             number = 0
             waiting: deque[tuple[list[Record], list[Future[list[list[dict[str, Any]]]]]]] = deque()
-            while page is not None:
-                data = page.result()
-                number += 1
-                token = data.get("nextPageToken")
-                # The next page first: it is the chain every other request hangs on.
-                page = pool.submit(self.api.list_products, size, token) if token else None
-                found = self._records(data.get("products") or [], number, problems)
-                inventories = []
-                if self.options.stores is not None:
-                    names = [self._pid(r.sku) for r in found]
-                    inventories = [
-                        pool.submit(self._local_inventories, chunk)
-                        for chunk in chunked(names, self.options.batch_size)
-                    ]
-                waiting.append((found, inventories))
-                while waiting and (page is None or all(f.done() for f in waiting[0][1])):
+            try:
+                for data in chain:
+                    number += 1
+                    found = self._records(data.get("products") or [], number, problems)
+                    inventories = []
+                    if self.options.stores is not None:
+                        names = [self._pid(r.sku) for r in found]
+                        inventories = [
+                            pool.submit(self._local_inventories, chunk)
+                            for chunk in chunked(names, self.options.batch_size)
+                        ]
+                    waiting.append((found, inventories))
+                    while waiting and (chain.done or all(f.done() for f in waiting[0][1])):
+                        yield from self._with_stores(*waiting.popleft())
+                while waiting:
                     yield from self._with_stores(*waiting.popleft())
+            finally:
+                chain.stop()
         if problems:
             raise InputError(
                 problems, where=self.name, hint="fix these products in Merchant Center"
@@ -553,3 +555,44 @@ def _split(
             request.covers.append(indexes)
         requests.append(request)
     return requests
+
+
+class _PageChain:
+    """``products.list`` pages, each asked for by the thread that received the one before,
+    as soon as it has the ``nextPageToken``: the chain of pages (each needs its
+    predecessor's token) never waits for the reader to turn a page into records."""
+
+    def __init__(self, pool: ThreadPoolExecutor, api: MerchantClient, size: int) -> None:
+        self._pool = pool
+        self._api = api
+        self._size = size
+        self._next: queue.SimpleQueue[Future[dict[str, Any]] | None] = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        #: Whether the last page has been handed out.
+        self.done = False
+        self._next.put(pool.submit(self._fetch, None))
+
+    def _fetch(self, token: str | None) -> dict[str, Any]:
+        try:
+            data = self._api.list_products(self._size, token)
+        except BaseException:
+            self._next.put(None)
+            raise
+        following = data.get("nextPageToken")
+        if following and not self._stopped.is_set():
+            self._next.put(self._pool.submit(self._fetch, following))
+        else:
+            self._next.put(None)
+        return data
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while (page := self._next.get()) is not None:
+            data = page.result()
+            if not data.get("nextPageToken"):
+                self.done = True
+            yield data
+        self.done = True
+
+    def stop(self) -> None:
+        """No more pages after the ones in flight (the reader stopped early)."""
+        self._stopped.set()
