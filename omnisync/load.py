@@ -71,6 +71,9 @@ PRICES_SCHEMA = pa.schema(
 LISTS_SCHEMA = pa.schema(
     [("sku", pa.string()), ("list", pa.string()), ("price", _DEC), ("currency", pa.string())]
 )
+#: ``{table}_parents``: the product each record is a variant of
+#: (:attr:`~omnisync.models.Record.parent`), for the identity findings. Record streams only.
+PARENTS_SCHEMA = pa.schema([("sku", pa.string()), ("parent", pa.string())])
 #: ``{table}_modified``: when the source last changed each record
 #: (:attr:`~omnisync.models.Record.modified_at`, UTC), for ``expect.lag``. Only record streams
 #: make it, with rows only for records whose connector reports the time.
@@ -134,6 +137,7 @@ class _Batch:
         self.prices: dict[str, list[Any]] = {name: [] for name in PRICES_SCHEMA.names}
         self.modified: dict[str, list[Any]] = {name: [] for name in MODIFIED_SCHEMA.names}
         self.lists: dict[str, list[Any]] = {name: [] for name in LISTS_SCHEMA.names}
+        self.parents: dict[str, list[Any]] = {name: [] for name in PARENTS_SCHEMA.names}
 
     def __len__(self) -> int:
         return len(self.items["sku"])
@@ -171,6 +175,9 @@ class _Batch:
                 self.prices["location"].append(location)
                 self.prices["price"].append(price.amount)
                 self.prices["currency"].append(price.currency)
+        if r.parent is not None:
+            self.parents["sku"].append(r.sku)
+            self.parents["parent"].append(r.parent)
         if r.price_lists:
             for name, price in r.price_lists.items():
                 self.lists["sku"].append(r.sku)
@@ -212,7 +219,7 @@ class _Batch:
                 problems.append(Problem(where[sku] or "", f"SKU {sku}: stock: {exc}"))
         return problems
 
-    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
+    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
         arrays = []
         for name in ITEM_SCHEMA.names:
             type_ = ITEM_SCHEMA.field(name).type
@@ -244,7 +251,8 @@ class _Batch:
             ],
             schema=LISTS_SCHEMA,
         )
-        return items, stock, prices, modified, lists
+        parents = pa.Table.from_pydict(self.parents, schema=PARENTS_SCHEMA)
+        return items, stock, prices, modified, lists, parents
 
 
 @dataclass
@@ -383,7 +391,7 @@ class Engine:
         self.drop(table)
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(source):
-            parts += ("prices", "modified", "lists")
+            parts += ("prices", "modified", "lists", "parents")
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
         try:
             for part in parts:
@@ -403,7 +411,7 @@ class Engine:
         self.drop(table)
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(side.table):
-            parts += ("prices", "modified", "lists")
+            parts += ("prices", "modified", "lists", "parents")
         where = f"sku >= {expect.sql_str(low)}" + (
             f" AND sku < {expect.sql_str(high)}" if high else ""
         )
@@ -425,7 +433,7 @@ class Engine:
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(table):
-            parts += ("prices", "modified", "lists")
+            parts += ("prices", "modified", "lists", "parents")
         try:
             for part in parts:
                 con.execute(
@@ -579,6 +587,9 @@ class Engine:
         con.register("_empty_lists", LISTS_SCHEMA.empty_table())
         con.execute(f"CREATE TABLE {table}_lists AS SELECT * FROM _empty_lists")
         con.unregister("_empty_lists")
+        con.register("_empty_parents", PARENTS_SCHEMA.empty_table())
+        con.execute(f"CREATE TABLE {table}_parents AS SELECT * FROM _empty_parents")
+        con.unregister("_empty_parents")
         count = 0
         batch = _Batch()
         for record in records:
@@ -597,7 +608,7 @@ class Engine:
 
     def _append(self, table: str, batch: _Batch) -> None:
         try:
-            items, stock, prices, modified, lists = batch.tables()
+            items, stock, prices, modified, lists, parents = batch.tables()
         except (pa.ArrowInvalid, OverflowError, InvalidOperation):
             problems = batch.out_of_range()
             if not problems:
@@ -619,6 +630,10 @@ class Engine:
             self.con.register("_batch_modified", modified)
             self.con.execute(f"INSERT INTO {table}_modified SELECT * FROM _batch_modified")
             self.con.unregister("_batch_modified")
+        if parents.num_rows:
+            self.con.register("_batch_parents", parents)
+            self.con.execute(f"INSERT INTO {table}_parents SELECT * FROM _batch_parents")
+            self.con.unregister("_batch_parents")
         if lists.num_rows:
             self.con.register("_batch_lists", lists)
             self.con.execute(f"INSERT INTO {table}_lists SELECT * FROM _batch_lists")
@@ -629,6 +644,16 @@ class Engine:
         row = self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_prices"]
         ).fetchall()[0]
+        return bool(row and row[0])
+
+    def parented(self, table: str) -> bool:
+        """Whether any record of ``table`` names the product it is a variant of."""
+        exists = self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [f"{table}_parents"]
+        ).fetchall()[0]
+        if not (exists and exists[0]):
+            return False
+        row = self.con.execute(f"SELECT EXISTS (SELECT 1 FROM {table}_parents)").fetchall()[0]
         return bool(row and row[0])
 
     def price_lists(self, table: str) -> list[str]:
@@ -668,6 +693,7 @@ class Engine:
         self.con.execute(f"DROP TABLE IF EXISTS {table}_prices")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_modified")
         self.con.execute(f"DROP TABLE IF EXISTS {table}_lists")
+        self.con.execute(f"DROP TABLE IF EXISTS {table}_parents")
 
     def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
         """SKUs listed more than once: (sku, count, origins in file order)."""

@@ -108,6 +108,9 @@ class Record:
     #: When the source last changed the record, where its connector knows (shops do): with
     #: ``expect.lag`` a record changed more recently is not compared (an edit in flight).
     modified_at: datetime | None = None
+    #: The product this record is a variant of, as the source names it (the parent's SKU or
+    #: the product's handle): a SKU under another parent in a channel is an identity finding.
+    parent: str | None = None
     #: The channel's own identifiers (product id, variant id, inventory item id, ...).
     ids: dict[str, str] = field(default_factory=dict)
     #: Where the record came from, for messages: ``file.csv:12``, ``GET /products?page=3``.

@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: The layout version of a snapshot folder; a reader refuses others.
 FORMAT = 1
 #: The engine's tables of one loaded source, by suffix.
-PARTS = ("items", "stock", "prices", "modified", "lists")
+PARTS = ("items", "stock", "prices", "modified", "lists", "parents")
 MANIFEST = "manifest.json"
 _TEMP = ".partial-"
 

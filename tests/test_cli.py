@@ -425,3 +425,32 @@ def test_a_renamed_sku_is_an_identity_finding_in_its_own_section_and_not_reliste
     assert not [c for c in changes if c["sku"] in ("KA-1007", "KA-1OO7")]
     skipped = {(s["sku"], s["what"]): s["reason"] for s in channels["webshop"]["skipped"]}
     assert "one product with KA-1OO7" in skipped[("KA-1007", "missing")]
+
+
+def test_a_variant_under_another_parent_is_reported_from_files(tmp_path: Path) -> None:
+    (tmp_path / "erp.csv").write_text(
+        "sku,title,model,price\nS-1,Shirt S,SHIRT-RED,10.00\nS-2,Shirt M,SHIRT-RED,10.00\n"
+        "S-4,Mug,,5.00\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "shop.csv").write_text(
+        "sku,title,parent,price\nS-1,Shirt S,SHIRT-RED,10.00\nS-2,Shirt M,SHIRT-BLUE,10.00\n"
+        "S-4,Mug,MUG,5.00\n",
+        encoding="utf-8",
+    )
+    mapping = "{sku: sku, title: title, price: price, parent: %s}"
+    (tmp_path / "omnisync.yaml").write_text(
+        "canonical:\n  connector: csv\n"
+        f"  options: {{path: erp.csv, currency: EUR, mapping: {mapping % 'model'}}}\n"
+        "channels:\n  shop:\n    connector: csv\n"
+        f"    options: {{path: shop.csv, currency: EUR, mapping: {mapping % 'parent'}}}\n",
+        encoding="utf-8",
+    )
+    code, out, err = invoke(
+        tmp_path, "check", "-c", str(tmp_path / "omnisync.yaml"), "-f", "json", "--no-history"
+    )
+    assert code == 1, err
+    (shop,) = json.loads(out)["channels"]
+    assert [
+        (f["kind"], f["sku"], f["field"], f["expected"], f["actual"]) for f in shop["findings"]
+    ] == [("identity", "S-2", "parent", "SHIRT-RED", "SHIRT-BLUE")]

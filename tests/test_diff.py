@@ -838,3 +838,24 @@ def test_a_sale_price_compared_without_the_price_names_its_canonical_amount() ->
         "15.00 EUR",
         "16.00 EUR",
     )
+
+
+def test_a_variant_under_another_parent_in_the_channel_is_an_identity_finding() -> None:
+    canonical = [
+        Record("S-1", price=eur("10.00"), parent="SHIRT-RED"),
+        Record("S-2", price=eur("10.00"), parent="SHIRT-RED"),
+        Record("S-3", price=eur("10.00")),  # no parent known: nothing to compare
+    ]
+    channel = [
+        Record("S-1", price=eur("10.00"), parent="SHIRT-RED"),
+        Record("S-2", price=eur("10.00"), parent="SHIRT-BLUE"),
+        Record("S-3", price=eur("10.00"), parent="MUG"),
+    ]
+    (finding,) = run(canonical, channel)
+    assert (finding.kind, finding.sku, finding.field) == (Kind.IDENTITY, "S-2", "parent")
+    assert (finding.expected, finding.actual) == ("SHIRT-RED", "SHIRT-BLUE")
+    assert "a variant of SHIRT-RED in canonical, of SHIRT-BLUE in the channel" in (
+        finding.detail or ""
+    )
+    # A channel that names no parents is not compared on them.
+    assert run(canonical, [Record(r.sku, price=r.price) for r in channel]) == []

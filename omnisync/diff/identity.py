@@ -18,9 +18,37 @@ def _listed(skus: list[str]) -> str:
 
 
 class _Identity(_DiffBase):
-    """Identity findings from the GTINs both sides carry."""
+    """Identity findings from the GTINs and the parents both sides carry."""
+
+    def _parents(self, c: str, a: str) -> None:
+        """A SKU both sides list as a variant of different products: the variant was moved,
+        or the SKU names another product in the channel (a size of the wrong shirt)."""
+        if not (self.engine.parented(c) and self.engine.parented(a)):
+            return
+        rows = self.con.execute(
+            f"SELECT k.sku, cp.parent, ap.parent FROM _canon k JOIN _chan x ON x.sku = k.sku "
+            f"JOIN {c}_parents cp ON cp.sku = k.sku JOIN {a}_parents ap ON ap.sku = k.sku "
+            "WHERE cp.parent IS DISTINCT FROM ap.parent ORDER BY k.ord"
+        ).fetchall()
+        for sku, expected, actual in rows:
+            self.findings.append(
+                Finding(
+                    self.name,
+                    Kind.IDENTITY,
+                    sku,
+                    field="parent",
+                    expected=expected,
+                    actual=actual,
+                    detail=(
+                        f"a variant of {expected} in canonical, of {actual} in the channel: the "
+                        "SKU names another product there, or the variant was moved; fix the one "
+                        "that is wrong"
+                    ),
+                )
+            )
 
     def _identity(self, c: str, a: str) -> None:
+        self._parents(c, a)
         if Field.GTIN not in self.canonical.fields:
             return
         known = "gtin IS NOT NULL AND ltrim(gtin, '0') <> ''"

@@ -264,6 +264,8 @@ class ColumnarMapper:
             return "mapping.compare_at_price"
         if m.price_lists:
             return "mapping.price_lists"
+        if m.parent:
+            return "mapping.parent"
         return None
 
     # -- the SQL ------------------------------------------------------------------------

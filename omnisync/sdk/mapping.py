@@ -139,6 +139,8 @@ class FieldMapping(ConnectorOptions):
     availability: Column | None = None
     #: One column (location ``default``) or ``{location: column}``.
     stock: dict[str, Column] | Column | None = None
+    #: The product a row is a variant of (the parent's SKU, a handle, a model number).
+    parent: Column | None = None
     #: The channel's own identifiers: ``{id name: column}``.
     ids: dict[str, Column] = PydanticField(default_factory=dict)
 
@@ -354,6 +356,7 @@ class RowMapper:
             ("title", m.title),
             ("description", m.description),
             ("brand", m.brand),
+            ("parent", m.parent),
         ):
             if column:
                 try:

@@ -172,6 +172,8 @@ def record_to_json(record: Record) -> dict[str, Any]:
         data["ids"] = dict(record.ids)
     if record.modified_at is not None:
         data["modified_at"] = record.modified_at.isoformat()
+    if record.parent is not None:
+        data["parent"] = record.parent
     return data
 
 
@@ -201,6 +203,7 @@ def json_to_record(data: dict[str, Any]) -> Record:
         else None,
         ids=dict(data.get("ids") or {}),
         modified_at=_moment(data.get("modified_at")),
+        parent=data.get("parent"),
     )
 
 
