@@ -22,7 +22,7 @@ from omnisync.cli.options import (
     parse_at,
     read_config,
 )
-from omnisync.cli.output import emit, progress
+from omnisync.cli.output import emit, progress, trends_for
 from omnisync.console import stdout_console
 from omnisync.errors import UsageError
 from omnisync.models import Field, Kind
@@ -75,6 +75,7 @@ def check(
     fail_fields = _parse_fail_on(fail_on)
     when = parse_at(at)
     cfg = read_config(config)
+    trends = None
     with progress() as shown:
         if no_history:
             request = CheckRequest(at=when, channels=channel, full=True)
@@ -97,7 +98,8 @@ def check(
                     fail_on_warn=fail_on_warn,
                     progress=shown,
                 )
-    emit(result, fmt, output, limit)
+                trends = trends_for(store, result, fmt)
+    emit(result, fmt, output, limit, trends)
     raise typer.Exit(int(code))
 
 

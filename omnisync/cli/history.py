@@ -17,7 +17,7 @@ from omnisync.cli.options import (
     StoreConfigOption,
     store_config,
 )
-from omnisync.cli.output import emit
+from omnisync.cli.output import emit, trends_for
 from omnisync.console import stdout_console, write_atomic
 from omnisync.errors import UsageError
 from omnisync.secrets import mask
@@ -118,7 +118,8 @@ def show(
                 raise UsageError(f"a push run renders as {', '.join(PUSH_FORMATS)}, not {fmt!r}")
             return
         result = store.load(run_id)
-    emit(result, fmt, output, limit)
+        trends = trends_for(store, result, fmt)
+    emit(result, fmt, output, limit, trends)
 
 
 #: The commands of this module, in the order `omnisync --help` lists them.
