@@ -484,18 +484,24 @@ def page(title: str, body: Iterable[str]) -> str:
 
 
 def render_html(
-    result: CheckResult, *, trends: Trends | None = None, row_cap: int | None = None
+    result: CheckResult,
+    *,
+    trends: Trends | None = None,
+    row_cap: int | None = None,
+    index_href: str | None = None,
 ) -> str:
     """The HTML report of ``result`` (already masked), with charts of ``trends`` (None: a
     note that there is no history); at most ``row_cap`` (default :data:`ROW_CAP`) rows of
-    findings."""
+    findings. ``index_href`` links back to a site's index (``omnisync report``)."""
     limit = ROW_CAP if row_cap is None else row_cap
     run = f" run {result.run_id}" if result.run_id else ""
     verdict = _verdict(result)
     state = overall_status(result)
     title = f"omnisync check{run}: {verdict}"
+    back = [f'<nav><a href="{_e(index_href)}">← all runs</a></nav>'] if index_href else []
     body = [
         "<header>",
+        *back,
         f'<h1>omnisync check{_e(run)}: <span class="status-{state}">{_e(verdict)}</span></h1>',
         f'<p class="facts">{_facts(result)}</p>',
         "</header>",

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from omnisync import secrets
@@ -216,7 +217,7 @@ class HistoryMixin(StoreBase):
             if ids:
                 table = FINDING_TABLE
                 grouped = session.execute(
-                    select(
+                    sql_select(
                         table.c.run_id,
                         table.c.channel_position,
                         table.c.kind,
