@@ -394,6 +394,7 @@ def test_the_page_in_a_real_browser_filters_and_searches(project: Path) -> None:
 
             ARTEFACTS.mkdir(exist_ok=True)
             page.fill("#filter-sku", "1002")
+            page.evaluate("window.scrollTo(0, 0)")
             page.screenshot(path=str(ARTEFACTS / "html-report.png"), full_page=True)
         finally:
             browser.close()

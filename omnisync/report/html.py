@@ -64,7 +64,8 @@ h3 { font-size: 1rem; margin: 1rem 0 .25rem; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
   vertical-align: top; }
-thead th { background: var(--bg); position: sticky; top: 0; }
+thead th { background: var(--bg); }
+#findings-table thead th { position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.sku { white-space: nowrap; }
 td.value { white-space: pre-wrap; word-break: break-word; max-width: 28rem; }
@@ -371,7 +372,9 @@ def line_chart(
             for i, v in dots
         ]
         parts.append("</g>")
-        legend.append(f'<li><span style="background:{colour}"></span>{_e(name)}</li>')
+        # The newest value in the legend: lines that lie on top of each other stay readable.
+        last = f" {shown(dots[-1][1])}" if dots else ""
+        legend.append(f'<li><span style="background:{colour}"></span>{_e(name)}{_e(last)}</li>')
     parts.append("</svg>")
     return (
         f"<figure><figcaption>{_e(caption)}</figcaption>{''.join(parts)}"
