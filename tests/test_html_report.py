@@ -297,6 +297,15 @@ def test_report_writes_an_index_linking_one_page_per_run(project: Path, tmp_path
         old.run_id = None
         old.started_at = datetime.now(UTC) - timedelta(days=40)
         old_id = store.record_check(old, exit_code=1)
+        # A push of the same config is listed (not linked) and charted.
+        push = store.start_push(
+            started_at=datetime.now(UTC),
+            config_path=str(config),
+            config_fingerprint="sha256:0f3a",
+            changes=[],
+            plan_json="{}",
+        )
+        store.finish_push(push, status="partial", exit_code=4, totals={"applied": 5, "failed": 2})
     site = tmp_path / "site"
 
     code, out, err = invoke(project, "report", "-c", str(config), "--since", "30d", "-o", str(site))
@@ -306,6 +315,9 @@ def test_report_writes_an_index_linking_one_page_per_run(project: Path, tmp_path
     links = [attrs["href"] for tag, attrs in Page(index).tags if tag == "a"]
     assert len(links) == 2
     assert old_id not in index
+    assert push in index
+    assert "5 applied, 2 failed" in index
+    assert "Pushes: changes applied and failed" in index
     assert not (site / f"{old_id}.html").exists()
     assert sorted(p.name for p in site.iterdir()) == sorted([*links, "index.html"])
     for link in links:
@@ -331,6 +343,17 @@ def _browser_missing(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{reason} (CI=true: the browser test must run)")
     pytest.skip(reason)
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _browser_missing("no chromium")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no chromium"):
+        _browser_missing("no chromium")
 
 
 def test_the_page_in_a_real_browser_filters_and_searches(project: Path) -> None:

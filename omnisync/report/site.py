@@ -112,17 +112,18 @@ def write_site(store: Store, directory: Path, *, since: datetime, limit: int = S
     ``limit`` runs, newest first) into ``directory``; every page is masked and escaped."""
     runs = store.runs(limit, since=since)
     site = Site(index=directory / INDEX, runs=runs)
-    charts: list[str] = []
+    newest: str | None = None
     for run in runs:
         if run.kind != "check":
             continue
         result = store.load(run.id)
+        newest = newest or result.config_path
         trends = store.trends(result.config_path, until=result.started_at, since=since)
-        if not charts:  # the newest check's: its config's charts are the index's too
-            charts = trend_charts(trends)
         text = render_html(mask_result(result), trends=trends, index_href=INDEX)
         target = directory / page_name(run.id)
         write_atomic(target, mask(text))
         site.pages.append(target)
+    # The index charts the newest check's config up to now, pushes after that check included.
+    charts = [] if newest is None else trend_charts(store.trends(newest, since=since))
     write_atomic(site.index, mask(_index(runs, since, charts)))
     return site
