@@ -23,7 +23,7 @@ from omnisync.cli.options import (
     parse_at,
     read_config,
 )
-from omnisync.cli.output import emit, progress
+from omnisync.cli.output import emit, progress, trends_for
 from omnisync.console import stdout_console
 from omnisync.errors import ExitCode, UsageError
 from omnisync.models import CheckResult, Field, Kind
@@ -90,6 +90,7 @@ def check(
     fail_fields = _parse_fail_on(fail_on)
     when = parse_at(at)
     cfg = read_config(config)
+    trends = None
     if from_snapshot and full:
         raise UsageError("--full reads the sources; --from-snapshot reads none")
 
@@ -118,7 +119,8 @@ def check(
                     at=when, channels=channel, store=store, full=full, replay=replay
                 )
                 result, code = run(request)
-    emit(result, fmt, output, limit)
+                trends = trends_for(store, result, fmt)
+    emit(result, fmt, output, limit, trends)
     raise typer.Exit(int(code))
 
 

@@ -1,8 +1,10 @@
-"""The commands that read the run history: ``runs`` (the list) and ``show`` (one run again)."""
+"""The commands that read the run history: ``runs`` (the list), ``show`` (one run again) and
+``report`` (a folder of HTML pages of recent runs)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,9 +21,9 @@ from omnisync.cli.options import (
     StoreConfigOption,
     store_config,
 )
-from omnisync.cli.output import emit
+from omnisync.cli.output import emit, trends_for
 from omnisync.console import stdout_console, write_atomic
-from omnisync.durations import parse_duration
+from omnisync.durations import EXAMPLES, parse_duration
 from omnisync.errors import UsageError
 from omnisync.secrets import mask
 from omnisync.snapshot import remove_snapshots, snapshot_root
@@ -205,8 +207,38 @@ def show(
                 raise UsageError(f"a push run renders as {', '.join(PUSH_FORMATS)}, not {fmt!r}")
             return
         result = store.load(run_id)
-    emit(result, fmt, output, limit)
+        trends = trends_for(store, result, fmt)
+    emit(result, fmt, output, limit, trends)
+
+
+@errors_to_exit
+def report(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Folder for index.html and one page per check."),
+    ] = Path("site"),
+    since: Annotated[
+        str, typer.Option("--since", help=f"Runs started within this span ({EXAMPLES}).")
+    ] = "30d",
+    config: StoreConfigOption = None,
+    state: StateOption = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, help="At most this many runs, newest first.")
+    ] = 200,
+) -> None:
+    """Write an HTML report of recent runs: index.html and one page per check."""
+    from omnisync.report.site import write_site
+
+    try:
+        span = parse_duration(since)
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
+    cfg = store_config(config, state)
+    with pipeline.open_store(state, cfg) as store:
+        site = write_site(store, output, since=datetime.now(UTC) - span, limit=limit)
+    pages = f"{len(site.pages)} check page{'s' if len(site.pages) != 1 else ''}"
+    typer.echo(f"wrote {site.index} and {pages} ({len(site.runs)} runs in the last {since})")
 
 
 #: The commands of this module, in the order `omnisync --help` lists them.
-COMMANDS = (runs, show)
+COMMANDS = (runs, show, report)

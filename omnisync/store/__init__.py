@@ -59,7 +59,15 @@ from omnisync.store.journal import (
 from omnisync.store.lock import LockMixin
 from omnisync.store.pulls import PullMixin
 from omnisync.store.retention import PruneOutcome, RetentionMixin
-from omnisync.store.rows import ChannelSummary, RunSummary, new_run_id
+from omnisync.store.rows import (
+    ChannelPoint,
+    ChannelSummary,
+    CheckPoint,
+    PushPoint,
+    RunSummary,
+    Trends,
+    new_run_id,
+)
 from omnisync.store.schema import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -84,17 +92,21 @@ __all__ = [
     "JOURNAL_STALE",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "ChannelPoint",
     "ChannelRun",
     "ChannelSummary",
+    "CheckPoint",
     "FindingRow",
     "JournalEntry",
     "Meta",
     "Migration",
     "PruneOutcome",
+    "PushPoint",
     "PushRecord",
     "Run",
     "RunSummary",
     "Store",
+    "Trends",
     "new_run_id",
 ]
 

@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from omnisync import secrets
@@ -17,8 +19,13 @@ from omnisync.store.db import (
 from omnisync.store.rows import (
     FINDING_COLUMNS,
     FINDING_INSERT,
+    ChannelPoint,
     ChannelSummary,
+    CheckPoint,
+    PushPoint,
     RunSummary,
+    Trends,
+    channel_point,
     channel_run_rows,
     chunks,
     finding_of,
@@ -35,6 +42,7 @@ from omnisync.store.schema import (
     FINDING_TABLE,
     KIND_CHECK,
     KIND_PUBLISH,
+    KIND_PUSH,
     ChannelRun,
     Run,
 )
@@ -145,10 +153,13 @@ class HistoryMixin(StoreBase):
 
     # -- reading
 
-    def runs(self, limit: int | None = 20) -> list[RunSummary]:
-        """Recorded runs, newest first; at most ``limit`` of them (``None``: all)."""
+    def runs(self, limit: int | None = 20, *, since: datetime | None = None) -> list[RunSummary]:
+        """Recorded runs, newest first; at most ``limit`` of them (``None``: all), and only
+        those started at or after ``since`` when given."""
         with self._errors("read the run history"), self._session() as session:
             query = select(Run).order_by(col(Run.started_at).desc(), col(Run.id).desc())
+            if since is not None:
+                query = query.where(col(Run.started_at) >= since)
             if limit is not None:
                 query = query.limit(max(limit, 0))
             runs = list(session.exec(query))
@@ -175,6 +186,75 @@ class HistoryMixin(StoreBase):
                 )
                 for run in runs
             ]
+
+    def trends(
+        self,
+        config_path: str,
+        *,
+        until: datetime | None = None,
+        since: datetime | None = None,
+        limit: int = 30,
+    ) -> Trends:
+        """The last ``limit`` checks and pushes of the config at ``config_path`` (as the store
+        keeps it: masked) started by ``until`` (and at or after ``since``), oldest first: per
+        check each channel's counts and findings per field or kind; per push the changes
+        applied and failed. Bounded by ``limit``, whatever the history holds."""
+        path = secrets.mask(config_path)
+
+        def window(kind: str) -> list[Run]:
+            query = select(Run).where(col(Run.kind) == kind, col(Run.config_path) == path)
+            if until is not None:
+                query = query.where(col(Run.started_at) <= until)
+            if since is not None:
+                query = query.where(col(Run.started_at) >= since)
+            query = query.order_by(col(Run.started_at).desc(), col(Run.id).desc())
+            return list(reversed(list(session.exec(query.limit(max(limit, 0))))))
+
+        with self._errors("read the run history"), self._session() as session:
+            checks, pushes = window(KIND_CHECK), window(KIND_PUSH)
+            ids = [run.id for run in checks]
+            counts: dict[tuple[str, int], dict[str, int]] = {}
+            if ids:
+                table = FINDING_TABLE
+                grouped = session.execute(
+                    sql_select(
+                        table.c.run_id,
+                        table.c.channel_position,
+                        table.c.kind,
+                        table.c.field,
+                        func.count(),
+                    )
+                    .where(table.c.run_id.in_(ids))
+                    .group_by(table.c.run_id, table.c.channel_position, table.c.kind, table.c.field)
+                )
+                for run_id, position, kind, field, count in grouped:
+                    # A changed finding counts under its field, any other under its kind.
+                    name = field if kind == "changed" and field else kind
+                    slot = counts.setdefault((run_id, position), {})
+                    slot[name] = slot.get(name, 0) + int(count)
+            channels: dict[str, dict[str, ChannelPoint]] = {run_id: {} for run_id in ids}
+            if ids:
+                rows = session.exec(
+                    select(ChannelRun)
+                    .where(col(ChannelRun.run_id).in_(ids))
+                    .order_by(col(ChannelRun.run_id), col(ChannelRun.position))
+                )
+                for row in rows:
+                    findings = counts.get((row.run_id, row.position), {})
+                    channels[row.run_id][row.name] = channel_point(row, findings)
+            return Trends(
+                checks=[CheckPoint(run.id, run.started_at, channels[run.id]) for run in checks],
+                pushes=[
+                    PushPoint(
+                        run.id,
+                        run.started_at,
+                        int(totals.get("applied", 0)),
+                        int(totals.get("failed", 0)),
+                    )
+                    for run in pushes
+                    for totals in [json.loads(run.totals_json)]
+                ],
+            )
 
     def load(self, run_ref: str) -> CheckResult:
         """Rebuild the :class:`CheckResult` of a recorded check, for rendering it again.

@@ -76,6 +76,69 @@ class RunSummary:
     channels: list[ChannelSummary]
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelPoint:
+    """One channel in one recorded check, as a trend chart plots it."""
+
+    canonical_count: int
+    channel_count: int
+    #: SKUs in both without a difference (as :attr:`ChannelReport.matched` counts them).
+    matched: int
+    #: Findings per field (``changed``) or kind (every other kind): ``{"price": 2, "missing": 1}``.
+    findings: dict[str, int]
+    error: bool = False
+
+    @property
+    def consistency(self) -> float | None:
+        """Matched over canonical SKUs, in percent; None for an unread channel or an empty
+        canonical."""
+        if self.error or not self.canonical_count:
+            return None
+        return 100.0 * self.matched / self.canonical_count
+
+
+@dataclass(frozen=True, slots=True)
+class CheckPoint:
+    """A recorded check in a trend: when, and each channel's counts."""
+
+    run_id: str
+    started_at: datetime
+    channels: dict[str, ChannelPoint]
+
+
+@dataclass(frozen=True, slots=True)
+class PushPoint:
+    """A recorded push in a trend: changes applied and failed."""
+
+    run_id: str
+    started_at: datetime
+    applied: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trends:
+    """Earlier runs of one config, oldest first: what the HTML report's charts plot."""
+
+    checks: list[CheckPoint]
+    pushes: list[PushPoint]
+
+
+def channel_point(row: ChannelRun, findings: dict[str, int]) -> ChannelPoint:
+    # The same arithmetic as ChannelReport.in_both and .matched, from the stored counts.
+    in_both = max(
+        0,
+        min(row.canonical_count - row.missing_count, row.channel_count - row.extra_count),
+    )
+    return ChannelPoint(
+        canonical_count=row.canonical_count,
+        channel_count=row.channel_count,
+        matched=max(0, in_both - row.changed_count),
+        findings=findings,
+        error=row.error is not None,
+    )
+
+
 def new_run_id(now: datetime | None = None) -> str:
     """A run id that sorts by time and reads like one: ``20241129-071500-3fa2``.
 
