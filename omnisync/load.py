@@ -78,6 +78,14 @@ PARENTS_SCHEMA = pa.schema([("sku", pa.string()), ("parent", pa.string())])
 #: (:attr:`~omnisync.models.Record.modified_at`, UTC), for ``expect.lag``. Only record streams
 #: make it, with rows only for records whose connector reports the time.
 MODIFIED_SCHEMA = pa.schema([("sku", pa.string()), ("modified_at", pa.timestamp("us"))])
+#: The tables only record streams make, beside ``items`` and ``stock``, by suffix: every
+#: place that creates, fills, copies, slices, drops or snapshots a side goes through this.
+RECORD_PARTS: dict[str, pa.Schema] = {
+    "prices": PRICES_SCHEMA,
+    "modified": MODIFIED_SCHEMA,
+    "lists": LISTS_SCHEMA,
+    "parents": PARENTS_SCHEMA,
+}
 
 
 def _sql_type(type_: pa.DataType) -> str:
@@ -134,10 +142,11 @@ class _Batch:
     def __init__(self) -> None:
         self.items: dict[str, list[Any]] = {name: [] for name in ITEM_SCHEMA.names}
         self.stock: dict[str, list[Any]] = {name: [] for name in STOCK_SCHEMA.names}
-        self.prices: dict[str, list[Any]] = {name: [] for name in PRICES_SCHEMA.names}
-        self.modified: dict[str, list[Any]] = {name: [] for name in MODIFIED_SCHEMA.names}
-        self.lists: dict[str, list[Any]] = {name: [] for name in LISTS_SCHEMA.names}
-        self.parents: dict[str, list[Any]] = {name: [] for name in PARENTS_SCHEMA.names}
+        self.parts: dict[str, dict[str, list[Any]]] = {
+            part: {name: [] for name in schema.names} for part, schema in RECORD_PARTS.items()
+        }
+        self.prices, self.modified = self.parts["prices"], self.parts["modified"]
+        self.lists, self.parents = self.parts["lists"], self.parts["parents"]
 
     def __len__(self) -> int:
         return len(self.items["sku"])
@@ -219,7 +228,8 @@ class _Batch:
                 problems.append(Problem(where[sku] or "", f"SKU {sku}: stock: {exc}"))
         return problems
 
-    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table, pa.Table, pa.Table]:
+    def tables(self) -> tuple[pa.Table, pa.Table, dict[str, pa.Table]]:
+        """The items and stock tables, and the record-only parts by suffix."""
         arrays = []
         for name in ITEM_SCHEMA.names:
             type_ = ITEM_SCHEMA.field(name).type
@@ -232,27 +242,19 @@ class _Batch:
                 arrays.append(pa.array(values, type=type_))
         items = pa.Table.from_arrays(arrays, schema=ITEM_SCHEMA)
         stock = pa.Table.from_pydict(self.stock, schema=STOCK_SCHEMA)
-        prices = pa.Table.from_arrays(
-            [
-                pa.array(self.prices["sku"], pa.string()),
-                pa.array(self.prices["location"], pa.string()),
-                decimals(self.prices["price"], 6, _DEC),
-                pa.array(self.prices["currency"], pa.string()),
-            ],
-            schema=PRICES_SCHEMA,
-        )
-        modified = pa.Table.from_pydict(self.modified, schema=MODIFIED_SCHEMA)
-        lists = pa.Table.from_arrays(
-            [
-                pa.array(self.lists["sku"], pa.string()),
-                pa.array(self.lists["list"], pa.string()),
-                decimals(self.lists["price"], 6, _DEC),
-                pa.array(self.lists["currency"], pa.string()),
-            ],
-            schema=LISTS_SCHEMA,
-        )
-        parents = pa.Table.from_pydict(self.parents, schema=PARENTS_SCHEMA)
-        return items, stock, prices, modified, lists, parents
+        parts = {
+            part: pa.Table.from_arrays(
+                [
+                    decimals(self.parts[part][name], 6, _DEC)
+                    if schema.field(name).type == _DEC
+                    else pa.array(self.parts[part][name], schema.field(name).type)
+                    for name in schema.names
+                ],
+                schema=schema,
+            )
+            for part, schema in RECORD_PARTS.items()
+        }
+        return items, stock, parts
 
 
 @dataclass
@@ -391,7 +393,7 @@ class Engine:
         self.drop(table)
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(source):
-            parts += ("prices", "modified", "lists", "parents")
+            parts += tuple(RECORD_PARTS)
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
         try:
             for part in parts:
@@ -411,7 +413,7 @@ class Engine:
         self.drop(table)
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(side.table):
-            parts += ("prices", "modified", "lists", "parents")
+            parts += tuple(RECORD_PARTS)
         where = f"sku >= {expect.sql_str(low)}" + (
             f" AND sku < {expect.sql_str(high)}" if high else ""
         )
@@ -433,7 +435,7 @@ class Engine:
         con.register("_wanted", pa.table({"sku": pa.array(sorted(set(skus)), pa.string())}))
         parts: tuple[str, ...] = ("items", "stock")
         if self.has_prices(table):
-            parts += ("prices", "modified", "lists", "parents")
+            parts += tuple(RECORD_PARTS)
         try:
             for part in parts:
                 con.execute(
@@ -578,18 +580,10 @@ class Engine:
         con.execute(f"CREATE TABLE {table}_stock AS SELECT * FROM _empty_stock")
         con.unregister("_empty_items")
         con.unregister("_empty_stock")
-        con.register("_empty_prices", PRICES_SCHEMA.empty_table())
-        con.execute(f"CREATE TABLE {table}_prices AS SELECT * FROM _empty_prices")
-        con.unregister("_empty_prices")
-        con.register("_empty_modified", MODIFIED_SCHEMA.empty_table())
-        con.execute(f"CREATE TABLE {table}_modified AS SELECT * FROM _empty_modified")
-        con.unregister("_empty_modified")
-        con.register("_empty_lists", LISTS_SCHEMA.empty_table())
-        con.execute(f"CREATE TABLE {table}_lists AS SELECT * FROM _empty_lists")
-        con.unregister("_empty_lists")
-        con.register("_empty_parents", PARENTS_SCHEMA.empty_table())
-        con.execute(f"CREATE TABLE {table}_parents AS SELECT * FROM _empty_parents")
-        con.unregister("_empty_parents")
+        for part, schema in RECORD_PARTS.items():
+            con.register(f"_empty_{part}", schema.empty_table())
+            con.execute(f"CREATE TABLE {table}_{part} AS SELECT * FROM _empty_{part}")
+            con.unregister(f"_empty_{part}")
         count = 0
         batch = _Batch()
         for record in records:
@@ -608,7 +602,7 @@ class Engine:
 
     def _append(self, table: str, batch: _Batch) -> None:
         try:
-            items, stock, prices, modified, lists, parents = batch.tables()
+            items, stock, parts = batch.tables()
         except (pa.ArrowInvalid, OverflowError, InvalidOperation):
             problems = batch.out_of_range()
             if not problems:
@@ -622,22 +616,11 @@ class Engine:
         self.con.execute(f"INSERT INTO {table}_stock SELECT * FROM _batch_stock")
         self.con.unregister("_batch_items")
         self.con.unregister("_batch_stock")
-        if prices.num_rows:
-            self.con.register("_batch_prices", prices)
-            self.con.execute(f"INSERT INTO {table}_prices SELECT * FROM _batch_prices")
-            self.con.unregister("_batch_prices")
-        if modified.num_rows:
-            self.con.register("_batch_modified", modified)
-            self.con.execute(f"INSERT INTO {table}_modified SELECT * FROM _batch_modified")
-            self.con.unregister("_batch_modified")
-        if parents.num_rows:
-            self.con.register("_batch_parents", parents)
-            self.con.execute(f"INSERT INTO {table}_parents SELECT * FROM _batch_parents")
-            self.con.unregister("_batch_parents")
-        if lists.num_rows:
-            self.con.register("_batch_lists", lists)
-            self.con.execute(f"INSERT INTO {table}_lists SELECT * FROM _batch_lists")
-            self.con.unregister("_batch_lists")
+        for part, rows in parts.items():
+            if rows.num_rows:
+                self.con.register(f"_batch_{part}", rows)
+                self.con.execute(f"INSERT INTO {table}_{part} SELECT * FROM _batch_{part}")
+                self.con.unregister(f"_batch_{part}")
 
     def has_prices(self, table: str) -> bool:
         """Whether ``table`` was loaded with a prices table (record streams make one)."""
@@ -689,11 +672,8 @@ class Engine:
         except duckdb.CatalogException:  # a fast path made it a view over {items}_stored
             self.con.execute(f"DROP VIEW {items}")
         self.con.execute(f"DROP TABLE IF EXISTS {items}_stored")
-        self.con.execute(f"DROP TABLE IF EXISTS {table}_stock")
-        self.con.execute(f"DROP TABLE IF EXISTS {table}_prices")
-        self.con.execute(f"DROP TABLE IF EXISTS {table}_modified")
-        self.con.execute(f"DROP TABLE IF EXISTS {table}_lists")
-        self.con.execute(f"DROP TABLE IF EXISTS {table}_parents")
+        for part in ("stock", *RECORD_PARTS):
+            self.con.execute(f"DROP TABLE IF EXISTS {table}_{part}")
 
     def duplicates(self, table: str) -> list[tuple[str, int, list[str]]]:
         """SKUs listed more than once: (sku, count, origins in file order)."""

@@ -30,7 +30,7 @@ from typing import Any
 
 from omnisync.errors import InputError, Problem, UsageError
 from omnisync.expect import sql_str
-from omnisync.load import Engine, Side
+from omnisync.load import RECORD_PARTS, Engine, Side
 from omnisync.models import Field, QualityNote
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 #: The layout version of a snapshot folder; a reader refuses others.
 FORMAT = 1
 #: The engine's tables of one loaded source, by suffix.
-PARTS = ("items", "stock", "prices", "modified", "lists", "parents")
+PARTS = ("items", "stock", *RECORD_PARTS)
 MANIFEST = "manifest.json"
 _TEMP = ".partial-"
 
