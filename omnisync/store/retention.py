@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, delete, func, or_
+from sqlalchemy import ColumnElement, delete, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -105,11 +105,13 @@ class RetentionMixin(StoreBase):
             outcome.findings = self._count(session, FindingRow, doomed)
             outcome.journal = self._count(session, JournalRow, doomed)
             settled = self._settled_events(cutoff, doomed)
-            outcome.events = int(
-                session.exec(select(func.count()).select_from(EventRow).where(settled)).one()
+            outcome.events = sum(
+                int(session.exec(select(func.count()).select_from(EventRow).where(part)).one())
+                for part in settled
             )
             if not dry_run:
-                session.exec(delete(EventRow).where(settled))
+                for part in settled:
+                    session.exec(delete(EventRow).where(part))
                 for model in (FindingRow, JournalRow, ChannelRun, PushRow):
                     for ids in chunks(doomed, PRUNE_CHUNK):
                         session.exec(delete(model).where(col(model.run_id).in_(ids)))
@@ -181,20 +183,20 @@ class RetentionMixin(StoreBase):
         return total
 
     @staticmethod
-    def _settled_events(cutoff: datetime | None, doomed: list[str]) -> ColumnElement[bool]:
-        """Events ``watch`` is done with that are older than ``cutoff`` or carried by a
-        pruned run (never queued or claimed ones)."""
+    def _settled_events(cutoff: datetime | None, doomed: list[str]) -> list[ColumnElement[bool]]:
+        """Conditions, disjoint, on the events ``watch`` is done with that are older than
+        ``cutoff`` or carried by a pruned run (never queued or claimed ones); the run ids go
+        :data:`PRUNE_CHUNK` per condition, under every database's parameter limit."""
         handled = col(EventRow.status).not_in([EVENT_QUEUED, EVENT_CLAIMED])
-        reasons = []
+        parts: list[ColumnElement[bool]] = []
         if cutoff is not None:
-            reasons.append(col(EventRow.received_at) < cutoff)
-        if doomed:
-            # A run id list as big as the history stays in one IN: SQLite and PostgreSQL
-            # take it; the events of one pruned run are few.
-            reasons.append(col(EventRow.run_id).in_(doomed))
-        if not reasons:
-            return handled & (col(EventRow.id) < 0)
-        return handled & or_(*reasons)
+            parts.append(handled & (col(EventRow.received_at) < cutoff))
+        for ids in chunks(doomed, PRUNE_CHUNK):
+            carried = handled & col(EventRow.run_id).in_(ids)
+            if cutoff is not None:  # the older ones are in the first condition
+                carried = carried & (col(EventRow.received_at) >= cutoff)
+            parts.append(carried)
+        return parts
 
     def _compact(self, outcome: PruneOutcome) -> None:
         """``VACUUM`` a SQLite store and measure its file (with its WAL)."""
